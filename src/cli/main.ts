@@ -1,0 +1,171 @@
+#!/usr/bin/env node
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { AXIS_DEFAULT_FILENAME_PATTERN } from '../camera/filename-pattern.js';
+import { formatSummary, simulate } from '../camera/simulator.js';
+import { DEFAULT_MAX_BYTES } from '../core/receiver.js';
+import { DEFAULT_KEY_TEMPLATE, KeyTemplate } from '../core/object-key.js';
+import { DEFAULT_STORE_LOCATION, defaultTokensFile } from '../stores/location.js';
+import { TokenRegistry } from '../tokens/registry.js';
+import { serve } from './serve.js';
+import type { ServeOptions } from './serve.js';
+import { integerIn, parseByteSize } from './sizes.js';
+
+const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const { version } = JSON.parse(await readFile(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string };
+const SAMPLE_IMAGE = path.join(packageRoot, 'assets', 'sample.jpg');
+
+const env = (name: string): string => `IMAGES_TO_S3_${name}`;
+const storeOption = (): Option =>
+  new Option('--store <location>', 'where images go: file:<folder> or s3://bucket[/prefix]').env(env('STORE')).default(DEFAULT_STORE_LOCATION);
+const tokensOption = (): Option =>
+  new Option('--tokens <file>', 'token registry file (default: <folder>/.images-to-s3/tokens.json for a disk store, ./.images-to-s3/tokens.json otherwise)').env(env('TOKENS'));
+
+/** The registry file named by --tokens, or the default for the store. */
+function registryFor(options: { tokens?: string; store: string }): TokenRegistry {
+  return new TokenRegistry(options.tokens ?? defaultTokensFile(options.store));
+}
+
+const program = new Command('images-to-s3')
+  .description('Receive images from network cameras and store them on disk, in S3 or in any S3-compatible store.')
+  .version(version)
+  .showHelpAfterError()
+  .configureHelp({ showGlobalOptions: true });
+
+program
+  .command('serve')
+  .description('run the receiver cameras send images to')
+  .addOption(new Option('--host <host>', 'address to listen on').env(env('HOST')).default('0.0.0.0'))
+  .addOption(new Option('--port <port>', 'port to listen on').env(env('PORT')).default(8080).argParser(integerIn(0, 65535)))
+  .addOption(storeOption())
+  .addOption(tokensOption())
+  .addOption(new Option('--max-bytes <size>', 'largest image accepted, e.g. 32MB').env(env('MAX_BYTES')).default(DEFAULT_MAX_BYTES, '32MB').argParser(parseByteSize))
+  .addOption(
+    new Option('--key-template <template>', `object key layout; placeholders {camera} {yyyy} {MM} {dd} {HH} {mm} {ss} {filename}; '{filename}' is the Axis reference layout`)
+      .env(env('KEY_TEMPLATE'))
+      .default(DEFAULT_KEY_TEMPLATE)
+      .argParser((value) => {
+        try {
+          return new KeyTemplate(value).template;
+        } catch (error) {
+          throw new InvalidArgumentError((error as Error).message);
+        }
+      }),
+  )
+  .addOption(new Option('--recipient-path <path>', 'URL path cameras post to').env(env('RECIPIENT_PATH')).default('/'))
+  .addOption(new Option('--tls-cert <file>', 'PEM certificate (chain) for HTTPS').env(env('TLS_CERT')))
+  .addOption(new Option('--tls-key <file>', 'PEM private key for HTTPS').env(env('TLS_KEY')))
+  .addOption(new Option('--log-level <level>', 'log level').env(env('LOG_LEVEL')).default('info').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+  .addOption(new Option('--request-timeout <seconds>', 'longest time to receive one upload').env(env('REQUEST_TIMEOUT')).default(120).argParser(integerIn(1, 3600)))
+  .addOption(new Option('--shutdown-timeout <seconds>', 'on SIGTERM, how long in-flight uploads may take to finish').env(env('SHUTDOWN_TIMEOUT')).default(10).argParser(integerIn(0, 600)))
+  .addOption(
+    new Option('--s3-conditional-writes <mode>', 'S3 store: create-only writes with If-None-Match (auto probes the store at start)')
+      .env(env('S3_CONDITIONAL_WRITES'))
+      .default('auto')
+      .choices(['auto', 'yes', 'no']),
+  )
+  .action(async (options: Omit<ServeOptions, 'tokens'> & { tokens?: string }) => {
+    if (!options.recipientPath.startsWith('/')) throw new InvalidArgumentError('--recipient-path must start with "/".');
+    await serve({ ...options, tokens: registryFor(options).filePath });
+  });
+
+const token = program.command('token').description('manage the access tokens cameras send as accessToken=…');
+
+token
+  .command('create <camera>')
+  .description('create an access token for a camera (shown once); several per camera are fine, for rotation')
+  .addOption(storeOption())
+  .addOption(tokensOption())
+  .option('--token <value>', 'register this existing token instead of generating one (e.g. the Axis reference stack\'s secret)')
+  .option('--json', 'print {"camera":…,"token":…} as JSON')
+  .action(async (camera: string, options: { store: string; tokens?: string; token?: string; json?: boolean }) => {
+    const created = await registryFor(options).create(camera, options.token ? { token: options.token } : {});
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify({ camera: created.camera, token: created.token, id: created.id })}\n`);
+    } else {
+      process.stdout.write(
+        [
+          `Created token ${created.id} for camera "${created.camera}". It is shown only now.`,
+          'Custom CGI parameters for the camera\'s "Send images through HTTPS" action:',
+          `  accessToken=${created.token}`,
+          '',
+        ].join('\n'),
+      );
+    }
+  });
+
+token
+  .command('list')
+  .description('list tokens (ids and cameras; never the tokens themselves)')
+  .addOption(storeOption())
+  .addOption(tokensOption())
+  .option('--json', 'print a JSON array')
+  .action(async (options: { store: string; tokens?: string; json?: boolean }) => {
+    const entries = await registryFor(options).list();
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify(entries)}\n`);
+      return;
+    }
+    if (entries.length === 0) {
+      process.stdout.write('No tokens yet: `images-to-s3 token create <camera>` makes one.\n');
+      return;
+    }
+    const width = Math.max(6, ...entries.map((entry) => entry.camera.length));
+    process.stdout.write(`${'ID'.padEnd(16)}${'CAMERA'.padEnd(width + 2)}CREATED\n`);
+    for (const entry of entries) process.stdout.write(`${entry.id.padEnd(16)}${entry.camera.padEnd(width + 2)}${entry.createdAt}\n`);
+  });
+
+token
+  .command('revoke <camera-or-id>')
+  .description('revoke one token by its id, or every token of a camera; a running receiver refuses them at once')
+  .addOption(storeOption())
+  .addOption(tokensOption())
+  .action(async (target: string, options: { store: string; tokens?: string }) => {
+    const removed = await registryFor(options).revoke(target);
+    if (removed.length === 0) {
+      process.stderr.write(`No token has the id or camera "${target}". See \`images-to-s3 token list\`.\n`);
+      process.exitCode = 1;
+      return;
+    }
+    for (const entry of removed) process.stdout.write(`Revoked ${entry.id} (camera "${entry.camera}").\n`);
+  });
+
+program
+  .command('simulate')
+  .description('send images exactly as an Axis camera does, to try a receiver (ours or any other) or load it')
+  .addOption(new Option('--recipient <url>', 'the recipient URL, as configured on the camera').env(env('RECIPIENT')).makeOptionMandatory())
+  .addOption(new Option('--token <token>', 'access token, sent as accessToken=…').env(env('TOKEN')))
+  .addOption(new Option('--count <n>', 'images to send').default(10).argParser(integerIn(1, 10_000_000)))
+  .addOption(new Option('--concurrency <n>', 'uploads in flight at once').default(1).argParser(integerIn(1, 10_000)))
+  .addOption(new Option('--image <file>', 'JPEG to send (default: a built-in 640×480 test card)'))
+  .addOption(new Option('--camera-filename <pattern>', 'the camera\'s filename pattern, with Axis modifiers').default(AXIS_DEFAULT_FILENAME_PATTERN))
+  .addOption(new Option('--insecure', 'accept any TLS certificate (camera setting validate_server_cert=0)'))
+  .addOption(new Option('--timeout <seconds>', 'deadline for each upload').default(30).argParser(integerIn(1, 3600)))
+  .option('--json', 'print the summary as JSON')
+  .action(
+    async (options: { recipient: string; token?: string; count: number; concurrency: number; image?: string; cameraFilename: string; insecure?: boolean; timeout: number; json?: boolean }) => {
+      const summary = await simulate({
+        recipient: options.recipient,
+        ...(options.token !== undefined && { token: options.token }),
+        count: options.count,
+        concurrency: options.concurrency,
+        image: await readFile(options.image ?? SAMPLE_IMAGE),
+        filenamePattern: options.cameraFilename,
+        insecure: options.insecure ?? false,
+        timeoutMs: options.timeout * 1000,
+        hostName: os.hostname(),
+      });
+      process.stdout.write(options.json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`);
+      if (summary.accepted !== summary.sent) process.exitCode = 1;
+    },
+  );
+
+try {
+  await program.parseAsync();
+} catch (error) {
+  process.stderr.write(`images-to-s3: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,109 @@
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import { ImageReceiver } from '../core/receiver.js';
+import { KeyTemplate } from '../core/object-key.js';
+import { createReceiverServer } from '../server/server.js';
+import { storeFor } from '../stores/location.js';
+import type { ConditionalWrites } from '../stores/s3.js';
+import { TokenRegistry } from '../tokens/registry.js';
+
+export interface ServeOptions {
+  host: string;
+  port: number;
+  store: string;
+  tokens: string;
+  maxBytes: number;
+  keyTemplate: string;
+  recipientPath: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  logLevel: string;
+  requestTimeout: number;
+  shutdownTimeout: number;
+  s3ConditionalWrites: ConditionalWrites;
+}
+
+/** The camera name given to the token created on a first start. */
+export const FIRST_CAMERA = 'camera-1';
+
+/** Runs the receiver until SIGTERM or SIGINT, then drains in-flight uploads and exits 0. */
+export async function serve(options: ServeOptions): Promise<void> {
+  if (Boolean(options.tlsCert) !== Boolean(options.tlsKey)) {
+    throw new Error('--tls-cert and --tls-key go together: give both, or neither for plain HTTP.');
+  }
+  const keyTemplate = new KeyTemplate(options.keyTemplate);
+  const store = storeFor({ location: options.store, conditionalWrites: options.s3ConditionalWrites });
+  await store.open();
+  const tokens = new TokenRegistry(options.tokens);
+  const firstToken = (await tokens.list()).length === 0 ? await tokens.create(FIRST_CAMERA) : undefined;
+
+  const receiver = new ImageReceiver({ tokens, store, keyTemplate, maxBytes: options.maxBytes });
+  const tls = options.tlsCert && options.tlsKey ? { cert: await readFile(options.tlsCert), key: await readFile(options.tlsKey) } : undefined;
+  const app = await createReceiverServer({
+    receiver,
+    store,
+    recipientPath: options.recipientPath,
+    log: { level: options.logLevel },
+    timeouts: { requestMs: options.requestTimeout * 1000 },
+    ...(tls && { tls }),
+  });
+  await app.listen({ host: options.host, port: options.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+
+  const lines = [
+    'images-to-s3 receiver is running.',
+    `  store:       ${store.location}`,
+    `  tokens:      ${options.tokens}`,
+    `  key layout:  ${keyTemplate.template}`,
+    '  Recipient URL for the camera (Settings > System > Events > Recipients, type HTTP/HTTPS):',
+    ...recipientUrls(options.host, port, options.recipientPath, Boolean(tls)).map((url) => `    ${url}`),
+  ];
+  if (firstToken) {
+    lines.push(
+      `  Created an access token for camera "${FIRST_CAMERA}". It is shown this once; the registry keeps only its hash.`,
+      '  Custom CGI parameters for the camera\'s "Send images through HTTPS" action:',
+      `    accessToken=${firstToken.token}`,
+    );
+  } else {
+    lines.push('  Access tokens: see `images-to-s3 token list`; `images-to-s3 token create <camera>` adds one.');
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      app.log.info({ signal }, 'shutting down: no new uploads, finishing those in flight');
+      const deadline = setTimeout(() => {
+        app.log.warn({ timeoutSeconds: options.shutdownTimeout }, 'uploads still in flight at the shutdown deadline; closing their connections');
+        app.server.closeAllConnections();
+      }, options.shutdownTimeout * 1000);
+      void app
+        .close()
+        .then(() => store.close())
+        .finally(() => {
+          clearTimeout(deadline);
+          resolve();
+        });
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+}
+
+/** The URLs a camera on the network can reach, most useful first. */
+function recipientUrls(host: string, port: number, recipientPath: string, tls: boolean): string[] {
+  const scheme = tls ? 'https' : 'http';
+  const wildcard = host === '0.0.0.0' || host === '::' || host === '';
+  const hosts = wildcard
+    ? [
+        ...Object.values(os.networkInterfaces())
+          .flat()
+          .filter((entry) => entry !== undefined && entry.family === 'IPv4' && !entry.internal)
+          .map((entry) => entry!.address),
+        '127.0.0.1',
+      ]
+    : [host.includes(':') ? `[${host}]` : host];
+  return hosts.map((name) => `${scheme}://${name}:${port}${recipientPath}`);
+}

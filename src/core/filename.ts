@@ -1,0 +1,54 @@
+import contentDisposition from 'content-disposition';
+import type { ImageType } from './image-types.js';
+import { MAX_SEGMENT_LENGTH, sanitiseSegment, truncate } from './key-segment.js';
+
+/**
+ * The filename a camera sent in `Content-Disposition` (`attachment; filename="…"`, unquoted or
+ * `filename*=UTF-8''…`), or undefined when the header is missing or cannot be parsed.
+ * A malformed header is not an error: the image is still stored, under a generated name.
+ */
+export function cameraFilename(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  try {
+    const name = contentDisposition.parse(header).parameters.filename;
+    return typeof name === 'string' && name.length > 0 ? name : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A safe filename for the stored image: the camera's name with every path part but the last
+ * folded into it (`a/b.jpg` → `a_b.jpg`, `../../x.jpg` → `x.jpg`), unsafe characters replaced,
+ * the length bounded, and an extension that matches the image type (appended when the camera's
+ * name has none, or the wrong one, so `x.php` sent as JPEG becomes `x.php.jpg`).
+ * Returns undefined when nothing usable remains.
+ */
+export function safeFilename(name: string, type: ImageType): string | undefined {
+  const joined = name
+    .split(/[/\\]+/)
+    .filter((part) => part !== '' && part !== '.' && part !== '..')
+    .join('_');
+  const cleaned = sanitiseSegment(joined, Number.MAX_SAFE_INTEGER);
+  if (cleaned === '') return undefined;
+
+  const dot = cleaned.lastIndexOf('.');
+  const extension = dot > 0 ? cleaned.slice(dot).toLowerCase() : '';
+  const hasTypeExtension = type.extensions.includes(extension);
+  const stem = hasTypeExtension ? cleaned.slice(0, dot) : cleaned;
+  const finalExtension = hasTypeExtension ? extension : type.extensions[0]!;
+  const boundedStem = truncate(stem, MAX_SEGMENT_LENGTH - finalExtension.length).replace(/[._]+$/, '');
+  return boundedStem === '' ? undefined : boundedStem + finalExtension;
+}
+
+/** A name for an image that came without a usable filename: its UTC receive time. */
+export function generatedFilename(receivedAt: Date, type: ImageType): string {
+  const stamp = receivedAt.toISOString().replace(/[:.]/g, '-');
+  return `image-${stamp}${type.extensions[0]!}`;
+}
+
+/** The stored filename: the camera's, made safe, or a generated one. */
+export function storedFilename(header: string | undefined, type: ImageType, receivedAt: Date): string {
+  const sent = cameraFilename(header);
+  return (sent !== undefined ? safeFilename(sent, type) : undefined) ?? generatedFilename(receivedAt, type);
+}

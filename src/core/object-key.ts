@@ -1,0 +1,100 @@
+import { randomBytes } from 'node:crypto';
+import { sanitiseSegment } from './key-segment.js';
+
+/** The default key layout: camera, UTC date, filename. */
+export const DEFAULT_KEY_TEMPLATE = '{camera}/{yyyy}/{MM}/{dd}/{filename}';
+/** The Axis reference stack's layout: the camera's filename at the bucket root. */
+export const FLAT_KEY_TEMPLATE = '{filename}';
+
+const PLACEHOLDERS = ['camera', 'yyyy', 'MM', 'dd', 'HH', 'mm', 'ss', 'filename'] as const;
+type Placeholder = (typeof PLACEHOLDERS)[number];
+
+/** What a key is made of: who sent the image, when it arrived, and its safe filename. */
+export interface KeyFacts {
+  camera: string;
+  receivedAt: Date;
+  filename: string;
+}
+
+/** Thrown for a key template that could produce unsafe or clashing keys. */
+export class KeyTemplateError extends Error {
+  constructor(template: string, reason: string) {
+    super(`Invalid key template "${template}": ${reason}`);
+    this.name = 'KeyTemplateError';
+  }
+}
+
+/**
+ * A parsed, checked key template such as `{camera}/{yyyy}/{MM}/{dd}/{filename}`.
+ *
+ * Rules: `/`-separated segments, none empty, `.` or `..`; literal text limited to letters,
+ * digits, `.`, `_`, `-`; `{filename}` exactly once and in the last segment (so a clash can be
+ * resolved by changing the filename alone); no other placeholder than those listed.
+ */
+export class KeyTemplate {
+  private readonly segments: ReadonlyArray<ReadonlyArray<string | { placeholder: Placeholder }>>;
+
+  constructor(readonly template: string = DEFAULT_KEY_TEMPLATE) {
+    const segments = template.split('/');
+    this.segments = segments.map((segment) => {
+      if (segment === '' || segment === '.' || segment === '..') {
+        throw new KeyTemplateError(template, 'empty, "." and ".." path segments are not allowed (and no leading "/")');
+      }
+      return segment.split(/(\{[^}]*\})/).filter(Boolean).map((part) => {
+        const name = /^\{(.*)\}$/.exec(part)?.[1];
+        if (name === undefined) {
+          if (!/^[A-Za-z0-9._-]+$/.test(part)) {
+            throw new KeyTemplateError(template, `literal text "${part}" may only hold letters, digits, ".", "_" and "-"`);
+          }
+          return part;
+        }
+        if (!(PLACEHOLDERS as readonly string[]).includes(name)) {
+          throw new KeyTemplateError(template, `unknown placeholder {${name}}; known: ${PLACEHOLDERS.map((p) => `{${p}}`).join(' ')}`);
+        }
+        return { placeholder: name as Placeholder };
+      });
+    });
+    const uses = (segment: ReadonlyArray<string | { placeholder: Placeholder }>): number =>
+      segment.filter((part) => typeof part !== 'string' && part.placeholder === 'filename').length;
+    const total = this.segments.reduce((sum, segment) => sum + uses(segment), 0);
+    if (total !== 1 || uses(this.segments.at(-1)!) !== 1) {
+      throw new KeyTemplateError(template, '{filename} must appear exactly once, in the last segment');
+    }
+  }
+
+  /** The object key for an image; every placeholder value is sanitised. */
+  keyFor(facts: KeyFacts): string {
+    const at = facts.receivedAt;
+    const two = (n: number): string => String(n).padStart(2, '0');
+    const values: Record<Placeholder, string> = {
+      camera: sanitiseSegment(facts.camera) || 'unknown-camera',
+      yyyy: String(at.getUTCFullYear()),
+      MM: two(at.getUTCMonth() + 1),
+      dd: two(at.getUTCDate()),
+      HH: two(at.getUTCHours()),
+      mm: two(at.getUTCMinutes()),
+      ss: two(at.getUTCSeconds()),
+      filename: sanitiseSegment(facts.filename) || 'image',
+    };
+    return this.segments
+      .map((segment) => segment.map((part) => (typeof part === 'string' ? part : values[part.placeholder])).join(''))
+      .join('/');
+  }
+}
+
+/**
+ * Another key for the same image when `key` is taken: `<name>-<HHmmssSSS><random>.<ext>`.
+ * It is unique without looking at what exists, so a camera that sends the same filename every
+ * time costs one extra write attempt at most, never a search through `-1`, `-2`, ….
+ */
+export function alternateKey(key: string, receivedAt: Date): string {
+  const slash = key.lastIndexOf('/');
+  const folder = key.slice(0, slash + 1);
+  const name = key.slice(slash + 1);
+  const dot = name.lastIndexOf('.');
+  const stem = dot > 0 ? name.slice(0, dot) : name;
+  const extension = dot > 0 ? name.slice(dot) : '';
+  const time = receivedAt.toISOString().slice(11, 23).replace(/[:.]/g, '');
+  const random = randomBytes(4).readUInt32BE(0).toString(36).padStart(7, '0').slice(0, 5);
+  return `${folder}${stem}-${time}${random}${extension}`;
+}

@@ -1,0 +1,49 @@
+/** What the receiver hands a store for one image. */
+export interface ImageWrite {
+  /** The preferred key. */
+  key: string;
+  /** Another key to try when the preferred one (or the previous alternative) is taken. */
+  alternateKey(): string;
+  /**
+   * The image bytes. A store reads it once, to the end; if reading fails, the store removes
+   * whatever it had written and rethrows that same error.
+   */
+  body: AsyncIterable<Uint8Array>;
+  contentType: string;
+  /** Facts to keep with the object where the store can (S3 user metadata). ASCII values. */
+  metadata: Record<string, string>;
+}
+
+/** An object in a store. */
+export interface StoredObject {
+  key: string;
+  size: number;
+  lastModified: Date;
+}
+
+/** An object opened for reading. */
+export interface ObjectContent extends StoredObject {
+  contentType: string;
+  body: AsyncIterable<Uint8Array>;
+}
+
+/**
+ * Where images go. Every implementation guarantees: a write never replaces an existing object
+ * (create-only, with a different key on a clash); an object is visible only once all its bytes
+ * are stored durably; a failed write leaves nothing behind.
+ */
+export interface ImageStore {
+  /** A human-readable location, e.g. `file:/srv/images` or `s3://bucket/prefix`. */
+  readonly location: string;
+  /** Prepares the store (creates folders, probes capabilities). Called once before use. */
+  open(): Promise<void>;
+  /** Stores one image; resolves with the key actually used. */
+  write(image: ImageWrite): Promise<{ key: string }>;
+  /** Objects whose key starts with `prefix`, in key order. */
+  list(prefix?: string): AsyncIterable<StoredObject>;
+  /** One object, or undefined when there is none under that key. */
+  read(key: string): Promise<ObjectContent | undefined>;
+  /** Throws StoreUnavailableError (or StoreFullError) when the store cannot take images now. */
+  check(): Promise<void>;
+  close(): Promise<void>;
+}

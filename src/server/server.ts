@@ -1,0 +1,143 @@
+import http from 'node:http';
+import https from 'node:https';
+import { performance } from 'node:perf_hooks';
+import Fastify, { LogController } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ImageReceiver, UploadOutcome } from '../core/receiver.js';
+import type { ImageStore } from '../core/store.js';
+
+export interface ReceiverServerOptions {
+  receiver: ImageReceiver;
+  store: ImageStore;
+  /** Where cameras POST images; `GET`/`HEAD` there answer the camera's Test button. */
+  recipientPath?: string;
+  tls?: { cert: Buffer | string; key: Buffer | string };
+  /** Log level (`info` by default) and where the JSON lines go (standard output by default). */
+  log?: { level?: string; stream?: { write(line: string): void } };
+  timeouts?: Partial<ServerTimeouts>;
+}
+
+/** Bounds that keep slow or stalled clients from holding connections for ever. */
+export interface ServerTimeouts {
+  /** Time to receive all request headers. */
+  headersMs: number;
+  /** Time to receive a whole request, body included (a 32 MB image on a slow uplink). */
+  requestMs: number;
+  /** A connection with no traffic for this long is closed. */
+  idleMs: number;
+  /** How long an idle keep-alive connection stays open between uploads. */
+  keepAliveMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: ServerTimeouts = { headersMs: 20_000, requestMs: 120_000, idleMs: 30_000, keepAliveMs: 10_000 };
+
+/**
+ * The self-hosted receiver: a Fastify server that feeds request bodies to the upload contract
+ * as streams (never buffered whole), answers `Expect: 100-continue` only after the checks that
+ * need no body passed, logs one JSON line per upload with the query string (and so the token)
+ * left out, and serves `/healthz` and `/readyz`.
+ */
+export async function createReceiverServer(options: ReceiverServerOptions): Promise<FastifyInstance> {
+  const { receiver, store } = options;
+  const recipientPath = options.recipientPath ?? '/';
+  const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+
+  const app = Fastify({
+    logger: {
+      level: options.log?.level ?? 'info',
+      ...(options.log?.stream && { stream: options.log.stream }),
+      serializers: {
+        req: (request: FastifyRequest) => ({ method: request.method, path: pathOf(request.url), remoteAddress: request.ip }),
+      },
+    },
+    // One line per upload is written by the route itself (without the query string).
+    logController: new LogController({ disableRequestLogging: true }),
+    forceCloseConnections: 'idle',
+    serverFactory: (handler) => {
+      const server = options.tls ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, handler) : http.createServer(handler);
+      server.headersTimeout = timeouts.headersMs;
+      server.requestTimeout = timeouts.requestMs;
+      server.keepAliveTimeout = timeouts.keepAliveMs;
+      server.setTimeout(timeouts.idleMs);
+      // With a listener here Node leaves `100 Continue` to us: the upload route sends it once the
+      // token, type and announced size are accepted, so a refused camera never sends the image.
+      server.on('checkContinue', (request: http.IncomingMessage, response: http.ServerResponse) => {
+        if (pathOf(request.url ?? '/') !== recipientPath) response.writeContinue();
+        handler(request, response);
+      });
+      return server;
+    },
+  });
+
+  await app.register((scope, _options, done) => {
+    // Upload bodies are read by the contract as a stream, whatever the content type says.
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', (_request, _payload, parsed) => parsed(null));
+    scope.route({
+      method: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'],
+      url: recipientPath,
+      exposeHeadRoute: false,
+      handler: (request, reply) => handleUpload(receiver, request, reply),
+    });
+    done();
+  });
+
+  app.get('/healthz', () => ({ status: 'ok' }));
+  app.get('/readyz', async (request, reply) => {
+    try {
+      await store.check();
+      return { status: 'ready', store: store.location };
+    } catch (error) {
+      request.log.warn({ err: error }, 'store not ready');
+      return reply.code(503).send({ status: 'not ready', message: 'The image store is not reachable or not writable.' });
+    }
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ message: `Nothing at ${pathOf(request.url)}: cameras send images to ${recipientPath}.` }),
+  );
+  return app;
+}
+
+async function handleUpload(receiver: ImageReceiver, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const started = performance.now();
+  const head = {
+    method: request.method,
+    query: new URLSearchParams(queryOf(request.url)),
+    headers: request.headers,
+  };
+  const admission = await receiver.admit(head);
+  let outcome: UploadOutcome;
+  if ('admitted' in admission) {
+    if (/100-continue/i.test(request.headers.expect ?? '')) reply.raw.writeContinue();
+    outcome = await receiver.receive(admission, request.raw);
+  } else {
+    outcome = admission;
+  }
+
+  // An unread or half-read body would otherwise be read and thrown away on a keep-alive connection.
+  if (request.method === 'POST' && outcome.status >= 300) reply.header('connection', 'close');
+  logOutcome(request, outcome, performance.now() - started);
+  return reply.code(outcome.status).headers(outcome.headers).send(outcome.body);
+}
+
+function logOutcome(request: FastifyRequest, outcome: UploadOutcome, durationMs: number): void {
+  if (request.method !== 'POST') {
+    request.log.debug({ method: request.method, status: outcome.status }, 'recipient test');
+    return;
+  }
+  const { cause, ...facts } = outcome.log;
+  const line = { ...facts, status: outcome.status, durationMs: Math.round(durationMs * 10) / 10, remoteAddress: request.ip };
+  if (outcome.status < 300) request.log.info(line, 'image stored');
+  else if (outcome.status < 500) request.log.warn(line, 'upload rejected');
+  else request.log.error({ ...line, err: cause }, 'upload failed');
+}
+
+function pathOf(url: string): string {
+  const mark = url.indexOf('?');
+  return mark === -1 ? url : url.slice(0, mark);
+}
+
+function queryOf(url: string): string {
+  const mark = url.indexOf('?');
+  return mark === -1 ? '' : url.slice(mark + 1);
+}

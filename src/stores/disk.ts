@@ -1,0 +1,190 @@
+import { randomUUID } from 'node:crypto';
+import { constants, createReadStream } from 'node:fs';
+import { access, link, mkdir, open, readdir, rm, stat, unlink } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { StoreFullError, StoreUnavailableError } from '../core/errors.js';
+import type { ImageStore, ImageWrite, ObjectContent, StoredObject } from '../core/store.js';
+import { IMAGE_TYPES } from '../core/image-types.js';
+
+/** Folder, inside the store's root, for files still being received. Keys never start with a dot. */
+const INCOMING = '.incoming';
+/** Temporary files older than this at start-up are left over from a crash. */
+const STALE_INCOMING_MS = 60 * 60 * 1000;
+/** How many alternate keys to try before giving up (each is unique with overwhelming odds). */
+const MAX_KEY_ATTEMPTS = 5;
+
+/**
+ * Images as files under a root folder, one file per key.
+ *
+ * A write streams into a temporary file in the same filesystem, fsyncs it, then hard-links it
+ * under its key (`link` fails rather than replace an existing file, so no image is ever
+ * overwritten), and fsyncs the folder so the new name survives a power cut. Readers never see a
+ * partial file, and a failed write leaves no file behind.
+ */
+export class DiskStore implements ImageStore {
+  readonly root: string;
+  private readonly incoming: string;
+
+  constructor(root: string) {
+    this.root = path.resolve(root);
+    this.incoming = path.join(this.root, INCOMING);
+  }
+
+  get location(): string {
+    return `file:${this.root}`;
+  }
+
+  async open(): Promise<void> {
+    await mkdir(this.incoming, { recursive: true });
+    await this.removeStaleIncoming();
+  }
+
+  async write(image: ImageWrite): Promise<{ key: string }> {
+    const temporary = path.join(this.incoming, `${randomUUID()}.part`);
+    let file: FileHandle | undefined;
+    try {
+      file = await this.createIncoming(temporary);
+      for await (const chunk of image.body) {
+        await file.write(chunk);
+      }
+      await file.sync();
+      await file.close();
+      file = undefined;
+      return { key: await this.linkUnderFreeKey(temporary, image) };
+    } catch (error) {
+      throw storeError(error, this.root);
+    } finally {
+      await file?.close().catch(() => undefined);
+      await unlink(temporary).catch(() => undefined);
+    }
+  }
+
+  async *list(prefix = ''): AsyncIterable<StoredObject> {
+    yield* this.walk('', prefix);
+  }
+
+  async read(key: string): Promise<ObjectContent | undefined> {
+    const file = this.pathFor(key);
+    try {
+      const info = await stat(file);
+      if (!info.isFile()) return undefined;
+      return {
+        key,
+        size: info.size,
+        lastModified: info.mtime,
+        contentType: contentTypeFor(key),
+        body: createReadStream(file),
+      };
+    } catch (error) {
+      if (isCode(error, 'ENOENT') || isCode(error, 'ENOTDIR')) return undefined;
+      throw error;
+    }
+  }
+
+  async check(): Promise<void> {
+    try {
+      await access(this.incoming, constants.W_OK);
+    } catch (error) {
+      throw storeError(error, this.root);
+    }
+  }
+
+  async close(): Promise<void> {}
+
+  /** Creates the temporary file, recreating the folder if someone removed it while running. */
+  private async createIncoming(temporary: string): Promise<FileHandle> {
+    try {
+      return await open(temporary, 'wx', 0o640);
+    } catch (error) {
+      if (!isCode(error, 'ENOENT')) throw error;
+      await mkdir(this.incoming, { recursive: true });
+      return await open(temporary, 'wx', 0o640);
+    }
+  }
+
+  private async linkUnderFreeKey(temporary: string, image: ImageWrite): Promise<string> {
+    let key = image.key;
+    for (let attempt = 1; ; attempt++) {
+      const target = this.pathFor(key);
+      await mkdir(path.dirname(target), { recursive: true });
+      try {
+        await link(temporary, target);
+        await syncFolder(path.dirname(target));
+        return key;
+      } catch (error) {
+        if (!isCode(error, 'EEXIST') || attempt >= MAX_KEY_ATTEMPTS) throw error;
+        key = image.alternateKey();
+      }
+    }
+  }
+
+  /** The file for a key; keys are sanitised already, this is a second fence. */
+  private pathFor(key: string): string {
+    const file = path.resolve(this.root, ...key.split('/'));
+    if (!file.startsWith(this.root + path.sep) || key.split('/').some((part) => part.startsWith('.'))) {
+      throw new Error(`Key "${key}" is outside the store`);
+    }
+    return file;
+  }
+
+  private async *walk(folder: string, prefix: string): AsyncGenerator<StoredObject> {
+    let entries;
+    try {
+      entries = await readdir(path.join(this.root, folder), { withFileTypes: true });
+    } catch (error) {
+      if (isCode(error, 'ENOENT')) return;
+      throw error;
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const entry of entries) {
+      if (entry.name.startsWith('.')) continue;
+      const key = folder === '' ? entry.name : `${folder}/${entry.name}`;
+      if (entry.isDirectory()) {
+        // Only descend where keys with the prefix can be.
+        if (prefix.startsWith(`${key}/`) || `${key}/`.startsWith(prefix)) yield* this.walk(key, prefix);
+      } else if (entry.isFile() && key.startsWith(prefix)) {
+        const info = await stat(path.join(this.root, key)).catch(() => undefined);
+        if (info) yield { key, size: info.size, lastModified: info.mtime };
+      }
+    }
+  }
+
+  private async removeStaleIncoming(): Promise<void> {
+    const cutoff = Date.now() - STALE_INCOMING_MS;
+    for (const name of await readdir(this.incoming)) {
+      const file = path.join(this.incoming, name);
+      const info = await stat(file).catch(() => undefined);
+      if (info && info.mtimeMs < cutoff) await rm(file, { force: true });
+    }
+  }
+}
+
+async function syncFolder(folder: string): Promise<void> {
+  const handle = await open(folder, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function contentTypeFor(key: string): string {
+  const extension = path.extname(key).toLowerCase();
+  return IMAGE_TYPES.find((type) => type.extensions.includes(extension))?.mediaType ?? 'application/octet-stream';
+}
+
+/** Store-level failures become the errors the contract maps to 503 and 507; others pass. */
+function storeError(error: unknown, root: string): unknown {
+  if (isCode(error, 'ENOSPC') || isCode(error, 'EDQUOT')) {
+    return new StoreFullError(`No space left in ${root}`, { cause: error });
+  }
+  if (['EACCES', 'EPERM', 'EROFS', 'EIO', 'ENOENT', 'EMFILE', 'ENFILE'].some((code) => isCode(error, code))) {
+    return new StoreUnavailableError(`Cannot write to ${root}: ${(error as Error).message}`, { cause: error });
+  }
+  return error;
+}
+
+function isCode(error: unknown, code: string): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === code;
+}

@@ -1,0 +1,319 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  NoSuchKey,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+  paginateListObjectsV2,
+} from '@aws-sdk/client-s3';
+import type { PutObjectCommandInput } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { RequestBodyError, StoreUnavailableError, UploadError } from '../core/errors.js';
+import type { ImageStore, ImageWrite, ObjectContent, StoredObject } from '../core/store.js';
+
+/**
+ * Whether the store refuses `PutObject` with `If-None-Match: *` on an existing key (AWS S3 since
+ * 2024, Ceph RGW, MinIO, Garage) or ignores it and overwrites (some fakes and older servers).
+ * `auto` finds out once at start-up by writing a probe object twice.
+ */
+export type ConditionalWrites = 'auto' | 'yes' | 'no';
+
+export interface S3StoreOptions {
+  client: S3Client;
+  bucket: string;
+  /** Key prefix inside the bucket, e.g. `cameras/`. */
+  prefix?: string;
+  conditionalWrites?: ConditionalWrites;
+  /**
+   * Images up to this size are held in memory and sent in one `PutObject` (with Content-MD5, so
+   * the store checks the bytes); larger ones go as a multipart upload of parts of this size.
+   * Memory per upload is bounded by it, never by the image size.
+   */
+  partSize?: number;
+}
+
+export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
+/** Keys recently found taken, so a camera that always sends the same name skips the clash. */
+const KNOWN_TAKEN_LIMIT = 10_000;
+const MAX_KEY_ATTEMPTS = 5;
+
+/** Parses `s3://bucket[/prefix]`. */
+export function parseS3Location(location: string): { bucket: string; prefix: string } {
+  const match = /^s3:\/\/([^/]+)(?:\/(.*))?$/.exec(location);
+  if (!match) throw new Error(`"${location}" is not an S3 location; expected s3://bucket or s3://bucket/prefix`);
+  const prefix = (match[2] ?? '').replace(/^\/+|\/+$/g, '');
+  return { bucket: match[1]!, prefix: prefix === '' ? '' : `${prefix}/` };
+}
+
+export interface S3ClientSettings {
+  /** An S3-compatible endpoint; when unset the SDK reads `AWS_ENDPOINT_URL_S3`/`AWS_ENDPOINT_URL`. */
+  endpoint?: string;
+  region?: string;
+  /** Path-style URLs (`host/bucket/key`); defaults to on whenever a custom endpoint is in use. */
+  forcePathStyle?: boolean;
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+  requestTimeoutMs?: number;
+}
+
+/**
+ * An S3 client that works with AWS and with S3-compatible servers.
+ *
+ * Checksums are only computed when an operation requires them: the SDK's default since 2025
+ * sends streamed bodies as `aws-chunked` with a CRC32 trailer, which Ceph RGW answers with 411
+ * and some servers store as corrupt objects. Small images carry Content-MD5 instead (see
+ * {@link S3Store}).
+ */
+export function createS3Client(settings: S3ClientSettings = {}): S3Client {
+  const endpoint = settings.endpoint ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
+  const region = settings.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? (endpoint ? 'us-east-1' : undefined);
+  return new S3Client({
+    ...(endpoint !== undefined && { endpoint }),
+    ...(region !== undefined && { region }),
+    ...(settings.credentials && { credentials: settings.credentials }),
+    forcePathStyle: settings.forcePathStyle ?? endpoint !== undefined,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    requestHandler: { connectionTimeout: 5_000, requestTimeout: settings.requestTimeoutMs ?? 60_000 },
+  });
+}
+
+/**
+ * Images as objects in an S3 bucket (AWS S3 or any S3-compatible store).
+ *
+ * No overwrite: writes are create-only (`If-None-Match: *`) where the store supports it, and
+ * check-then-write (serialised per key inside this process) where it does not. On a clash the
+ * image goes under an alternate key. A failed write leaves no object and no multipart upload.
+ */
+export class S3Store implements ImageStore {
+  readonly bucket: string;
+  readonly prefix: string;
+  private readonly client: S3Client;
+  private readonly partSize: number;
+  private conditionalWrites: ConditionalWrites;
+  private readonly knownTaken = new Set<string>();
+  private readonly keyLocks = new Map<string, Promise<unknown>>();
+
+  constructor(options: S3StoreOptions) {
+    this.client = options.client;
+    this.bucket = options.bucket;
+    this.prefix = options.prefix ?? '';
+    this.partSize = options.partSize ?? DEFAULT_PART_SIZE;
+    this.conditionalWrites = options.conditionalWrites ?? 'auto';
+  }
+
+  get location(): string {
+    return `s3://${this.bucket}/${this.prefix}`;
+  }
+
+  /** Whether create-only writes are in use (known after {@link open}). */
+  get usesConditionalWrites(): boolean {
+    return this.conditionalWrites === 'yes';
+  }
+
+  async open(): Promise<void> {
+    await this.check();
+    if (this.conditionalWrites === 'auto') {
+      this.conditionalWrites = (await this.probeConditionalWrites()) ? 'yes' : 'no';
+    }
+  }
+
+  async write(image: ImageWrite): Promise<{ key: string }> {
+    const source = image.body[Symbol.asyncIterator]();
+    const head: Buffer[] = [];
+    let headBytes = 0;
+    let ended = false;
+    while (headBytes <= this.partSize) {
+      const next = await source.next();
+      if (next.done) {
+        ended = true;
+        break;
+      }
+      head.push(Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength));
+      headBytes += next.value.byteLength;
+    }
+    try {
+      if (ended) return await this.putWhole(image, Buffer.concat(head, headBytes));
+      return await this.putInParts(image, head, source);
+    } catch (error) {
+      throw storeError(error);
+    }
+  }
+
+  async *list(prefix = ''): AsyncIterable<StoredObject> {
+    const pages = paginateListObjectsV2({ client: this.client }, { Bucket: this.bucket, Prefix: this.prefix + prefix });
+    for await (const page of pages) {
+      for (const object of page.Contents ?? []) {
+        if (object.Key === undefined) continue;
+        yield { key: object.Key.slice(this.prefix.length), size: object.Size ?? 0, lastModified: object.LastModified ?? new Date(0) };
+      }
+    }
+  }
+
+  async read(key: string): Promise<ObjectContent | undefined> {
+    try {
+      const object = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+      return {
+        key,
+        size: object.ContentLength ?? 0,
+        lastModified: object.LastModified ?? new Date(0),
+        contentType: object.ContentType ?? 'application/octet-stream',
+        body: object.Body as Readable,
+      };
+    } catch (error) {
+      if (error instanceof NoSuchKey || statusOf(error) === 404) return undefined;
+      throw storeError(error);
+    }
+  }
+
+  async check(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    } catch (error) {
+      throw storeError(error);
+    }
+  }
+
+  close(): Promise<void> {
+    this.client.destroy();
+    return Promise.resolve();
+  }
+
+  /** One `PutObject` of a body held in memory; on a clash the same bytes go to another key. */
+  private async putWhole(image: ImageWrite, body: Buffer): Promise<{ key: string }> {
+    const contentMD5 = createHash('md5').update(body).digest('base64');
+    let key = this.knownTaken.has(image.key) ? image.alternateKey() : image.key;
+    for (let attempt = 1; ; attempt++) {
+      const params: PutObjectCommandInput = {
+        ...this.objectParams(key, image),
+        Body: body,
+        ContentLength: body.byteLength,
+        ContentMD5: contentMD5,
+      };
+      const stored = this.usesConditionalWrites
+        ? await this.client.send(new PutObjectCommand({ ...params, IfNoneMatch: '*' })).then(() => true, rethrowUnlessTaken)
+        : await this.withKeyLock(key, async () => {
+            if (await this.exists(key)) return false;
+            await this.client.send(new PutObjectCommand(params));
+            return true;
+          });
+      if (stored) return { key };
+      this.rememberTaken(key);
+      if (attempt >= MAX_KEY_ATTEMPTS) throw new Error(`No free key found for ${image.key} after ${attempt} attempts`);
+      key = image.alternateKey();
+    }
+  }
+
+  /**
+   * A multipart upload for an image larger than one part. The body cannot be replayed, so the key
+   * is checked before the upload starts; the create-only condition still guards the completion.
+   */
+  private async putInParts(image: ImageWrite, head: Buffer[], rest: AsyncIterator<Uint8Array>): Promise<{ key: string }> {
+    let key = image.key;
+    if (this.knownTaken.has(key) || (await this.exists(key))) {
+      this.rememberTaken(key);
+      key = image.alternateKey();
+    }
+    async function* body(): AsyncGenerator<Uint8Array> {
+      yield* head;
+      for (let next = await rest.next(); !next.done; next = await rest.next()) yield next.value;
+    }
+    const upload = new Upload({
+      client: this.client,
+      params: {
+        ...this.objectParams(key, image),
+        Body: Readable.from(body(), { objectMode: false }),
+        ...(this.usesConditionalWrites && { IfNoneMatch: '*' }),
+      },
+      partSize: this.partSize,
+      queueSize: 2,
+      leavePartsOnError: false,
+    });
+    try {
+      await upload.done();
+    } catch (error) {
+      if (isTaken(error)) {
+        this.rememberTaken(key);
+        throw new StoreUnavailableError(`Another upload took key ${key} while this one was being sent`, { cause: error });
+      }
+      throw error;
+    }
+    return { key };
+  }
+
+  private objectParams(key: string, image: ImageWrite): Pick<PutObjectCommandInput, 'Bucket' | 'Key' | 'ContentType' | 'Metadata'> {
+    return { Bucket: this.bucket, Key: this.prefix + key, ContentType: image.contentType, Metadata: image.metadata };
+  }
+
+  private async exists(key: string): Promise<boolean> {
+    try {
+      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+      return true;
+    } catch (error) {
+      if (statusOf(error) === 404) return false;
+      throw error;
+    }
+  }
+
+  private rememberTaken(key: string): void {
+    this.knownTaken.add(key);
+    if (this.knownTaken.size > KNOWN_TAKEN_LIMIT) {
+      this.knownTaken.delete(this.knownTaken.values().next().value!);
+    }
+  }
+
+  /** Runs check-then-write steps for one key one at a time, for stores without conditional writes. */
+  private async withKeyLock<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.keyLocks.get(key) ?? Promise.resolve();
+    const current = previous.catch(() => undefined).then(task);
+    this.keyLocks.set(key, current);
+    try {
+      return await current;
+    } finally {
+      if (this.keyLocks.get(key) === current) this.keyLocks.delete(key);
+    }
+  }
+
+  /** Writes a probe object twice with `If-None-Match: *`: a store that honours it refuses the second. */
+  private async probeConditionalWrites(): Promise<boolean> {
+    const Key = `${this.prefix}.images-to-s3-probe/${randomUUID()}`;
+    const put = () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key, Body: 'probe', IfNoneMatch: '*' }));
+    try {
+      await put();
+      return await put().then(() => false, (error: unknown) => {
+        if (isTaken(error)) return true;
+        throw error;
+      });
+    } catch (error) {
+      throw storeError(error);
+    } finally {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key })).catch(() => undefined);
+    }
+  }
+}
+
+/** 412 (or 409 for a concurrent conditional write) means the key exists. */
+function isTaken(error: unknown): boolean {
+  const status = statusOf(error);
+  return status === 412 || status === 409;
+}
+
+function rethrowUnlessTaken(error: unknown): false {
+  if (isTaken(error)) return false;
+  throw error;
+}
+
+function statusOf(error: unknown): number | undefined {
+  return (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+}
+
+/** Anything the store or the network did wrong is a 503; errors from reading the request pass. */
+function storeError(error: unknown): unknown {
+  if (error instanceof UploadError || error instanceof RequestBodyError || error instanceof StoreUnavailableError) return error;
+  const detail = error instanceof S3ServiceException ? `${error.name} (HTTP ${statusOf(error) ?? '?'})` : String(error);
+  return new StoreUnavailableError(`S3 store: ${detail}`, { cause: error });
+}
