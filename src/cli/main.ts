@@ -138,12 +138,12 @@ program
   .description('send images exactly as an Axis camera does, to try a receiver (ours or any other) or load it')
   .addOption(new Option('--recipient <url>', 'the recipient URL, as configured on the camera').env(env('RECIPIENT')).makeOptionMandatory())
   .addOption(new Option('--token <token>', 'access token, sent as accessToken=…').env(env('TOKEN')))
-  .addOption(new Option('--count <n>', 'images to send').default(10).argParser(integerIn(1, 10_000_000)))
-  .addOption(new Option('--concurrency <n>', 'uploads in flight at once').default(1).argParser(integerIn(1, 10_000)))
-  .addOption(new Option('--image <file>', 'JPEG to send (default: a built-in 640×480 test card)'))
-  .addOption(new Option('--camera-filename <pattern>', 'the camera\'s filename pattern, with Axis modifiers').default(AXIS_DEFAULT_FILENAME_PATTERN))
-  .addOption(new Option('--insecure', 'accept any TLS certificate (camera setting validate_server_cert=0)'))
-  .addOption(new Option('--timeout <seconds>', 'deadline for each upload').default(30).argParser(integerIn(1, 3600)))
+  .addOption(new Option('--count <n>', 'images to send').env(env('SIMULATE_COUNT')).default(10).argParser(integerIn(1, 10_000_000)))
+  .addOption(new Option('--concurrency <n>', 'uploads in flight at once').env(env('SIMULATE_CONCURRENCY')).default(1).argParser(integerIn(1, 10_000)))
+  .addOption(new Option('--image <file>', 'JPEG to send (default: a built-in 640×480 test card)').env(env('SIMULATE_IMAGE')))
+  .addOption(new Option('--camera-filename <pattern>', 'the camera\'s filename pattern, with Axis modifiers').env(env('SIMULATE_CAMERA_FILENAME')).default(AXIS_DEFAULT_FILENAME_PATTERN))
+  .addOption(new Option('--insecure', 'accept any TLS certificate (camera setting validate_server_cert=0)').env(env('SIMULATE_INSECURE')))
+  .addOption(new Option('--timeout <seconds>', 'deadline for each upload').env(env('SIMULATE_TIMEOUT')).default(30).argParser(integerIn(1, 3600)))
   .option('--json', 'print the summary as JSON')
   .action(
     async (options: { recipient: string; token?: string; count: number; concurrency: number; image?: string; cameraFilename: string; insecure?: boolean; timeout: number; json?: boolean }) => {

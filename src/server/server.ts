@@ -69,6 +69,17 @@ export async function createReceiverServer(options: ReceiverServerOptions): Prom
     },
   });
 
+  // While shutting down, answers close their connection, so draining ends with the last upload.
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (closing) reply.header('connection', 'close');
+    done(null, payload);
+  });
+
   await app.register((scope, _options, done) => {
     // Upload bodies are read by the contract as a stream, whatever the content type says.
     scope.removeAllContentTypeParsers();
