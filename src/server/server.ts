@@ -120,13 +120,18 @@ async function handleUpload(receiver: ImageReceiver, request: FastifyRequest, re
   let outcome: UploadOutcome;
   if ('admitted' in admission) {
     if (/100-continue/i.test(request.headers.expect ?? '')) reply.raw.writeContinue();
-    outcome = await receiver.receive(admission, request.raw);
+    // Not destroyed when the contract stops reading early: the refusal must still reach the camera.
+    outcome = await receiver.receive(admission, request.raw.iterator({ destroyOnReturn: false }));
   } else {
     outcome = admission;
   }
 
-  // An unread or half-read body would otherwise be read and thrown away on a keep-alive connection.
-  if (request.method === 'POST' && outcome.status >= 300) reply.header('connection', 'close');
+  if (request.method === 'POST' && outcome.status >= 300) {
+    // The rest of a refused body is discarded, and the connection closed after the answer rather
+    // than kept alive behind a body of unknown length.
+    reply.header('connection', 'close');
+    if (!request.raw.complete) request.raw.resume();
+  }
   logOutcome(request, outcome, performance.now() - started);
   return reply.code(outcome.status).headers(outcome.headers).send(outcome.body);
 }

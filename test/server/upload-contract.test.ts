@@ -147,6 +147,9 @@ describe('upload contract over HTTP, disk store', () => {
     const text = await cameraUpload(receiver, { body: Buffer.from('<html><script>alert(1)</script></html>') });
     assert.equal(text.status, 415);
     assert.match(String(text.json.message), /not an image/);
+    // A large refused body is not read to the end, yet the answer still reaches the camera.
+    const large = await cameraUpload(receiver, { body: Buffer.alloc(200_000, 0x41), headers: { 'transfer-encoding': 'chunked' } });
+    assert.equal(large.status, 415);
     assert.deepEqual(await receiver.files(), before);
   });
 
