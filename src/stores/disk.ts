@@ -136,7 +136,11 @@ export class DiskStore implements ImageStore {
       if (isCode(error, 'ENOENT')) return;
       throw error;
     }
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    // Key order as S3 lists it (UTF-8 bytes): a folder's keys all start with `name/`, and "-" or
+    // "." sort before "/", so `front-door/x` and `front.jpg` come before `front/x`.
+    const sortName = (entry: { name: string; isDirectory(): boolean }): Buffer =>
+      Buffer.from(entry.isDirectory() ? `${entry.name}/` : entry.name);
+    entries.sort((a, b) => Buffer.compare(sortName(a), sortName(b)));
     for (const entry of entries) {
       if (entry.name.startsWith('.')) continue;
       const key = folder === '' ? entry.name : `${folder}/${entry.name}`;

@@ -86,8 +86,9 @@ export function createS3Client(settings: S3ClientSettings = {}): S3Client {
  * Images as objects in an S3 bucket (AWS S3 or any S3-compatible store).
  *
  * No overwrite: writes are create-only (`If-None-Match: *`) where the store supports it, and
- * check-then-write (serialised per key inside this process) where it does not. On a clash the
- * image goes under an alternate key. A failed write leaves no object and no multipart upload.
+ * check-then-write where it does not; either way writes to one key are serialised inside this
+ * process. On a clash the image goes under an alternate key. A failed write leaves no object and
+ * no multipart upload.
  */
 export class S3Store implements ImageStore {
   readonly bucket: string;
@@ -123,7 +124,17 @@ export class S3Store implements ImageStore {
   }
 
   async write(image: ImageWrite): Promise<{ key: string }> {
-    const source = image.body[Symbol.asyncIterator]();
+    const body = image.body[Symbol.asyncIterator]();
+    // When reading the body fails, that error is rethrown as it is: not wrapped, and not replaced by
+    // whatever the upload made of it (e.g. an AbortMultipartUpload the store refused).
+    let bodyFailure: { error: unknown } | undefined;
+    const source: AsyncIterator<Uint8Array> = {
+      next: () =>
+        body.next().catch((error: unknown) => {
+          bodyFailure = { error };
+          throw error;
+        }),
+    };
     const head: Buffer[] = [];
     let headBytes = 0;
     let ended = false;
@@ -140,6 +151,7 @@ export class S3Store implements ImageStore {
       if (ended) return await this.putWhole(image, Buffer.concat(head, headBytes));
       return await this.putInParts(image, head, source);
     } catch (error) {
+      if (bodyFailure) throw bodyFailure.error;
       throw storeError(error);
     }
   }
@@ -194,13 +206,16 @@ export class S3Store implements ImageStore {
         ContentLength: body.byteLength,
         ContentMD5: contentMD5,
       };
-      const stored = this.usesConditionalWrites
-        ? await this.client.send(new PutObjectCommand({ ...params, IfNoneMatch: '*' })).then(() => true, rethrowUnlessTaken)
-        : await this.withKeyLock(key, async () => {
-            if (await this.exists(key)) return false;
-            await this.client.send(new PutObjectCommand(params));
-            return true;
-          });
+      // Under the key's lock even with conditional writes: a multipart upload of this process may
+      // hold the key, and its completion is not create-only everywhere (see putInParts).
+      const stored = await this.withKeyLock(key, async () => {
+        if (this.usesConditionalWrites) {
+          return this.client.send(new PutObjectCommand({ ...params, IfNoneMatch: '*' })).then(() => true, rethrowUnlessTaken);
+        }
+        if (await this.exists(key)) return false;
+        await this.client.send(new PutObjectCommand(params));
+        return true;
+      });
       if (stored) return { key };
       this.rememberTaken(key);
       if (attempt >= MAX_KEY_ATTEMPTS) throw new Error(`No free key found for ${image.key} after ${attempt} attempts`);
@@ -210,11 +225,25 @@ export class S3Store implements ImageStore {
 
   /**
    * A multipart upload for an image larger than one part. The body cannot be replayed, so the key
-   * is checked before the upload starts; the create-only condition still guards the completion.
+   * is checked before the upload starts, and check and upload hold the key's lock (whatever the
+   * store's conditional writes) so that two uploads from this process never both take a key that
+   * was free. Against other writers the create-only condition guards the completion only where the
+   * store honours it there: AWS S3 does, Ceph RGW 16 ignores `If-None-Match` on
+   * CompleteMultipartUpload.
    */
   private async putInParts(image: ImageWrite, head: Buffer[], rest: AsyncIterator<Uint8Array>): Promise<{ key: string }> {
-    let key = image.key;
-    if (this.knownTaken.has(key) || (await this.exists(key))) {
+    const preferred = this.knownTaken.has(image.key) ? image.alternateKey() : image.key;
+    return this.withKeyLock(preferred, () => this.putInPartsLocked(image, preferred, head, rest));
+  }
+
+  private async putInPartsLocked(
+    image: ImageWrite,
+    preferred: string,
+    head: Buffer[],
+    rest: AsyncIterator<Uint8Array>,
+  ): Promise<{ key: string }> {
+    let key = preferred;
+    if (await this.exists(key)) {
       this.rememberTaken(key);
       key = image.alternateKey();
     }
@@ -266,7 +295,7 @@ export class S3Store implements ImageStore {
     }
   }
 
-  /** Runs check-then-write steps for one key one at a time, for stores without conditional writes. */
+  /** Runs the writes of this process to one key one at a time (check-then-write, multipart uploads). */
   private async withKeyLock<T>(key: string, task: () => Promise<T>): Promise<T> {
     const previous = this.keyLocks.get(key) ?? Promise.resolve();
     const current = previous.catch(() => undefined).then(task);

@@ -1,0 +1,260 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+
+import { RequestBodyError, StoreFullError, StoreUnavailableError, UploadError } from '../../src/core/errors.js';
+import { DiskStore } from '../../src/stores/disk.js';
+import { bodyOf, bytesOf, chunked, failingBody, imageWrite, jpeg, keysOf } from './helpers.js';
+
+/** Every file under `folder`, as paths relative to it. */
+async function filesUnder(folder: string): Promise<string[]> {
+  const files: string[] = [];
+  for (const name of await readdir(folder, { recursive: true })) {
+    if ((await stat(path.join(folder, name))).isFile()) files.push(name);
+  }
+  return files.sort();
+}
+
+let sandbox: string;
+let root: string;
+let store: DiskStore;
+
+beforeEach(async () => {
+  // The store's root is a folder inside the sandbox, so anything escaping it would be seen.
+  sandbox = await mkdtemp(path.join(os.tmpdir(), 'images-to-s3-disk-'));
+  root = path.join(sandbox, 'images');
+  store = new DiskStore(root);
+  await store.open();
+});
+
+afterEach(async () => {
+  await store.close();
+  await rm(sandbox, { recursive: true, force: true });
+});
+
+describe('DiskStore writes', () => {
+  it('stores exactly the bytes of a body that arrives in many chunks', async () => {
+    const image = jpeg(300_000);
+
+    const { key } = await store.write(imageWrite('front-door/2024/05/06/snap.jpg', bodyOf(chunked(image, 37))));
+
+    assert.equal(key, 'front-door/2024/05/06/snap.jpg');
+    assert.deepEqual(await readFile(path.join(root, 'front-door', '2024', '05', '06', 'snap.jpg')), image);
+    assert.deepEqual(await readdir(path.join(root, '.incoming')), []);
+  });
+
+  it('reads an object back with its size and a content type from its extension', async () => {
+    const image = jpeg(5_000);
+    const png = Buffer.from('\x89PNG\r\n\x1a\n-not-really', 'latin1');
+    await store.write(imageWrite('cam/a.jpg', bodyOf([image])));
+    await store.write(imageWrite('cam/b.PNG', bodyOf([png]), { contentType: 'image/png' }));
+    await store.write(imageWrite('cam/c.bin', bodyOf([Buffer.from('x')]), { contentType: 'application/octet-stream' }));
+
+    const jpegObject = await store.read('cam/a.jpg');
+    const pngObject = await store.read('cam/b.PNG');
+    const other = await store.read('cam/c.bin');
+
+    assert.ok(jpegObject && pngObject && other);
+    assert.equal(jpegObject.key, 'cam/a.jpg');
+    assert.equal(jpegObject.size, image.length);
+    assert.equal(jpegObject.contentType, 'image/jpeg');
+    assert.deepEqual(await bytesOf(jpegObject.body), image);
+    assert.equal(pngObject.contentType, 'image/png');
+    assert.deepEqual(await bytesOf(pngObject.body), png);
+    assert.equal(other.contentType, 'application/octet-stream');
+    await bytesOf(other.body);
+  });
+
+  it('reads a missing key, or a folder, as undefined', async () => {
+    await store.write(imageWrite('cam/2024/a.jpg', bodyOf([jpeg(100)])));
+
+    assert.equal(await store.read('cam/2024/missing.jpg'), undefined);
+    assert.equal(await store.read('other/a.jpg'), undefined);
+    assert.equal(await store.read('cam/2024'), undefined);
+    assert.equal(await store.read('cam/2024/a.jpg/deeper.jpg'), undefined);
+  });
+
+  it('never overwrites: a second image under a taken key goes to the alternate key', async () => {
+    const first = jpeg(2_000);
+    const second = jpeg(3_000);
+    await store.write(imageWrite('cam/snap.jpg', bodyOf([first])));
+    const write = imageWrite('cam/snap.jpg', bodyOf([second]));
+
+    const { key } = await store.write(write);
+
+    assert.deepEqual(write.alternates, [key]);
+    assert.notEqual(key, 'cam/snap.jpg');
+    assert.deepEqual(await readFile(path.join(root, 'cam', 'snap.jpg')), first);
+    assert.deepEqual(await readFile(path.join(root, ...key.split('/'))), second);
+  });
+
+  it('puts many concurrent images with the same key under distinct keys, each with its own bytes', async () => {
+    const images = Array.from({ length: 20 }, (_, i) => jpeg(10_000 + i));
+
+    const results = await Promise.all(images.map((image) => store.write(imageWrite('cam/same.jpg', bodyOf(chunked(image, 4))))));
+
+    const keys = results.map((result) => result.key);
+    assert.equal(new Set(keys).size, images.length);
+    assert.ok(keys.includes('cam/same.jpg'));
+    for (const [i, key] of keys.entries()) {
+      assert.deepEqual(await readFile(path.join(root, ...key.split('/'))), images[i], key);
+    }
+    assert.deepEqual((await keysOf(store.list('cam/'))).sort(), [...keys].sort());
+    assert.deepEqual(await readdir(path.join(root, '.incoming')), []);
+  });
+
+  for (const [what, error] of [
+    ['the camera disconnects', new RequestBodyError({ cause: new Error('aborted') })],
+    ['the size limit is crossed', new UploadError(413, 'The image is larger than 1 MiB.')],
+    ['anything else fails while reading', new Error('boom')],
+  ] as const) {
+    it(`rethrows the body's own error and leaves nothing behind when ${what}`, async () => {
+      const write = imageWrite('cam/broken.jpg', failingBody(chunked(jpeg(200_000), 5), error));
+
+      await assert.rejects(store.write(write), (thrown) => thrown === error);
+
+      assert.equal(await store.read('cam/broken.jpg'), undefined);
+      assert.deepEqual(await filesUnder(root), []);
+      assert.deepEqual(await readdir(path.join(root, '.incoming')), []);
+    });
+  }
+
+  it('refuses keys that would leave the root or reach a hidden folder, writing nothing', async () => {
+    await writeFile(path.join(sandbox, 'secret.jpg'), 'outside');
+
+    for (const key of ['../x.jpg', 'a/../../x.jpg', '..', '', '.hidden/x.jpg', '.incoming/x.jpg', 'cam/.x.jpg', 'a/./b.jpg']) {
+      await assert.rejects(store.write(imageWrite(key, bodyOf([jpeg(100)]))), /outside the store/, JSON.stringify(key));
+    }
+    await assert.rejects(store.read('../secret.jpg'), /outside the store/);
+
+    assert.deepEqual(await filesUnder(sandbox), ['secret.jpg']);
+    assert.deepEqual(await readdir(root), ['.incoming']);
+  });
+});
+
+describe('DiskStore listing', () => {
+  it('lists by prefix in key order (byte order, as S3 does), without the dot-folders', async () => {
+    // Written out of order; "-" and "." sort before "/", so front-door/ and front.jpg come before front/.
+    for (const key of ['zeta.jpg', 'front/sub/c.jpg', 'front/a.jpg', 'front.jpg', 'front-door/b.jpg', 'Alpha.jpg']) {
+      await store.write(imageWrite(key, bodyOf([jpeg(100)])));
+    }
+    await mkdir(path.join(root, '.images-to-s3'));
+    await writeFile(path.join(root, '.images-to-s3', 'tokens.json'), '{}');
+    await writeFile(path.join(root, '.incoming', 'left-over.part'), 'partial');
+    await writeFile(path.join(root, 'front', '.hidden.jpg'), 'hidden');
+
+    assert.deepEqual(await keysOf(store.list()), [
+      'Alpha.jpg',
+      'front-door/b.jpg',
+      'front.jpg',
+      'front/a.jpg',
+      'front/sub/c.jpg',
+      'zeta.jpg',
+    ]);
+    assert.deepEqual(await keysOf(store.list('front/')), ['front/a.jpg', 'front/sub/c.jpg']);
+    assert.deepEqual(await keysOf(store.list('front')), ['front-door/b.jpg', 'front.jpg', 'front/a.jpg', 'front/sub/c.jpg']);
+    assert.deepEqual(await keysOf(store.list('front/s')), ['front/sub/c.jpg']);
+    assert.deepEqual(await keysOf(store.list('.images-to-s3/')), []);
+    assert.deepEqual(await keysOf(store.list('.incoming')), []);
+    assert.deepEqual(await keysOf(store.list('nothing/')), []);
+  });
+
+  it('gives each listed object its size and time', async () => {
+    const before = Date.now();
+    await store.write(imageWrite('cam/a.jpg', bodyOf([jpeg(1_234)])));
+
+    const objects = [];
+    for await (const object of store.list('cam/')) objects.push(object);
+
+    assert.equal(objects.length, 1);
+    assert.equal(objects[0]!.size, 1_234);
+    assert.ok(objects[0]!.lastModified.getTime() >= before - 1_000);
+  });
+});
+
+describe('DiskStore open and check', () => {
+  it('removes temporary files older than an hour on open, and keeps fresh ones', async () => {
+    const incoming = path.join(root, '.incoming');
+    await writeFile(path.join(incoming, 'stale.part'), 'crashed');
+    await writeFile(path.join(incoming, 'fresh.part'), 'in progress');
+    const twoHoursAgo = new Date(Date.now() - 2 * 60 * 60 * 1000);
+    await utimes(path.join(incoming, 'stale.part'), twoHoursAgo, twoHoursAgo);
+
+    await new DiskStore(root).open();
+
+    assert.deepEqual(await readdir(incoming), ['fresh.part']);
+  });
+
+  it('creates the root on open and reports it unavailable once it is gone', async () => {
+    const fresh = new DiskStore(path.join(sandbox, 'new', 'images'));
+    await fresh.open();
+    await fresh.check();
+
+    await rm(path.join(sandbox, 'new'), { recursive: true });
+
+    await assert.rejects(fresh.check(), StoreUnavailableError);
+  });
+});
+
+/**
+ * Mounts a small tmpfs for the test, or says why it cannot (mounting needs root and
+ * CAP_SYS_ADMIN, which many containers do not grant).
+ */
+function mountTmpfs(folder: string, options: string): string | undefined {
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', folder], { stdio: 'pipe' });
+    return undefined;
+  } catch (error) {
+    const detail = (error as { stderr?: Buffer }).stderr?.toString().trim() || String(error);
+    return `cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN): ${detail}`;
+  }
+}
+
+describe('DiskStore on a small real filesystem', () => {
+  it('reports a full disk as StoreFullError and leaves no partial file', async (t) => {
+    const mountPoint = path.join(sandbox, 'small');
+    await mkdir(mountPoint);
+    const cannot = mountTmpfs(mountPoint, 'size=64k');
+    if (cannot !== undefined) {
+      t.skip(cannot);
+      return;
+    }
+    try {
+      const small = new DiskStore(mountPoint);
+      await small.open();
+
+      await assert.rejects(small.write(imageWrite('cam/big.jpg', bodyOf(chunked(jpeg(256 * 1024), 16)))), StoreFullError);
+
+      assert.deepEqual(await filesUnder(mountPoint), []);
+      // The space of the failed write is given back: a small image still fits.
+      const image = jpeg(8 * 1024);
+      const { key } = await small.write(imageWrite('cam/small.jpg', bodyOf([image])));
+      assert.deepEqual(await readFile(path.join(mountPoint, ...key.split('/'))), image);
+    } finally {
+      execFileSync('umount', [mountPoint]);
+    }
+  });
+
+  it('reports a read-only filesystem as StoreUnavailableError', async (t) => {
+    const mountPoint = path.join(sandbox, 'readonly');
+    await mkdir(mountPoint);
+    const cannot = mountTmpfs(mountPoint, 'size=64k');
+    if (cannot !== undefined) {
+      t.skip(cannot);
+      return;
+    }
+    try {
+      const readonly = new DiskStore(mountPoint);
+      await readonly.open();
+      execFileSync('mount', ['-o', 'remount,ro', mountPoint]);
+
+      await assert.rejects(readonly.check(), StoreUnavailableError);
+      await assert.rejects(readonly.write(imageWrite('cam/a.jpg', bodyOf([jpeg(100)]))), StoreUnavailableError);
+    } finally {
+      execFileSync('umount', [mountPoint]);
+    }
+  });
+});

@@ -1,0 +1,466 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+
+import {
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  PutObjectCommand,
+  paginateListObjectsV2,
+} from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+
+import { RequestBodyError, StoreUnavailableError, UploadError } from '../../src/core/errors.js';
+import { S3Store, createS3Client } from '../../src/stores/s3.js';
+import type { S3StoreOptions } from '../../src/stores/s3.js';
+import { RECEIVED_AT, bodyOf, bytesOf, chunked, failingBody, imageWrite, jpeg, keysOf, sha256 } from './helpers.js';
+
+const MiB = 1024 * 1024;
+/** The smallest part S3 allows; images above it go as multipart uploads. */
+const PART_SIZE = 5 * MiB;
+/** The store's own prefix inside the bucket. */
+const PREFIX = 'cams/';
+
+/** A running S3-protocol server and what it can be expected to do. */
+interface S3Server {
+  label: string;
+  endpoint: string;
+  region: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+  /** Refuses `PutObject` with `If-None-Match: *` on an existing key. */
+  honoursIfNoneMatch: boolean;
+  /** Multipart objects get an ETag ending in `-<parts>`. */
+  multipartETags: boolean;
+  /** The bytes as the server keeps them (its own storage where the test can see it). */
+  storedBytes(bucket: string, key: string): Promise<Buffer>;
+  stop(): Promise<void>;
+}
+
+// ------------------------------------------------------------------------------------ s3rver
+
+interface S3rverOptions {
+  address: string;
+  port: number;
+  silent: boolean;
+  directory: string;
+}
+interface S3rverInstance {
+  run(): Promise<AddressInfo>;
+  close(): Promise<void>;
+}
+// s3rver 3.7.1 is CommonJS without type declarations.
+const S3rver = createRequire(import.meta.url)('s3rver') as new (options: S3rverOptions) => S3rverInstance;
+
+async function startS3rver(): Promise<S3Server> {
+  const directory = await mkdtemp(path.join(os.tmpdir(), 'images-to-s3-s3rver-'));
+  const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory });
+  const { port } = await server.run();
+  return {
+    label: 's3rver 3.7.1',
+    endpoint: `http://127.0.0.1:${port}`,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    honoursIfNoneMatch: false,
+    multipartETags: false,
+    // s3rver keeps an object as <directory>/<bucket>/<folders>/<name>._S3rver_object.
+    storedBytes: (bucket, key) => {
+      const parts = key.split('/');
+      return readFile(path.join(directory, bucket, ...parts.slice(0, -1), `${parts.at(-1)}._S3rver_object`));
+    },
+    stop: async () => {
+      await server.close();
+      await rm(directory, { recursive: true, force: true });
+    },
+  };
+}
+
+// ------------------------------------------------------------------- a configured S3 server
+
+const S3_TEST_VARIABLES = ['S3_TEST_ENDPOINT', 'S3_TEST_ACCESS_KEY_ID', 'S3_TEST_SECRET_ACCESS_KEY'] as const;
+const configured = S3_TEST_VARIABLES.every((name) => process.env[name]);
+
+function configuredServer(): S3Server {
+  const endpoint = process.env.S3_TEST_ENDPOINT!;
+  const region = process.env.S3_TEST_REGION || 'us-east-1';
+  const credentials = { accessKeyId: process.env.S3_TEST_ACCESS_KEY_ID!, secretAccessKey: process.env.S3_TEST_SECRET_ACCESS_KEY! };
+  return {
+    label: process.env.S3_TEST_SERVER || endpoint,
+    endpoint,
+    region,
+    credentials,
+    honoursIfNoneMatch: true,
+    multipartETags: true,
+    // Only the S3 API is at hand: a plain GetObject from a client of its own.
+    storedBytes: async (bucket, key) => {
+      const client = createS3Client({ endpoint, region, credentials });
+      try {
+        const object = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+        return Buffer.from(await object.Body!.transformToByteArray());
+      } finally {
+        client.destroy();
+      }
+    },
+    stop: () => Promise.resolve(),
+  };
+}
+
+// ------------------------------------------------------------------------------- the suite
+
+/**
+ * The tests every S3-protocol server must pass. `skip` skips them all; `without` names what the
+ * server lacks, with the reason shown for the tests that need it.
+ */
+function s3StoreSuite(
+  name: string,
+  start: () => Promise<S3Server>,
+  { skip, without = {} }: { skip?: string; without?: { multipartListing?: string; keyOrderListing?: string } } = {},
+): void {
+  describe(`S3Store against ${name}`, { skip: skip ?? false }, () => {
+    let server: S3Server;
+    let admin: S3Client;
+    const bucket = `images-to-s3-test-${randomBytes(6).toString('hex')}`;
+    const stores: S3Store[] = [];
+
+    function client(): S3Client {
+      return createS3Client({ endpoint: server.endpoint, region: server.region, credentials: server.credentials });
+    }
+
+    /** An opened store with prefix `cams/` and 5 MiB parts, closed after the suite. */
+    async function openStore(options: Partial<S3StoreOptions> = {}): Promise<S3Store> {
+      const store = new S3Store({ client: client(), bucket, prefix: PREFIX, partSize: PART_SIZE, ...options });
+      stores.push(store);
+      await store.open();
+      return store;
+    }
+
+    /** The object's bytes through a plain GetObject, not through the store. */
+    async function getObject(key: string): Promise<Buffer> {
+      const object = await admin.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      return Buffer.from(await object.Body!.transformToByteArray());
+    }
+
+    async function rawKeys(prefix: string): Promise<string[]> {
+      const keys: string[] = [];
+      for await (const page of paginateListObjectsV2({ client: admin }, { Bucket: bucket, Prefix: prefix })) {
+        for (const object of page.Contents ?? []) keys.push(object.Key!);
+      }
+      return keys;
+    }
+
+    async function multipartUploads(prefix: string): Promise<string[]> {
+      const answer = await admin.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix }));
+      return (answer.Uploads ?? []).map((upload) => upload.Key!);
+    }
+
+    before(async () => {
+      server = await start();
+      admin = client();
+      await admin.send(new CreateBucketCommand({ Bucket: bucket }));
+    });
+
+    after(async () => {
+      for (const store of stores) await store.close();
+      if (admin) {
+        for (const key of await rawKeys('')) await admin.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+        await admin.send(new DeleteBucketCommand({ Bucket: bucket }));
+        admin.destroy();
+      }
+      await server?.stop();
+    });
+
+    it('finds out on open whether the server refuses If-None-Match writes, and removes its probe', async () => {
+      const store = await openStore();
+
+      assert.equal(store.usesConditionalWrites, server.honoursIfNoneMatch);
+      assert.deepEqual(await rawKeys(''), [], 'the probe object is gone');
+    });
+
+    it('round-trips a small image, sent as one PutObject, with its content type and metadata', async () => {
+      const store = await openStore();
+      const image = jpeg(300_000);
+      const metadata = { camera: 'front-door', 'received-at': RECEIVED_AT.toISOString(), 'camera-filename': 'snap 1.jpg' };
+
+      const { key } = await store.write(imageWrite('small/front-door/snap.jpg', bodyOf(chunked(image, 9)), { metadata }));
+
+      assert.equal(key, 'small/front-door/snap.jpg');
+      const object = await store.read(key);
+      assert.ok(object);
+      assert.equal(object.size, image.length);
+      assert.equal(object.contentType, 'image/jpeg');
+      assert.equal(sha256(await bytesOf(object.body)), sha256(image));
+      assert.equal(sha256(await getObject(`${PREFIX}${key}`)), sha256(image));
+      const head = await admin.send(new HeadObjectCommand({ Bucket: bucket, Key: `${PREFIX}${key}` }));
+      assert.equal(head.ContentType, 'image/jpeg');
+      assert.deepEqual(head.Metadata, metadata);
+      // One PutObject: the ETag is the MD5 of the bytes (a multipart ETag is not).
+      assert.equal(head.ETag, `"${createHash('md5').update(image).digest('hex')}"`);
+    });
+
+    it('round-trips an image larger than one part as a multipart upload', async () => {
+      const store = await openStore();
+      const image = jpeg(12 * MiB + 12_345);
+      const metadata = { camera: 'yard', 'received-at': RECEIVED_AT.toISOString(), 'camera-filename': 'big.jpg' };
+
+      const { key } = await store.write(imageWrite('large/yard/big.jpg', bodyOf(chunked(image, 97)), { metadata }));
+
+      assert.equal(key, 'large/yard/big.jpg');
+      const object = await store.read(key);
+      assert.ok(object);
+      assert.equal(object.size, image.length);
+      assert.equal(sha256(await bytesOf(object.body)), sha256(image));
+      assert.equal(sha256(await getObject(`${PREFIX}${key}`)), sha256(image));
+      const head = await admin.send(new HeadObjectCommand({ Bucket: bucket, Key: `${PREFIX}${key}` }));
+      assert.equal(head.ContentType, 'image/jpeg');
+      assert.deepEqual(head.Metadata, metadata);
+      if (server.multipartETags) assert.match(head.ETag ?? '', /-3"$/, 'three parts of 5 MiB at most');
+    });
+
+    it('stores the bytes exactly as sent, with no aws-chunked framing, whatever the size', async () => {
+      // s3rver answers 200 to an aws-chunked upload and keeps the framing as the object's content.
+      const store = await openStore();
+      const small = jpeg(70_000);
+      const large = jpeg(PART_SIZE + 70_000);
+
+      const written = [
+        await store.write(imageWrite('framing/small.jpg', bodyOf(chunked(small, 7)))),
+        await store.write(imageWrite('framing/large.jpg', bodyOf(chunked(large, 7)))),
+      ];
+
+      for (const [i, image] of [small, large].entries()) {
+        const stored = await server.storedBytes(bucket, `${PREFIX}${written[i]!.key}`);
+        const what = `the stored ${i === 0 ? 'small' : 'large'} object`;
+        assert.equal(stored.includes('chunk-signature'), false, `${what} holds aws-chunked signatures`);
+        assert.equal(stored.includes('x-amz-checksum'), false, `${what} holds an aws-chunked checksum trailer`);
+        assert.equal(stored.length, image.length, `${what} has another size`);
+        assert.equal(sha256(stored), sha256(image), `${what} has other bytes`);
+      }
+    });
+
+    it('never overwrites: a second image under a taken key goes to the alternate key', async () => {
+      const store = await openStore();
+      const first = jpeg(40_000);
+      const second = jpeg(50_000);
+      const third = jpeg(PART_SIZE + 1_000);
+      await store.write(imageWrite('clash/snap.jpg', bodyOf([first])));
+
+      const small = imageWrite('clash/snap.jpg', bodyOf([second]));
+      const large = imageWrite('clash/snap.jpg', bodyOf(chunked(third, 3)));
+      const secondKey = (await store.write(small)).key;
+      const thirdKey = (await store.write(large)).key;
+
+      assert.deepEqual(small.alternates, [secondKey]);
+      assert.deepEqual(large.alternates, [thirdKey]);
+      assert.equal(new Set(['clash/snap.jpg', secondKey, thirdKey]).size, 3);
+      assert.equal(sha256(await getObject(`${PREFIX}clash/snap.jpg`)), sha256(first));
+      assert.equal(sha256(await getObject(`${PREFIX}${secondKey}`)), sha256(second));
+      assert.equal(sha256(await getObject(`${PREFIX}${thirdKey}`)), sha256(third));
+    });
+
+    it('never overwrites what another writer (another process) stored under the key', async () => {
+      const store = await openStore();
+      const theirs = Buffer.from('stored by someone else');
+      await admin.send(new PutObjectCommand({ Bucket: bucket, Key: `${PREFIX}other/snap.jpg`, Body: theirs }));
+
+      const { key } = await store.write(imageWrite('other/snap.jpg', bodyOf([jpeg(1_000)])));
+
+      assert.notEqual(key, 'other/snap.jpg');
+      assert.deepEqual(await getObject(`${PREFIX}other/snap.jpg`), theirs);
+    });
+
+    it('puts 5 concurrent images with the same key under distinct keys, each with its own bytes', async () => {
+      const store = await openStore();
+      const images = Array.from({ length: 5 }, (_, i) => jpeg(20_000 + i));
+
+      const results = await Promise.all(images.map((image) => store.write(imageWrite('burst/same.jpg', bodyOf(chunked(image, 3))))));
+
+      const keys = results.map((result) => result.key);
+      assert.equal(new Set(keys).size, images.length);
+      assert.ok(keys.includes('burst/same.jpg'));
+      for (const [i, key] of keys.entries()) {
+        assert.equal(sha256(await getObject(`${PREFIX}${key}`)), sha256(images[i]!), key);
+      }
+      assert.deepEqual((await keysOf(store.list('burst/'))).sort(), [...keys].sort());
+    });
+
+    it('puts concurrent large images with the same key under distinct keys, each with its own bytes', async () => {
+      const store = await openStore();
+      const images = Array.from({ length: 3 }, (_, i) => jpeg(PART_SIZE + 1_000 + i));
+
+      const results = await Promise.all(images.map((image) => store.write(imageWrite('burst-large/same.jpg', bodyOf(chunked(image, 3))))));
+
+      const keys = results.map((result) => result.key);
+      assert.equal(new Set(keys).size, images.length);
+      for (const [i, key] of keys.entries()) {
+        assert.equal(sha256(await getObject(`${PREFIX}${key}`)), sha256(images[i]!), key);
+      }
+    });
+
+    it('puts a small image that arrives while a large one is uploading with the same key under its own key', async () => {
+      const store = await openStore();
+      const large = jpeg(PART_SIZE + 1_000);
+      const small = jpeg(1_000);
+      // The large upload has chosen its key once it asks for the bytes past its first part.
+      let uploading!: () => void;
+      const largeUploading = new Promise<void>((resolve) => (uploading = resolve));
+      async function* largeBody(): AsyncGenerator<Uint8Array> {
+        yield* bodyOf(chunked(large.subarray(0, PART_SIZE + 1), 3));
+        uploading();
+        yield large.subarray(PART_SIZE + 1);
+      }
+      async function* smallBody(): AsyncGenerator<Uint8Array> {
+        await largeUploading;
+        yield small;
+      }
+
+      const results = await Promise.all([
+        store.write(imageWrite('mixed/same.jpg', largeBody())),
+        store.write(imageWrite('mixed/same.jpg', smallBody())),
+      ]);
+
+      const keys = results.map((result) => result.key);
+      assert.equal(new Set(keys).size, 2);
+      assert.equal(sha256(await getObject(`${PREFIX}${keys[0]}`)), sha256(large));
+      assert.equal(sha256(await getObject(`${PREFIX}${keys[1]}`)), sha256(small));
+    });
+
+    for (const [size, sent] of [
+      ['a small image', 200_000],
+      ['a multipart image', 2 * PART_SIZE + MiB],
+    ] as const) {
+      for (const [what, error] of [
+        ['the camera disconnects', new RequestBodyError({ cause: new Error('aborted') })],
+        ['the size limit is crossed', new UploadError(413, 'The image is larger than the limit.')],
+        ['anything else fails while reading', new Error('boom')],
+      ] as const) {
+        it(`rethrows the body's own error and stores nothing when ${what} during ${size}`, async () => {
+          const store = await openStore();
+          const folder = `broken-${sent}-${what.replaceAll(' ', '-')}/`;
+          const write = imageWrite(`${folder}snap.jpg`, failingBody(chunked(jpeg(sent), Math.ceil(sent / MiB) + 1), error));
+
+          await assert.rejects(store.write(write), (thrown) => thrown === error);
+
+          assert.equal(await store.read(`${folder}snap.jpg`), undefined);
+          assert.deepEqual(await rawKeys(`${PREFIX}${folder}`), []);
+        });
+      }
+    }
+
+    it('leaves no multipart upload behind when the body fails midway', { skip: without.multipartListing ?? false }, async () => {
+      const store = await openStore();
+      const error = new RequestBodyError({ cause: new Error('aborted') });
+      const sent = jpeg(2 * PART_SIZE + MiB);
+
+      await assert.rejects(store.write(imageWrite('dangling/snap.jpg', failingBody(chunked(sent, 11), error))), (thrown) => thrown === error);
+
+      assert.deepEqual(await multipartUploads(`${PREFIX}dangling/`), []);
+    });
+
+    /** Writes the listing fixture under `folder` and one object outside the store's prefix. */
+    async function writeListFixture(store: S3Store, folder: string): Promise<void> {
+      // Written out of order; "-" and "." sort before "/", so front-door/ and front.jpg come before front/.
+      for (const key of ['zeta.jpg', 'front/sub/c.jpg', 'front/a.jpg', 'front.jpg', 'front-door/b.jpg', 'Alpha.jpg']) {
+        await store.write(imageWrite(`${folder}${key}`, bodyOf([jpeg(1_000)])));
+      }
+      await admin.send(new PutObjectCommand({ Bucket: bucket, Key: `${folder}front/outside.jpg`, Body: 'x' }));
+    }
+
+    it('lists by prefix, with keys relative to the store prefix', async () => {
+      const store = await openStore();
+      await writeListFixture(store, 'list/');
+
+      const listed = [];
+      for await (const object of store.list('list/')) listed.push(object);
+
+      assert.deepEqual(listed.map((object) => object.key).sort(), [
+        'list/Alpha.jpg',
+        'list/front-door/b.jpg',
+        'list/front.jpg',
+        'list/front/a.jpg',
+        'list/front/sub/c.jpg',
+        'list/zeta.jpg',
+      ]);
+      assert.ok(listed.every((object) => object.size === 1_000 && object.lastModified.getTime() > 0));
+      assert.deepEqual((await keysOf(store.list('list/front/'))).sort(), ['list/front/a.jpg', 'list/front/sub/c.jpg']);
+      assert.deepEqual(await keysOf(store.list('list/nothing/')), []);
+    });
+
+    it('lists in key order (UTF-8 byte order)', { skip: without.keyOrderListing ?? false }, async () => {
+      const store = await openStore();
+      await writeListFixture(store, 'order/');
+
+      const keys = await keysOf(store.list('order/'));
+
+      assert.deepEqual(keys, [
+        'order/Alpha.jpg',
+        'order/front-door/b.jpg',
+        'order/front.jpg',
+        'order/front/a.jpg',
+        'order/front/sub/c.jpg',
+        'order/zeta.jpg',
+      ]);
+    });
+
+    it('reads a missing key as undefined', async () => {
+      const store = await openStore();
+
+      assert.equal(await store.read('missing/nothing.jpg'), undefined);
+    });
+
+    it('reports a missing bucket as StoreUnavailableError', async () => {
+      const store = new S3Store({ client: client(), bucket: `${bucket}-missing`, prefix: PREFIX });
+      stores.push(store);
+
+      await assert.rejects(store.check(), StoreUnavailableError);
+      await assert.rejects(store.open(), StoreUnavailableError);
+    });
+  });
+}
+
+s3StoreSuite('s3rver 3.7.1 (in-process)', startS3rver, {
+  without: {
+    multipartListing: 's3rver 3.7.1 implements neither ListMultipartUploads nor AbortMultipartUpload',
+    keyOrderListing: 's3rver 3.7.1 lists in folder-walk order (front/ before front-door/), not in S3 key order',
+  },
+});
+s3StoreSuite(process.env.S3_TEST_SERVER || 'a configured S3 server', () => Promise.resolve(configuredServer()), {
+  ...(!configured && {
+    skip: `set ${S3_TEST_VARIABLES.join(', ')} (optionally S3_TEST_REGION, S3_TEST_SERVER) to run against a real S3 server, e.g. after scripts/ceph-rgw.sh start`,
+  }),
+});
+
+describe('S3Store without a server', () => {
+  it('reports an endpoint nobody listens on as StoreUnavailableError', async () => {
+    const port = await unusedPort();
+    const store = new S3Store({
+      client: createS3Client({ endpoint: `http://127.0.0.1:${port}`, credentials: { accessKeyId: 'x', secretAccessKey: 'y' } }),
+      bucket: 'images',
+    });
+
+    try {
+      await assert.rejects(store.check(), StoreUnavailableError);
+      await assert.rejects(store.open(), StoreUnavailableError);
+      await assert.rejects(store.write(imageWrite('cam/a.jpg', bodyOf([jpeg(100)]))), StoreUnavailableError);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+/** A loopback port that was free a moment ago. */
+async function unusedPort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
