@@ -10,10 +10,26 @@ import { MAX_SEGMENT_LENGTH, sanitiseSegment, truncate } from './key-segment.js'
 export function cameraFilename(header: string | undefined): string | undefined {
   if (!header) return undefined;
   try {
-    const name = contentDisposition.parse(header).parameters.filename;
+    const name = contentDisposition.parse(utf8FromLatin1(header)).parameters.filename;
     return typeof name === 'string' && name.length > 0 ? name : undefined;
   } catch {
     return undefined;
+  }
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Node reads header bytes as Latin-1, so a filename a camera sends as UTF-8 arrives as mojibake
+ * (`Küche.jpg` as `KÃ¼che.jpg`). When the bytes form valid UTF-8 they are read as such; anything
+ * else (plain ASCII, real Latin-1, text already decoded) is left as it is.
+ */
+function utf8FromLatin1(header: string): string {
+  if (!/[\u0080-\u00ff]/.test(header) || /[\u0100-\uffff]/.test(header)) return header;
+  try {
+    return UTF8.decode(Buffer.from(header, 'latin1'));
+  } catch {
+    return header;
   }
 }
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { sanitiseSegment } from './key-segment.js';
+import { MAX_SEGMENT_LENGTH, sanitiseSegment } from './key-segment.js';
 
 /** The default key layout: camera, UTC date, filename. */
 export const DEFAULT_KEY_TEMPLATE = '{camera}/{yyyy}/{MM}/{dd}/{filename}';
@@ -37,8 +37,9 @@ export class KeyTemplate {
   constructor(readonly template: string = DEFAULT_KEY_TEMPLATE) {
     const segments = template.split('/');
     this.segments = segments.map((segment) => {
-      if (segment === '' || segment === '.' || segment === '..') {
-        throw new KeyTemplateError(template, 'empty, "." and ".." path segments are not allowed (and no leading "/")');
+      // A segment starting with "." (".", "..", ".hidden") would give keys the disk store refuses.
+      if (segment === '' || segment.startsWith('.')) {
+        throw new KeyTemplateError(template, 'empty path segments and segments starting with "." (such as "." and "..") are not allowed (and no leading "/")');
       }
       return segment.split(/(\{[^}]*\})/).filter(Boolean).map((part) => {
         const name = /^\{(.*)\}$/.exec(part)?.[1];
@@ -67,7 +68,7 @@ export class KeyTemplate {
     const at = facts.receivedAt;
     const two = (n: number): string => String(n).padStart(2, '0');
     const values: Record<Placeholder, string> = {
-      camera: sanitiseSegment(facts.camera) || 'unknown-camera',
+      camera: cameraSegment(facts.camera),
       yyyy: String(at.getUTCFullYear()),
       MM: two(at.getUTCMonth() + 1),
       dd: two(at.getUTCDate()),
@@ -80,6 +81,19 @@ export class KeyTemplate {
       .map((segment) => segment.map((part) => (typeof part === 'string' ? part : values[part.placeholder])).join(''))
       .join('/');
   }
+}
+
+/** A camera name of the token registry's form (`[A-Za-z0-9][A-Za-z0-9._-]*`) is a safe segment as it is. */
+const SAFE_CAMERA_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/**
+ * The camera's folder. A safe name is kept verbatim, because sanitising folds `a__b` and `a_` into
+ * `a_b` and `a`, which would put two registered cameras' images in one folder; anything else is
+ * sanitised.
+ */
+function cameraSegment(camera: string): string {
+  if (SAFE_CAMERA_NAME.test(camera) && camera.length <= MAX_SEGMENT_LENGTH) return camera;
+  return sanitiseSegment(camera) || 'unknown-camera';
 }
 
 /**
@@ -95,6 +109,8 @@ export function alternateKey(key: string, receivedAt: Date): string {
   const stem = dot > 0 ? name.slice(0, dot) : name;
   const extension = dot > 0 ? name.slice(dot) : '';
   const time = receivedAt.toISOString().slice(11, 23).replace(/[:.]/g, '');
-  const random = randomBytes(4).readUInt32BE(0).toString(36).padStart(7, '0').slice(0, 5);
+  // Ten base-36 digits of 64 random bits (about 51 bits): the high digits of a shorter number
+  // would make clashes between concurrent uploads of one filename within one millisecond likely.
+  const random = (randomBytes(8).readBigUInt64BE(0) % 36n ** 10n).toString(36).padStart(10, '0');
   return `${folder}${stem}-${time}${random}${extension}`;
 }
