@@ -10,6 +10,7 @@ import { DEFAULT_MAX_BYTES } from '../core/receiver.js';
 import { DEFAULT_KEY_TEMPLATE, KeyTemplate } from '../core/object-key.js';
 import { DEFAULT_STORE_LOCATION, defaultTokensFile } from '../stores/location.js';
 import { TokenRegistry } from '../tokens/registry.js';
+import { addCameraCommand } from './camera.js';
 import { serve } from './serve.js';
 import type { ServeOptions } from './serve.js';
 import { integerIn, parseByteSize } from './sizes.js';
@@ -67,6 +68,13 @@ program
       .default('auto')
       .choices(['auto', 'yes', 'no']),
   )
+  .addOption(new Option('--store-timeout <seconds>', 'S3 store: longest wait for one request before the upload fails with 503').env(env('STORE_TIMEOUT')).default(30).argParser(integerIn(1, 600)))
+  .addOption(new Option('--max-in-flight <n>', 'uploads handled at once; more are answered 503 with Retry-After').env(env('MAX_IN_FLIGHT')).default(128).argParser(integerIn(1, 100_000)))
+  .addOption(
+    new Option('--failed-auth-limit <n>', 'failed token checks per client address and minute before 429 (0: no limit)').env(env('FAILED_AUTH_LIMIT')).default(20).argParser(integerIn(0, 1_000_000)),
+  )
+  .addOption(new Option('--trust-proxy', 'take client addresses from X-Forwarded-For (only behind your own reverse proxy)').env(env('TRUST_PROXY')).default(false))
+  .addOption(new Option('--retention-days <days>', 'disk store: delete images older than this, hourly in the background').env(env('RETENTION_DAYS')).argParser(integerIn(1, 36500)))
   .action(async (options: Omit<ServeOptions, 'tokens'> & { tokens?: string }) => {
     if (!options.recipientPath.startsWith('/')) throw new InvalidArgumentError('--recipient-path must start with "/".');
     await serve({ ...options, tokens: registryFor(options).filePath });
@@ -162,6 +170,8 @@ program
       if (summary.accepted !== summary.sent) process.exitCode = 1;
     },
   );
+
+addCameraCommand(program);
 
 try {
   await program.parseAsync();

@@ -3,6 +3,8 @@ import os from 'node:os';
 import { ImageReceiver } from '../core/receiver.js';
 import { KeyTemplate } from '../core/object-key.js';
 import { createReceiverServer } from '../server/server.js';
+import type { FastifyBaseLogger } from 'fastify';
+import { DiskStore } from '../stores/disk.js';
 import { storeFor } from '../stores/location.js';
 import type { ConditionalWrites } from '../stores/s3.js';
 import { TokenRegistry } from '../tokens/registry.js';
@@ -21,6 +23,11 @@ export interface ServeOptions {
   requestTimeout: number;
   shutdownTimeout: number;
   s3ConditionalWrites: ConditionalWrites;
+  storeTimeout: number;
+  maxInFlight: number;
+  failedAuthLimit: number;
+  trustProxy: boolean;
+  retentionDays?: number;
 }
 
 /** The camera name given to the token created on a first start. */
@@ -32,7 +39,10 @@ export async function serve(options: ServeOptions): Promise<void> {
     throw new Error('--tls-cert and --tls-key go together: give both, or neither for plain HTTP.');
   }
   const keyTemplate = new KeyTemplate(options.keyTemplate);
-  const store = storeFor({ location: options.store, conditionalWrites: options.s3ConditionalWrites });
+  const store = storeFor({ location: options.store, conditionalWrites: options.s3ConditionalWrites, timeoutMs: options.storeTimeout * 1000 });
+  if (options.retentionDays !== undefined && !(store instanceof DiskStore)) {
+    throw new Error('--retention-days applies to the disk store; for S3 use a lifecycle rule on the bucket (see the README).');
+  }
   await store.open();
   const tokens = new TokenRegistry(options.tokens);
   const firstToken = (await tokens.list()).length === 0 ? await tokens.create(FIRST_CAMERA) : undefined;
@@ -45,6 +55,8 @@ export async function serve(options: ServeOptions): Promise<void> {
     recipientPath: options.recipientPath,
     log: { level: options.logLevel },
     timeouts: { requestMs: options.requestTimeout * 1000 },
+    limits: { maxInFlight: options.maxInFlight, failedAuthPerMinute: options.failedAuthLimit },
+    trustProxy: options.trustProxy,
     ...(tls && { tls }),
   });
   await app.listen({ host: options.host, port: options.port });
@@ -69,6 +81,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     lines.push('  Access tokens: see `images-to-s3 token list`; `images-to-s3 token create <camera>` adds one.');
   }
   process.stdout.write(`${lines.join('\n')}\n`);
+  const retention = options.retentionDays !== undefined && store instanceof DiskStore ? startRetention(store, options.retentionDays, app.log) : undefined;
 
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
@@ -79,6 +92,7 @@ export async function serve(options: ServeOptions): Promise<void> {
         app.log.warn({ timeoutSeconds: options.shutdownTimeout }, 'uploads still in flight at the shutdown deadline; closing their connections');
         app.server.closeAllConnections();
       }, options.shutdownTimeout * 1000);
+      retention?.stop();
       void app
         .close()
         .then(() => store.close())
@@ -90,6 +104,30 @@ export async function serve(options: ServeOptions): Promise<void> {
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
+}
+
+/** Deletes images older than `days` now and every hour, in the background, one pass at a time. */
+function startRetention(store: DiskStore, days: number, log: FastifyBaseLogger): { stop(): void } {
+  let running: Promise<void> | undefined;
+  const pass = (): void => {
+    if (running) return;
+    const cutoff = new Date(Date.now() - days * 24 * 60 * 60 * 1000);
+    running = store
+      .removeOlderThan(cutoff)
+      .then(({ removed, bytes }) => {
+        if (removed > 0) log.info({ removed, bytes, olderThan: cutoff.toISOString() }, 'retention removed old images');
+      })
+      .catch((error: unknown) => log.error({ err: error }, 'retention pass failed'))
+      .finally(() => (running = undefined));
+  };
+  const first = setTimeout(pass, 5_000).unref();
+  const hourly = setInterval(pass, 60 * 60 * 1000).unref();
+  return {
+    stop: () => {
+      clearTimeout(first);
+      clearInterval(hourly);
+    },
+  };
 }
 
 /** The URLs a camera on the network can reach, most useful first. */

@@ -21,6 +21,13 @@ export interface StoredObject {
   lastModified: Date;
 }
 
+/** An object's facts, without its bytes. */
+export interface ObjectFacts extends StoredObject {
+  contentType: string;
+  /** What the store keeps beside the object (S3 user metadata, lower-case names); empty where it keeps none. */
+  metadata: Record<string, string>;
+}
+
 /** An object opened for reading. */
 export interface ObjectContent extends StoredObject {
   contentType: string;
@@ -43,6 +50,14 @@ export interface ImageStore {
   list(prefix?: string): AsyncIterable<StoredObject>;
   /** One object, or undefined when there is none under that key. */
   read(key: string): Promise<ObjectContent | undefined>;
+  /**
+   * The "folders" directly below `prefix` ('' or ending in '/'): the distinct next segments of the
+   * keys below it that have more segments, in key order. Optional; the gallery uses it to walk a
+   * camera/date layout without listing every object.
+   */
+  listFolders?(prefix: string): Promise<string[]>;
+  /** One object's facts without its bytes, or undefined when there is none. Optional. */
+  head?(key: string): Promise<ObjectFacts | undefined>;
   /** Throws StoreUnavailableError (or StoreFullError) when the store cannot take images now. */
   check(): Promise<void>;
   close(): Promise<void>;

@@ -5,6 +5,8 @@ import Fastify, { LogController } from 'fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ImageReceiver, UploadOutcome } from '../core/receiver.js';
 import type { ImageStore } from '../core/store.js';
+import { FailedAuthLimiter } from './failed-auth-limiter.js';
+import { ReceiverMetrics } from './metrics.js';
 
 export interface ReceiverServerOptions {
   receiver: ImageReceiver;
@@ -15,6 +17,9 @@ export interface ReceiverServerOptions {
   /** Log level (`info` by default) and where the JSON lines go (standard output by default). */
   log?: { level?: string; stream?: { write(line: string): void } };
   timeouts?: Partial<ServerTimeouts>;
+  limits?: Partial<ServerLimits>;
+  /** Take the client address from `X-Forwarded-For` (only behind a reverse proxy you run). */
+  trustProxy?: boolean;
 }
 
 /** Bounds that keep slow or stalled clients from holding connections for ever. */
@@ -29,18 +34,31 @@ export interface ServerTimeouts {
   keepAliveMs: number;
 }
 
+/** Bounds that keep overload and hostile clients from taking the receiver down. */
+export interface ServerLimits {
+  /** Uploads received or stored at once; more get 503 with Retry-After instead of memory. */
+  maxInFlight: number;
+  /** Failed token checks a client address may make per minute before it gets 429 (0: no limit). */
+  failedAuthPerMinute: number;
+}
+
 export const DEFAULT_TIMEOUTS: ServerTimeouts = { headersMs: 20_000, requestMs: 120_000, idleMs: 30_000, keepAliveMs: 10_000 };
+export const DEFAULT_LIMITS: ServerLimits = { maxInFlight: 128, failedAuthPerMinute: 20 };
 
 /**
  * The self-hosted receiver: a Fastify server that feeds request bodies to the upload contract
  * as streams (never buffered whole), answers `Expect: 100-continue` only after the checks that
- * need no body passed, logs one JSON line per upload with the query string (and so the token)
- * left out, and serves `/healthz` and `/readyz`.
+ * need no body passed, caps uploads in flight, rate-limits failed authentication per client
+ * address, logs one JSON line per upload with the query string (and so the token) left out, and
+ * serves `/healthz`, `/readyz` and `/metrics`.
  */
 export async function createReceiverServer(options: ReceiverServerOptions): Promise<FastifyInstance> {
-  const { receiver, store } = options;
+  const { store } = options;
   const recipientPath = options.recipientPath ?? '/';
   const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const metrics = new ReceiverMetrics();
+  const uploads = new UploadRoute(options.receiver, metrics, limits);
 
   const app = Fastify({
     logger: {
@@ -52,9 +70,14 @@ export async function createReceiverServer(options: ReceiverServerOptions): Prom
     },
     // One line per upload is written by the route itself (without the query string).
     logController: new LogController({ disableRequestLogging: true }),
+    trustProxy: options.trustProxy ?? false,
     forceCloseConnections: 'idle',
     serverFactory: (handler) => {
-      const server = options.tls ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, handler) : http.createServer(handler);
+      // Node checks the headers and request timeouts only this often (30 s by default).
+      const checking = { connectionsCheckingInterval: Math.min(1_000, timeouts.headersMs / 2, timeouts.requestMs / 2) };
+      const server = options.tls
+        ? https.createServer({ ...checking, cert: options.tls.cert, key: options.tls.key }, handler)
+        : http.createServer(checking, handler);
       server.headersTimeout = timeouts.headersMs;
       server.requestTimeout = timeouts.requestMs;
       server.keepAliveTimeout = timeouts.keepAliveMs;
@@ -88,7 +111,7 @@ export async function createReceiverServer(options: ReceiverServerOptions): Prom
       method: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'],
       url: recipientPath,
       exposeHeadRoute: false,
-      handler: (request, reply) => handleUpload(receiver, request, reply),
+      handler: (request, reply) => uploads.handle(request, reply),
     });
     done();
   });
@@ -100,40 +123,80 @@ export async function createReceiverServer(options: ReceiverServerOptions): Prom
       return { status: 'ready', store: store.location };
     } catch (error) {
       request.log.warn({ err: error }, 'store not ready');
-      return reply.code(503).send({ status: 'not ready', message: 'The image store is not reachable or not writable.' });
+      const message = error instanceof Error && 'status' in error && error.status === 507 ? 'The image store is (nearly) full.' : 'The image store is not reachable or not writable.';
+      return reply.code(503).send({ status: 'not ready', message });
     }
   });
+  app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send({ message: `Nothing at ${pathOf(request.url)}: cameras send images to ${recipientPath}.` }),
   );
   return app;
 }
 
-async function handleUpload(receiver: ImageReceiver, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-  const started = performance.now();
-  const head = {
-    method: request.method,
-    query: new URLSearchParams(queryOf(request.url)),
-    headers: request.headers,
-  };
-  const admission = await receiver.admit(head);
-  let outcome: UploadOutcome;
-  if ('admitted' in admission) {
-    if (/100-continue/i.test(request.headers.expect ?? '')) reply.raw.writeContinue();
-    // Not destroyed when the contract stops reading early: the refusal must still reach the camera.
-    outcome = await receiver.receive(admission, request.raw.iterator({ destroyOnReturn: false }));
-  } else {
-    outcome = admission;
+/** The recipient path: the contract, plus what only a long-running server needs (caps, limits, metrics, logs). */
+class UploadRoute {
+  private inFlight = 0;
+  private readonly failedAuth: FailedAuthLimiter;
+
+  constructor(
+    private readonly receiver: ImageReceiver,
+    private readonly metrics: ReceiverMetrics,
+    private readonly limits: ServerLimits,
+  ) {
+    this.failedAuth = new FailedAuthLimiter(limits.failedAuthPerMinute);
   }
 
-  if (request.method === 'POST' && outcome.status >= 300) {
-    // The rest of a refused body is discarded, and the connection closed after the answer rather
-    // than kept alive behind a body of unknown length.
-    reply.header('connection', 'close');
-    if (!request.raw.complete) request.raw.resume();
+  async handle(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const started = performance.now();
+    const isUpload = request.method === 'POST';
+    let outcome: UploadOutcome;
+    if (isUpload && this.inFlight >= this.limits.maxInFlight) {
+      outcome = refusal(503, 'The receiver is busy with other uploads; the image was not stored. Try again shortly.', '5');
+    } else {
+      if (isUpload) this.metrics.inFlight.set(++this.inFlight);
+      try {
+        outcome = await this.process(request, reply);
+      } finally {
+        if (isUpload) this.metrics.inFlight.set(--this.inFlight);
+      }
+    }
+
+    if (isUpload && outcome.status >= 300) {
+      // The rest of a refused body is discarded, and the connection closed after the answer rather
+      // than kept alive behind a body of unknown length.
+      reply.header('connection', 'close');
+      if (!request.raw.complete) request.raw.resume();
+    }
+    const seconds = (performance.now() - started) / 1000;
+    if (isUpload) this.metrics.record({ status: outcome.status, camera: outcome.log.camera, bytes: outcome.log.bytes, seconds });
+    logOutcome(request, outcome, seconds * 1000);
+    return reply.code(outcome.status).headers(outcome.headers).send(outcome.body);
   }
-  logOutcome(request, outcome, performance.now() - started);
-  return reply.code(outcome.status).headers(outcome.headers).send(outcome.body);
+
+  private async process(request: FastifyRequest, reply: FastifyReply): Promise<UploadOutcome> {
+    const admission = await this.receiver.admit({
+      method: request.method,
+      query: new URLSearchParams(queryOf(request.url)),
+      headers: request.headers,
+    });
+    if (!('admitted' in admission)) {
+      if (admission.status === 401 || admission.status === 403) {
+        const retryAfter = this.failedAuth.fail(request.ip);
+        if (retryAfter !== undefined) {
+          return refusal(429, `Too many uploads with a missing or invalid access token from ${request.ip}; wait a minute and check the camera's "Custom CGI parameters".`, String(retryAfter));
+        }
+      }
+      return admission;
+    }
+    if (/100-continue/i.test(request.headers.expect ?? '')) reply.raw.writeContinue();
+    // Not destroyed when the contract stops reading early: the refusal must still reach the camera.
+    return this.receiver.receive(admission, request.raw.iterator({ destroyOnReturn: false }));
+  }
+}
+
+function refusal(status: number, message: string, retryAfterSeconds: string): UploadOutcome {
+  return { status, body: { message }, headers: { 'retry-after': retryAfterSeconds }, log: { error: message } };
 }
 
 function logOutcome(request: FastifyRequest, outcome: UploadOutcome, durationMs: number): void {

@@ -1,16 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { constants, createReadStream } from 'node:fs';
-import { access, link, mkdir, open, readdir, rm, stat, unlink } from 'node:fs/promises';
+import { access, link, mkdir, open, readdir, rm, rmdir, stat, statfs, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { StoreFullError, StoreUnavailableError } from '../core/errors.js';
-import type { ImageStore, ImageWrite, ObjectContent, StoredObject } from '../core/store.js';
+import type { ImageStore, ImageWrite, ObjectContent, ObjectFacts, StoredObject } from '../core/store.js';
 import { IMAGE_TYPES } from '../core/image-types.js';
 
 /** Folder, inside the store's root, for files still being received. Keys never start with a dot. */
 const INCOMING = '.incoming';
 /** Temporary files older than this at start-up are left over from a crash. */
 const STALE_INCOMING_MS = 60 * 60 * 1000;
+/** Free space below which `check()` reports the store as full. */
+export const DEFAULT_MIN_FREE_BYTES = 64 * 1024 * 1024;
 /** How many alternate keys to try before giving up (each is unique with overwhelming odds). */
 const MAX_KEY_ATTEMPTS = 5;
 
@@ -26,7 +28,11 @@ export class DiskStore implements ImageStore {
   readonly root: string;
   private readonly incoming: string;
 
-  constructor(root: string) {
+  constructor(
+    root: string,
+    /** Below this much free space the store reports itself not ready (it still takes what fits). */
+    private readonly minFreeBytes = DEFAULT_MIN_FREE_BYTES,
+  ) {
     this.root = path.resolve(root);
     this.incoming = path.join(this.root, INCOMING);
   }
@@ -82,12 +88,65 @@ export class DiskStore implements ImageStore {
     }
   }
 
+  async listFolders(prefix: string): Promise<string[]> {
+    const folder = prefix === '' ? this.root : this.pathFor(prefix.replace(/\/+$/, ''));
+    try {
+      const entries = await readdir(folder, { withFileTypes: true });
+      return entries
+        .filter((entry) => entry.isDirectory() && !entry.name.startsWith('.'))
+        .map((entry) => entry.name)
+        .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    } catch (error) {
+      if (isCode(error, 'ENOENT') || isCode(error, 'ENOTDIR')) return [];
+      throw error;
+    }
+  }
+
+  async head(key: string): Promise<ObjectFacts | undefined> {
+    try {
+      const info = await stat(this.pathFor(key));
+      if (!info.isFile()) return undefined;
+      return { key, size: info.size, lastModified: info.mtime, contentType: contentTypeFor(key), metadata: {} };
+    } catch (error) {
+      if (isCode(error, 'ENOENT') || isCode(error, 'ENOTDIR')) return undefined;
+      throw error;
+    }
+  }
+
   async check(): Promise<void> {
+    let free: number;
     try {
       await access(this.incoming, constants.W_OK);
+      const space = await statfs(this.root);
+      free = space.bavail * space.bsize;
     } catch (error) {
       throw storeError(error, this.root);
     }
+    if (free < this.minFreeBytes) {
+      throw new StoreFullError(`Only ${Math.floor(free / 1024 / 1024)} MB free in ${this.root}`);
+    }
+  }
+
+  /**
+   * Deletes images last modified before `cutoff` (their receive time: stored files are never
+   * modified), then the folders that became empty. Safe beside uploads: a folder is only removed
+   * when it is empty and old itself, and a write whose folder vanished makes it again.
+   */
+  async removeOlderThan(cutoff: Date): Promise<{ removed: number; bytes: number }> {
+    let removed = 0;
+    let bytes = 0;
+    for await (const object of this.list()) {
+      if (object.lastModified >= cutoff) continue;
+      try {
+        await unlink(this.pathFor(object.key));
+        removed++;
+        bytes += object.size;
+      } catch (error) {
+        if (!isCode(error, 'ENOENT')) throw error;
+      }
+    }
+    await this.removeEmptyFolders(this.root, cutoff);
+    return { removed, bytes };
   }
 
   async close(): Promise<void> {}
@@ -107,9 +166,8 @@ export class DiskStore implements ImageStore {
     let key = image.key;
     for (let attempt = 1; ; attempt++) {
       const target = this.pathFor(key);
-      await mkdir(path.dirname(target), { recursive: true });
       try {
-        await link(temporary, target);
+        await linkInto(temporary, target);
         await syncFolder(path.dirname(target));
         return key;
       } catch (error) {
@@ -117,6 +175,27 @@ export class DiskStore implements ImageStore {
         key = image.alternateKey();
       }
     }
+  }
+
+  /** Removes empty folders below `folder` that are older than `cutoff`; true when `folder` is left empty. */
+  private async removeEmptyFolders(folder: string, cutoff: Date): Promise<boolean> {
+    const entries = await readdir(folder, { withFileTypes: true }).catch(() => []);
+    let empty = true;
+    for (const entry of entries) {
+      if (entry.name.startsWith('.') || !entry.isDirectory()) {
+        empty = false;
+        continue;
+      }
+      const child = path.join(folder, entry.name);
+      const childEmpty = await this.removeEmptyFolders(child, cutoff);
+      const info = childEmpty ? await stat(child).catch(() => undefined) : undefined;
+      if (info && info.mtime < cutoff) {
+        await rmdir(child).catch(() => (empty = false));
+      } else {
+        empty = false;
+      }
+    }
+    return empty;
   }
 
   /** The file for a key; keys are sanitised already, this is a second fence. */
@@ -160,6 +239,19 @@ export class DiskStore implements ImageStore {
       const file = path.join(this.incoming, name);
       const info = await stat(file).catch(() => undefined);
       if (info && info.mtimeMs < cutoff) await rm(file, { force: true });
+    }
+  }
+}
+
+/** Links `temporary` at `target` (never replacing a file), making the folder, again if retention just removed it. */
+async function linkInto(temporary: string, target: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    await mkdir(path.dirname(target), { recursive: true });
+    try {
+      await link(temporary, target);
+      return;
+    } catch (error) {
+      if (!isCode(error, 'ENOENT') || attempt >= 3) throw error;
     }
   }
 }

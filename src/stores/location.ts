@@ -10,6 +10,8 @@ export interface StoreSettings {
   /** `file:<folder>` (or a plain folder path) for the disk store, `s3://bucket[/prefix]` for S3. */
   location: string;
   conditionalWrites?: ConditionalWrites;
+  /** S3: longest wait for one request to the store before the upload fails with 503. */
+  timeoutMs?: number;
 }
 
 /** The store a location names; not yet opened. */
@@ -18,7 +20,7 @@ export function storeFor(settings: StoreSettings): ImageStore {
   if (location.startsWith('s3://')) {
     const { bucket, prefix } = parseS3Location(location);
     return new S3Store({
-      client: createS3Client(),
+      client: createS3Client(settings.timeoutMs !== undefined ? { requestTimeoutMs: settings.timeoutMs } : {}),
       bucket,
       prefix,
       ...(settings.conditionalWrites && { conditionalWrites: settings.conditionalWrites }),

@@ -14,7 +14,7 @@ import {
 import type { PutObjectCommandInput } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { RequestBodyError, StoreUnavailableError, UploadError } from '../core/errors.js';
-import type { ImageStore, ImageWrite, ObjectContent, StoredObject } from '../core/store.js';
+import type { ImageStore, ImageWrite, ObjectContent, ObjectFacts, StoredObject } from '../core/store.js';
 
 /**
  * Whether the store refuses `PutObject` with `If-None-Match: *` on an existing key (AWS S3 since
@@ -78,7 +78,8 @@ export function createS3Client(settings: S3ClientSettings = {}): S3Client {
     forcePathStyle: settings.forcePathStyle ?? endpoint !== undefined,
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
-    requestHandler: { connectionTimeout: 5_000, requestTimeout: settings.requestTimeoutMs ?? 60_000 },
+    // A store that stops answering must fail the upload (503) in bounded time, not only log a warning.
+    requestHandler: { connectionTimeout: 5_000, requestTimeout: settings.requestTimeoutMs ?? 30_000, throwOnRequestTimeout: true },
   });
 }
 
@@ -178,6 +179,37 @@ export class S3Store implements ImageStore {
       };
     } catch (error) {
       if (error instanceof NoSuchKey || statusOf(error) === 404) return undefined;
+      throw storeError(error);
+    }
+  }
+
+  async listFolders(prefix: string): Promise<string[]> {
+    const full = this.prefix + prefix;
+    const folders: string[] = [];
+    try {
+      for await (const page of paginateListObjectsV2({ client: this.client }, { Bucket: this.bucket, Prefix: full, Delimiter: '/' })) {
+        for (const common of page.CommonPrefixes ?? []) {
+          if (common.Prefix !== undefined) folders.push(common.Prefix.slice(full.length, -1));
+        }
+      }
+    } catch (error) {
+      throw storeError(error);
+    }
+    return folders;
+  }
+
+  async head(key: string): Promise<ObjectFacts | undefined> {
+    try {
+      const object = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+      return {
+        key,
+        size: object.ContentLength ?? 0,
+        lastModified: object.LastModified ?? new Date(0),
+        contentType: object.ContentType ?? 'application/octet-stream',
+        metadata: object.Metadata ?? {},
+      };
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
       throw storeError(error);
     }
   }

@@ -8,7 +8,7 @@ import { ImageReceiver } from '../../src/core/receiver.js';
 import { KeyTemplate } from '../../src/core/object-key.js';
 import type { ImageStore } from '../../src/core/store.js';
 import { createReceiverServer } from '../../src/server/server.js';
-import type { ServerTimeouts } from '../../src/server/server.js';
+import type { ServerLimits, ServerTimeouts } from '../../src/server/server.js';
 import { DiskStore } from '../../src/stores/disk.js';
 import { TokenRegistry } from '../../src/tokens/registry.js';
 
@@ -30,7 +30,15 @@ export interface RunningReceiver {
 }
 
 export async function startReceiver(
-  options: { maxBytes?: number; keyTemplate?: string; store?: ImageStore; tls?: { cert: string; key: string }; timeouts?: Partial<ServerTimeouts> } = {},
+  options: {
+    maxBytes?: number;
+    keyTemplate?: string;
+    store?: ImageStore;
+    tls?: { cert: string; key: string };
+    timeouts?: Partial<ServerTimeouts>;
+    limits?: Partial<ServerLimits>;
+    trustProxy?: boolean;
+  } = {},
 ): Promise<RunningReceiver> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'images-to-s3-receiver-'));
   const store = options.store ?? new DiskStore(path.join(root, 'images'));
@@ -50,6 +58,8 @@ export async function startReceiver(
     log: { level: 'debug', stream: { write: (line: string) => void logs.push(line) } },
     ...(options.tls && { tls: options.tls }),
     ...(options.timeouts && { timeouts: options.timeouts }),
+    ...(options.limits && { limits: options.limits }),
+    ...(options.trustProxy !== undefined && { trustProxy: options.trustProxy }),
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();

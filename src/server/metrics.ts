@@ -1,0 +1,73 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** How an upload ended, for the duration histogram. */
+export type UploadOutcomeKind = 'stored' | 'rejected' | 'failed';
+
+/**
+ * The receiver's Prometheus metrics, in a registry of its own (so tests and embedders can run
+ * several receivers in one process). Camera labels come only from valid tokens, so an attacker
+ * cannot grow the number of series.
+ */
+export class ReceiverMetrics {
+  readonly registry = new Registry();
+
+  readonly uploads = new Counter({
+    name: 'images_to_s3_uploads_total',
+    help: 'Upload requests (POST) by camera (empty before authentication) and HTTP status.',
+    labelNames: ['camera', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly storedBytes = new Counter({
+    name: 'images_to_s3_stored_bytes_total',
+    help: 'Bytes of images stored, by camera.',
+    labelNames: ['camera'] as const,
+    registers: [this.registry],
+  });
+
+  readonly duration = new Histogram({
+    name: 'images_to_s3_upload_duration_seconds',
+    help: 'Time from request to answer for uploads, by outcome.',
+    labelNames: ['outcome'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120],
+    registers: [this.registry],
+  });
+
+  readonly inFlight = new Gauge({
+    name: 'images_to_s3_uploads_in_flight',
+    help: 'Uploads being received or stored right now.',
+    registers: [this.registry],
+  });
+
+  readonly storeErrors = new Counter({
+    name: 'images_to_s3_store_errors_total',
+    help: 'Uploads the store could not take: unavailable (503), full (507) or another error (500).',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly authFailures = new Counter({
+    name: 'images_to_s3_auth_failures_total',
+    help: 'Uploads refused for their token: missing (401), invalid (403) or rate_limited (429).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'images_to_s3_' });
+  }
+
+  /** Counts one finished upload request. */
+  record(facts: { status: number; camera?: string | undefined; bytes?: number | undefined; seconds: number }): void {
+    const { status, camera = '', seconds } = facts;
+    this.uploads.inc({ camera, status: String(status) });
+    if (status < 300 && facts.bytes !== undefined) this.storedBytes.inc({ camera }, facts.bytes);
+    this.duration.observe({ outcome: status < 300 ? 'stored' : status >= 500 ? 'failed' : 'rejected' }, seconds);
+    if (status === 401) this.authFailures.inc({ reason: 'missing' });
+    else if (status === 403) this.authFailures.inc({ reason: 'invalid' });
+    else if (status === 429) this.authFailures.inc({ reason: 'rate_limited' });
+    else if (status === 503 || status === 507 || status === 500) {
+      this.storeErrors.inc({ kind: status === 503 ? 'unavailable' : status === 507 ? 'full' : 'other' });
+    }
+  }
+}

@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+
+import { TokenRegistry } from '../../src/tokens/registry.js';
+import { VapixSimulator } from '../support/vapix-simulator.js';
+
+const REPOSITORY = fileURLToPath(new URL('../../', import.meta.url));
+
+interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `images-to-s3 camera …` in a child process, as a user would. */
+function camera(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', 'camera', ...args],
+      { cwd: REPOSITORY, env: { ...process.env, ...env, CI: '1' }, timeout: 60_000 },
+      (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+function tokenOn(simulator: VapixSimulator): string | undefined {
+  const custom = simulator.configuration().actions[0]?.parameters.find(([name]) => name === 'custom_params')?.[1];
+  return custom === undefined ? undefined : new URLSearchParams(custom).get('accessToken') ?? undefined;
+}
+
+describe('images-to-s3 camera, end to end', () => {
+  const passwords = ['first-Pa55word', 'second-Pa55word', 'third-Pa55word', 'fourth-Pa55word'];
+  const ENV_PASSWORD = passwords[1] as string;
+  let cameras: VapixSimulator[];
+  let folder: string;
+  let fleetFile: string;
+  let tokensFile: string;
+
+  before(async () => {
+    cameras = await Promise.all(passwords.map((password) => VapixSimulator.start({ password })));
+    folder = await mkdtemp(join(tmpdir(), 'images-to-s3-camera-cli-'));
+    fleetFile = join(folder, 'cameras.csv');
+    tokensFile = join(folder, 'tokens.json');
+    const rows = cameras.map((simulator, index) => `${simulator.url},root,${index === 1 ? '' : passwords[index]},cam-${index + 1}`);
+    await writeFile(fleetFile, ['address,user,password,name', ...rows, ''].join('\n'));
+  });
+
+  after(async () => {
+    await Promise.all(cameras.map((simulator) => simulator.close()));
+    await rm(folder, { recursive: true, force: true });
+  });
+
+  it('sets up a fleet with one failing camera: the others succeed, the summary and the exit code say so', async () => {
+    cameras[2]?.failNext('AddActionConfiguration', { kind: 'fault', subcode: 'aa:InvalidParameterFault', reason: 'storage full' });
+    const result = await camera(
+      ['setup', '--cameras', fleetFile, '--recipient', 'https://receiver.example/', '--create-token', '--tokens', tokensFile, '--concurrency', '2'],
+      { IMAGES_TO_S3_CAMERA_PASSWORD: ENV_PASSWORD },
+    );
+
+    assert.equal(result.code, 1, result.stderr);
+    const lines = result.stdout.trimEnd().split('\n');
+    assert.match(lines[0] ?? '', /^CAMERA\s+NAME\s+RESULT\s+DETAILS$/);
+    assert.equal(lines.length, 6);
+    for (const index of [0, 1, 3]) {
+      const host = new URL(cameras[index]?.url ?? '').host;
+      assert.match(result.stdout, new RegExp(`${host}\\s+images-to-s3 cam-${index + 1}\\s+ok\\s+rule 1, every minute, https://receiver.example/, new token tok_[0-9a-f]{10} for camera "cam-${index + 1}"`));
+    }
+    const failed = new URL(cameras[2]?.url ?? '').host;
+    assert.match(
+      result.stdout,
+      new RegExp(`${failed}\\s+images-to-s3 cam-3\\s+FAILED\\s+adding the send-images action failed: AddActionConfiguration: SOAP fault InvalidParameterFault: storage full \\(HTTP 400\\); rolled back: removed schedule 1, recipient 1`),
+    );
+    assert.equal(lines.at(-1), 'setup: 4 cameras, 3 ok, 1 failed');
+    assert.match(result.stderr, /setup 4\/4: /, 'a progress line per camera off a terminal');
+
+    // The failing camera is as it was, and its token was revoked again.
+    assert.deepEqual(cameras[2]?.configuration(), { recipients: [], schedules: [], actions: [], rules: [] });
+    const registry = new TokenRegistry(tokensFile);
+    assert.deepEqual((await registry.list()).map((entry) => entry.camera).sort(), ['cam-1', 'cam-2', 'cam-4']);
+    for (const index of [0, 1, 3]) {
+      const token = tokenOn(cameras[index] as VapixSimulator);
+      assert.ok(token, `camera ${index + 1} has a token`);
+      assert.equal(await registry.verify(token), `cam-${index + 1}`);
+      assert.ok(!result.stdout.includes(token) && !result.stderr.includes(token), 'tokens are never printed');
+    }
+    for (const password of passwords) assert.ok(!result.stdout.includes(password) && !result.stderr.includes(password), 'passwords are never printed');
+  });
+
+  it('shows the fleet\'s status, then removes every setup', async () => {
+    const status = await camera(['status', '--cameras', fleetFile], { IMAGES_TO_S3_CAMERA_PASSWORD: ENV_PASSWORD });
+    assert.equal(status.code, 1, 'one camera is not set up');
+    assert.match(status.stdout, /images-to-s3 cam-1\s+configured\s+rule 1 enabled, every minute, https:\/\/receiver.example\/, token present \(\w{3}…\)/);
+    assert.match(status.stdout, /images-to-s3 cam-3\s+absent\s+not set up/);
+    assert.match(status.stdout, /status: 4 cameras, 3 ok, 1 not ok\n$/);
+
+    const removed = await camera(['remove', '--cameras', fleetFile, '--json'], { IMAGES_TO_S3_CAMERA_PASSWORD: ENV_PASSWORD });
+    assert.equal(removed.code, 0, removed.stderr);
+    const outcomes = JSON.parse(removed.stdout) as { camera: string; ok: boolean; remove: { removed: string[] } }[];
+    assert.deepEqual(
+      outcomes.map((outcome) => outcome.remove.removed.length),
+      [4, 4, 0, 4],
+    );
+    for (const simulator of cameras) assert.deepEqual(simulator.configuration(), { recipients: [], schedules: [], actions: [], rules: [] });
+  });
+
+  it('sets up one camera and shows it, with the token masked', async () => {
+    const simulator = cameras[0] as VapixSimulator;
+    const token = 'SeedStackToken0123456789';
+    const setup = await camera(['setup', '--camera', simulator.url, '--user', 'root', '--token', token, '--recipient', 'http://10.1.2.3:8080/', '--every', '30s', '--name', 'gate'], {
+      IMAGES_TO_S3_CAMERA_PASSWORD: passwords[0] as string,
+    });
+    assert.equal(setup.code, 0, setup.stderr);
+    assert.match(setup.stdout, /^127\.0\.0\.1:\d+ \(images-to-s3 gate\): ok\n/);
+    assert.match(setup.stdout, /schedule\s+\d+\s+pulse every 30 seconds/);
+    assert.match(setup.stdout, /com\.axis\.action\.fixed\.send_images\.http, accessToken=See…/);
+    assert.equal(tokenOn(simulator), token);
+
+    const status = await camera(['status', '--camera', simulator.url, '--user', 'root', '--password', passwords[0] as string, '--name', 'gate']);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /\(images-to-s3 gate\): configured/);
+    assert.match(status.stdout, /token present \(See…\)/);
+    for (const output of [setup, status]) assert.ok(!output.stdout.includes(token) && !output.stderr.includes(token));
+  });
+
+  it('fails with a clear message: wrong password, missing token choice', async () => {
+    const simulator = cameras[3] as VapixSimulator;
+    const wrong = await camera(['status', '--camera', simulator.url, '--user', 'root', '--password', 'not-the-Pa55word']);
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /FAILED\n\s+reading the camera's event configuration failed: 127\.0\.0\.1:\d+ refused the credentials of user "root" \(HTTP 401\)/);
+    assert.ok(!wrong.stderr.includes('not-the-Pa55word'));
+
+    const noToken = await camera(['setup', '--camera', simulator.url, '--user', 'root', '--password', 'x', '--recipient', 'https://r.example/']);
+    assert.equal(noToken.code, 1);
+    assert.match(noToken.stderr, /give --token TOKEN, or --create-token/);
+  });
+});
