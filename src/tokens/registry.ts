@@ -71,13 +71,13 @@ export interface CreateTokenOptions {
   token?: string;
 }
 
-/** One entry of the registry file. */
-interface StoredToken extends TokenInfo {
+/** One entry of the registry file (and of the AWS stack's token secret, which uses the same format). */
+export interface StoredToken extends TokenInfo {
   sha256: string;
 }
 
 /** In-memory form used by verify: digests decoded once per reload. */
-interface VerifierEntry {
+export interface VerifierEntry {
   camera: string;
   digest: Buffer;
 }
@@ -143,6 +143,67 @@ function errorText(error: unknown): string {
 
 function toInfo({ id, camera, createdAt }: StoredToken): TokenInfo {
   return { id, camera, createdAt };
+}
+
+/**
+ * The entries of a registry document (`{"version":1,"tokens":[…]}`, already parsed from JSON),
+ * validated. Other keys are ignored, so the format can be embedded in a larger document, as the
+ * AWS stack's token secret does. `source` names the document in error messages.
+ *
+ * @throws {@link RegistryFileError} for a document that is not of this format.
+ */
+export function parseRegistryDocument(document: unknown, source: string): StoredToken[] {
+  if (typeof document !== 'object' || document === null || Array.isArray(document)) {
+    throw new RegistryFileError(source, 'expected a JSON object with "version" and "tokens"');
+  }
+  const { version, tokens } = document as { version?: unknown; tokens?: unknown };
+  if (version !== REGISTRY_FILE_VERSION) {
+    throw new RegistryFileError(
+      source,
+      `unsupported version ${JSON.stringify(version)} (expected ${REGISTRY_FILE_VERSION})`,
+    );
+  }
+  if (!Array.isArray(tokens)) throw new RegistryFileError(source, '"tokens" must be an array');
+
+  const ids = new Set<string>();
+  return tokens.map((raw: unknown, index): StoredToken => {
+    const bad = (problem: string): RegistryFileError =>
+      new RegistryFileError(source, `tokens[${index}]: ${problem}`);
+    if (typeof raw !== 'object' || raw === null) throw bad('expected an object');
+    const { id, camera, sha256: hash, createdAt } = raw as Record<string, unknown>;
+    if (typeof id !== 'string' || !TOKEN_ID_PATTERN.test(id)) throw bad('"id" must look like tok_0123456789');
+    if (ids.has(id)) throw bad(`duplicate id ${id}`);
+    ids.add(id);
+    if (!isValidCameraName(camera)) throw bad(`invalid "camera": ${JSON.stringify(camera)}`);
+    if (typeof hash !== 'string' || !SHA256_HEX_PATTERN.test(hash)) {
+      throw bad('"sha256" must be 64 lowercase hex digits');
+    }
+    if (typeof createdAt !== 'string' || Number.isNaN(Date.parse(createdAt))) {
+      throw bad('"createdAt" must be an ISO 8601 timestamp');
+    }
+    return { id, camera, sha256: hash, createdAt };
+  });
+}
+
+/** Digests decoded once, for {@link cameraForToken}. */
+export function verifierEntries(tokens: readonly StoredToken[]): VerifierEntry[] {
+  return tokens.map(({ camera, sha256: hex }) => ({ camera, digest: Buffer.from(hex, 'hex') }));
+}
+
+/**
+ * The camera whose token hashes to the same SHA-256 as `token`, or `undefined`. Every entry is
+ * compared in constant time, so timing reveals neither which entry matched nor the stored hashes.
+ */
+export function cameraForToken(entries: readonly VerifierEntry[], token: string): string | undefined {
+  if (typeof token !== 'string') return undefined;
+  const candidate = sha256(token);
+  let camera: string | undefined;
+  for (const entry of entries) {
+    // No early exit: every entry is compared whatever matched before.
+    const equal = timingSafeEqual(candidate, entry.digest);
+    if (equal && camera === undefined) camera = entry.camera;
+  }
+  return camera;
 }
 
 /**
@@ -253,16 +314,7 @@ export class TokenRegistry {
    *   failing closed and loudly beats serving a stale or empty list.
    */
   async verify(token: string): Promise<string | undefined> {
-    const entries = await this.#currentEntries();
-    if (typeof token !== 'string') return undefined;
-    const candidate = sha256(token);
-    let camera: string | undefined;
-    for (const entry of entries) {
-      // No early exit: every entry is compared whatever matched before.
-      const equal = timingSafeEqual(candidate, entry.digest);
-      if (equal && camera === undefined) camera = entry.camera;
-    }
-    return camera;
+    return cameraForToken(await this.#currentEntries(), token);
   }
 
   /** Entries for verify, reloaded when the file's identity changed. */
@@ -284,7 +336,7 @@ export class TokenRegistry {
       this.#cache = undefined;
       return [];
     }
-    const entries = snapshot.tokens.map(({ camera, sha256: hex }) => ({ camera, digest: Buffer.from(hex, 'hex') }));
+    const entries = verifierEntries(snapshot.tokens);
     // Keyed by what was actually read (fstat of the open file), so a rename
     // between our stat and open just causes one more reload later.
     this.#cache = { signature: snapshot.signature, entries };
@@ -327,36 +379,7 @@ export class TokenRegistry {
         cause: error,
       });
     }
-    if (typeof document !== 'object' || document === null || Array.isArray(document)) {
-      throw new RegistryFileError(this.filePath, 'expected a JSON object with "version" and "tokens"');
-    }
-    const { version, tokens } = document as { version?: unknown; tokens?: unknown };
-    if (version !== REGISTRY_FILE_VERSION) {
-      throw new RegistryFileError(
-        this.filePath,
-        `unsupported version ${JSON.stringify(version)} (expected ${REGISTRY_FILE_VERSION})`,
-      );
-    }
-    if (!Array.isArray(tokens)) throw new RegistryFileError(this.filePath, '"tokens" must be an array');
-
-    const ids = new Set<string>();
-    return tokens.map((raw: unknown, index): StoredToken => {
-      const bad = (problem: string): RegistryFileError =>
-        new RegistryFileError(this.filePath, `tokens[${index}]: ${problem}`);
-      if (typeof raw !== 'object' || raw === null) throw bad('expected an object');
-      const { id, camera, sha256: hash, createdAt } = raw as Record<string, unknown>;
-      if (typeof id !== 'string' || !TOKEN_ID_PATTERN.test(id)) throw bad('"id" must look like tok_0123456789');
-      if (ids.has(id)) throw bad(`duplicate id ${id}`);
-      ids.add(id);
-      if (!isValidCameraName(camera)) throw bad(`invalid "camera": ${JSON.stringify(camera)}`);
-      if (typeof hash !== 'string' || !SHA256_HEX_PATTERN.test(hash)) {
-        throw bad('"sha256" must be 64 lowercase hex digits');
-      }
-      if (typeof createdAt !== 'string' || Number.isNaN(Date.parse(createdAt))) {
-        throw bad('"createdAt" must be an ISO 8601 timestamp');
-      }
-      return { id, camera, sha256: hash, createdAt };
-    });
+    return parseRegistryDocument(document, this.filePath);
   }
 
   /** Replace the file atomically: temp file (0600) in the same dir, fsync, rename. */

@@ -1,0 +1,111 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { createS3Client } from '../../src/stores/s3.js';
+
+interface S3rverInstance {
+  run(): Promise<AddressInfo>;
+  close(): Promise<void>;
+}
+// s3rver 3.7.1 is CommonJS without type declarations.
+const S3rver = createRequire(import.meta.url)('s3rver') as new (options: { address: string; port: number; silent: boolean; directory: string }) => S3rverInstance;
+
+/** An S3-protocol server on 127.0.0.1 that honours `If-None-Match: *` as AWS S3 does. */
+export interface LocalS3 {
+  endpoint: string;
+  region: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+  bucket: string;
+  /** The bytes stored under `key`, or undefined. */
+  object(key: string): Promise<Buffer | undefined>;
+  /** Every key in the bucket, sorted. */
+  keys(): Promise<string[]>;
+  /** Requests seen, as `METHOD /path` with `signed` when they carried a SigV4 Authorization. */
+  requests: Array<{ method: string; path: string; signed: boolean; ifNoneMatch: string | undefined }>;
+  stop(): Promise<void>;
+}
+
+/**
+ * s3rver in-process, behind a small proxy that adds what s3rver lacks and AWS S3 has: a
+ * `PutObject` with `If-None-Match: *` on an existing key is refused with 412 PreconditionFailed.
+ * Everything else passes through unchanged.
+ */
+export async function startLocalS3(bucket = 'images'): Promise<LocalS3> {
+  const directory = await mkdtemp(path.join(os.tmpdir(), 'images-to-s3-lambda-s3-'));
+  const s3rver = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory });
+  const { port: backendPort } = await s3rver.run();
+  const requests: LocalS3['requests'] = [];
+
+  const exists = (urlPath: string): Promise<boolean> =>
+    new Promise((resolve, reject) => {
+      const head = http.request({ host: '127.0.0.1', port: backendPort, method: 'HEAD', path: urlPath, agent: false }, (response) => {
+        response.resume();
+        resolve(response.statusCode === 200);
+      });
+      head.on('error', reject);
+      head.end();
+    });
+
+  const proxy = http.createServer((incoming, outgoing) => {
+    void (async () => {
+      const urlPath = incoming.url ?? '/';
+      const ifNoneMatch = incoming.headers['if-none-match'];
+      requests.push({ method: incoming.method ?? '', path: urlPath.split('?')[0]!, signed: /^AWS4-HMAC-SHA256 /.test(incoming.headers.authorization ?? ''), ifNoneMatch });
+      if (incoming.method === 'PUT' && ifNoneMatch === '*' && (await exists(urlPath.split('?')[0]!))) {
+        incoming.resume();
+        outgoing.writeHead(412, { 'content-type': 'application/xml' });
+        outgoing.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message><Condition>If-None-Match</Condition></Error>');
+        return;
+      }
+      const forward = http.request(
+        { host: '127.0.0.1', port: backendPort, method: incoming.method, path: urlPath, headers: incoming.headers, agent: false },
+        (response) => {
+          outgoing.writeHead(response.statusCode ?? 502, response.headers);
+          response.pipe(outgoing);
+        },
+      );
+      forward.on('error', () => outgoing.destroy());
+      incoming.pipe(forward);
+    })();
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const endpoint = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+  const region = 'us-east-1';
+
+  const admin = createS3Client({ endpoint, region, credentials });
+  await admin.send(new CreateBucketCommand({ Bucket: bucket }));
+  admin.destroy();
+  requests.length = 0;
+
+  const objectFile = (key: string): string => {
+    const parts = key.split('/');
+    return path.join(directory, bucket, ...parts.slice(0, -1), `${parts.at(-1)}._S3rver_object`);
+  };
+  return {
+    endpoint,
+    region,
+    credentials,
+    bucket,
+    requests,
+    object: (key) => readFile(objectFile(key)).catch(() => undefined),
+    keys: async () => {
+      const { readdir } = await import('node:fs/promises');
+      const root = path.join(directory, bucket);
+      const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
+      return entries
+        .filter((entry) => entry.isFile() && entry.name.endsWith('._S3rver_object'))
+        .map((entry) => path.relative(root, path.join(entry.parentPath, entry.name.slice(0, -'._S3rver_object'.length))).split(path.sep).join('/'))
+        .sort();
+    },
+    stop: async () => {
+      await new Promise<void>((resolve) => proxy.close(() => resolve()));
+      await s3rver.close();
+      await rm(directory, { recursive: true, force: true });
+    },
+  };
+}
