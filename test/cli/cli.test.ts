@@ -8,14 +8,14 @@ import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import http from 'node:http';
-import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, GetObjectCommand, S3Client, paginateListObjectsV2 } from '@aws-sdk/client-s3';
 import type { GetObjectCommandOutput } from '@aws-sdk/client-s3';
+import { S3RVER_CREDENTIALS, startS3rver } from '../support/s3rver.js';
+import type { S3rverInstance } from '../support/s3rver.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = path.join(projectRoot, 'src', 'cli', 'main.ts');
@@ -447,13 +447,6 @@ describe('serve + token + simulate with the disk store', () => {
 
 // ------------------------------------------------------------------------------------ S3
 
-interface S3rverInstance {
-  run(): Promise<AddressInfo>;
-  close(): Promise<void>;
-}
-// s3rver 3.7.1 is CommonJS without type declarations.
-const S3rver = createRequire(import.meta.url)('s3rver') as new (options: { address: string; port: number; silent: boolean; directory: string }) => S3rverInstance;
-
 describe('serve + simulate with the S3 store (s3rver)', () => {
   const BUCKET = 'camera-images';
   let folder: string;
@@ -463,14 +456,13 @@ describe('serve + simulate with the S3 store (s3rver)', () => {
 
   before(async () => {
     folder = await mkdtemp(path.join(os.tmpdir(), 'images-to-s3-cli-s3-'));
-    s3rver = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: path.join(folder, 's3rver') });
-    const { port } = await s3rver.run();
-    const endpoint = `http://127.0.0.1:${port}`;
+    let endpoint: string;
+    ({ server: s3rver, endpoint } = await startS3rver(path.join(folder, 's3rver')));
     client = new S3Client({
       endpoint,
       region: 'us-east-1',
       forcePathStyle: true,
-      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+      credentials: S3RVER_CREDENTIALS,
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
     });

@@ -3,7 +3,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -24,6 +23,7 @@ import { RequestBodyError, StoreUnavailableError, UploadError } from '../../src/
 import { S3Store, createS3Client } from '../../src/stores/s3.js';
 import type { S3StoreOptions } from '../../src/stores/s3.js';
 import { RECEIVED_AT, bodyOf, bytesOf, chunked, failingBody, imageWrite, jpeg, keysOf, sha256 } from './helpers.js';
+import { S3RVER_CREDENTIALS, startS3rver } from '../support/s3rver.js';
 
 const MiB = 1024 * 1024;
 /** The smallest part S3 allows; images above it go as multipart uploads. */
@@ -48,28 +48,14 @@ interface S3Server {
 
 // ------------------------------------------------------------------------------------ s3rver
 
-interface S3rverOptions {
-  address: string;
-  port: number;
-  silent: boolean;
-  directory: string;
-}
-interface S3rverInstance {
-  run(): Promise<AddressInfo>;
-  close(): Promise<void>;
-}
-// s3rver 3.7.1 is CommonJS without type declarations.
-const S3rver = createRequire(import.meta.url)('s3rver') as new (options: S3rverOptions) => S3rverInstance;
-
-async function startS3rver(): Promise<S3Server> {
+async function startInProcessS3rver(): Promise<S3Server> {
   const directory = await mkdtemp(path.join(os.tmpdir(), 'images-to-s3-s3rver-'));
-  const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory });
-  const { port } = await server.run();
+  const { server, endpoint } = await startS3rver(directory);
   return {
     label: 's3rver 3.7.1',
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint,
     region: 'us-east-1',
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    credentials: S3RVER_CREDENTIALS,
     honoursIfNoneMatch: false,
     multipartETags: false,
     // s3rver keeps an object as <directory>/<bucket>/<folders>/<name>._S3rver_object.
@@ -426,7 +412,7 @@ function s3StoreSuite(
   });
 }
 
-s3StoreSuite('s3rver 3.7.1 (in-process)', startS3rver, {
+s3StoreSuite('s3rver 3.7.1 (in-process)', startInProcessS3rver, {
   without: {
     multipartListing: 's3rver 3.7.1 implements neither ListMultipartUploads nor AbortMultipartUpload',
     keyOrderListing: 's3rver 3.7.1 lists in folder-walk order (front/ before front-door/), not in S3 key order',

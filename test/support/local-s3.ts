@@ -1,18 +1,11 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { createS3Client } from '../../src/stores/s3.js';
-
-interface S3rverInstance {
-  run(): Promise<AddressInfo>;
-  close(): Promise<void>;
-}
-// s3rver 3.7.1 is CommonJS without type declarations.
-const S3rver = createRequire(import.meta.url)('s3rver') as new (options: { address: string; port: number; silent: boolean; directory: string }) => S3rverInstance;
+import { startS3rver } from './s3rver.js';
 
 /** An S3-protocol server on 127.0.0.1 that honours `If-None-Match: *` as AWS S3 does. */
 export interface LocalS3 {
@@ -36,8 +29,7 @@ export interface LocalS3 {
  */
 export async function startLocalS3(bucket = 'images'): Promise<LocalS3> {
   const directory = await mkdtemp(path.join(os.tmpdir(), 'images-to-s3-lambda-s3-'));
-  const s3rver = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory });
-  const { port: backendPort } = await s3rver.run();
+  const { server: s3rver, port: backendPort } = await startS3rver(directory);
   const requests: LocalS3['requests'] = [];
 
   const exists = (urlPath: string): Promise<boolean> =>
