@@ -26,4 +26,16 @@ export default tseslint.config(
     },
   },
   { files: ['eslint.config.js'], ...tseslint.configs.disableTypeChecked },
+  // The gallery's browser script: plain JavaScript served as it is (no build step), so not type-checked.
+  {
+    files: ['assets/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        ['document', 'location', 'fetch', 'setTimeout', 'clearTimeout', 'setInterval', 'Image', 'Element', 'performance'].map((name) => [name, 'readonly']),
+      ),
+    },
+  },
 );

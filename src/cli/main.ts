@@ -75,6 +75,12 @@ program
   )
   .addOption(new Option('--trust-proxy', 'take client addresses from X-Forwarded-For (only behind your own reverse proxy)').env(env('TRUST_PROXY')).default(false))
   .addOption(new Option('--retention-days <days>', 'disk store: delete images older than this, hourly in the background').env(env('RETENTION_DAYS')).argParser(integerIn(1, 36500)))
+  .addOption(
+    new Option('--gallery-password <password>', 'password of the web gallery at /gallery (default: generated at the first start, printed once, kept hashed beside the token registry)').env(
+      env('GALLERY_PASSWORD'),
+    ),
+  )
+  .addOption(new Option('--no-gallery', 'turn the web gallery at /gallery off').env(env('NO_GALLERY')))
   .action(async (options: Omit<ServeOptions, 'tokens'> & { tokens?: string }) => {
     if (!options.recipientPath.startsWith('/')) throw new InvalidArgumentError('--recipient-path must start with "/".');
     await serve({ ...options, tokens: registryFor(options).filePath });

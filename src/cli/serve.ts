@@ -1,8 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
+import path from 'node:path';
 import { ImageReceiver } from '../core/receiver.js';
 import { KeyTemplate } from '../core/object-key.js';
 import { createReceiverServer } from '../server/server.js';
+import { GALLERY_ACCESS_FILE, GalleryAccess } from '../gallery/access.js';
+import type { OpenedGalleryAccess } from '../gallery/access.js';
+import { GALLERY_PATH } from '../gallery/plugin.js';
+import type { GalleryOptions } from '../gallery/plugin.js';
 import type { FastifyBaseLogger } from 'fastify';
 import { DiskStore } from '../stores/disk.js';
 import { storeFor } from '../stores/location.js';
@@ -28,6 +33,9 @@ export interface ServeOptions {
   failedAuthLimit: number;
   trustProxy: boolean;
   retentionDays?: number;
+  /** The web gallery at /gallery (on unless --no-gallery). */
+  gallery: boolean;
+  galleryPassword?: string;
 }
 
 /** The camera name given to the token created on a first start. */
@@ -46,6 +54,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   await store.open();
   const tokens = new TokenRegistry(options.tokens);
   const firstToken = (await tokens.list()).length === 0 ? await tokens.create(FIRST_CAMERA) : undefined;
+  const gallery = options.gallery ? await galleryFor(options, tokens) : undefined;
 
   const receiver = new ImageReceiver({ tokens, store, keyTemplate, maxBytes: options.maxBytes });
   const tls = options.tlsCert && options.tlsKey ? { cert: await readFile(options.tlsCert), key: await readFile(options.tlsKey) } : undefined;
@@ -58,6 +67,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     limits: { maxInFlight: options.maxInFlight, failedAuthPerMinute: options.failedAuthLimit },
     trustProxy: options.trustProxy,
     ...(tls && { tls }),
+    ...(gallery && { gallery: gallery.options }),
   });
   await app.listen({ host: options.host, port: options.port });
   const address = app.server.address();
@@ -80,6 +90,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   } else {
     lines.push('  Access tokens: see `images-to-s3 token list`; `images-to-s3 token create <camera>` adds one.');
   }
+  if (gallery) lines.push(...galleryBanner(gallery, recipientUrls(options.host, port, GALLERY_PATH, Boolean(tls)), !tls && !isLoopback(options.host)));
   process.stdout.write(`${lines.join('\n')}\n`);
   const retention = options.retentionDays !== undefined && store instanceof DiskStore ? startRetention(store, options.retentionDays, app.log) : undefined;
 
@@ -128,6 +139,54 @@ function startRetention(store: DiskStore, days: number, log: FastifyBaseLogger):
       clearInterval(hourly);
     },
   };
+}
+
+interface ServedGallery {
+  options: GalleryOptions;
+  access: OpenedGalleryAccess;
+  file: string;
+}
+
+/**
+ * The gallery's settings: its password and session secret in `gallery.json` beside the token
+ * registry (so instances sharing the registry share sessions too), thumbnails cached in a folder
+ * there, and the registry's cameras shown even before they send anything.
+ */
+async function galleryFor(options: ServeOptions, tokens: TokenRegistry): Promise<ServedGallery> {
+  if (options.recipientPath === GALLERY_PATH || options.recipientPath.startsWith(`${GALLERY_PATH}/`)) {
+    throw new Error(`--recipient-path cannot be inside ${GALLERY_PATH} while the gallery is on (--no-gallery turns it off).`);
+  }
+  const folder = path.dirname(options.tokens);
+  const file = path.join(folder, GALLERY_ACCESS_FILE);
+  const access = await GalleryAccess.open({ file, ...(options.galleryPassword !== undefined && { password: options.galleryPassword }) });
+  return {
+    file,
+    access,
+    options: {
+      access: access.access,
+      keyTemplate: options.keyTemplate,
+      thumbnailCacheDir: path.join(folder, 'thumbnails'),
+      knownCameras: async () => [...new Set((await tokens.list()).map((entry) => entry.camera))],
+    },
+  };
+}
+
+/** The gallery's lines of the start-up banner. */
+function galleryBanner(gallery: ServedGallery, urls: string[], warnPlainHttp: boolean): string[] {
+  const lines = ['  Gallery, in a browser:', ...urls.map((url) => `    ${url}`)];
+  if (gallery.access.generatedPassword !== undefined) {
+    lines.push(`  Gallery password (shown this once; ${gallery.file} keeps only its hash):`, `    ${gallery.access.generatedPassword}`);
+  } else if (gallery.access.source === 'option') {
+    lines.push('  Gallery password: the one given with --gallery-password.');
+  } else {
+    lines.push(`  Gallery password: printed at the first start. Lost it? Set --gallery-password, or delete ${gallery.file} and restart for a new one.`);
+  }
+  if (warnPlainHttp) lines.push('  Over plain HTTP the password travels unencrypted: use --tls-cert/--tls-key, or an HTTPS proxy, beyond your own network.');
+  return lines;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
 /** The URLs a camera on the network can reach, most useful first. */

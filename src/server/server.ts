@@ -5,6 +5,8 @@ import Fastify, { LogController } from 'fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ImageReceiver, UploadOutcome } from '../core/receiver.js';
 import type { ImageStore } from '../core/store.js';
+import { GALLERY_PATH, galleryPlugin } from '../gallery/plugin.js';
+import type { GalleryOptions } from '../gallery/plugin.js';
 import { FailedAuthLimiter } from './failed-auth-limiter.js';
 import { ReceiverMetrics } from './metrics.js';
 
@@ -20,6 +22,8 @@ export interface ReceiverServerOptions {
   limits?: Partial<ServerLimits>;
   /** Take the client address from `X-Forwarded-For` (only behind a reverse proxy you run). */
   trustProxy?: boolean;
+  /** The web gallery at `/gallery`, for viewers with the gallery password; off when unset. */
+  gallery?: GalleryOptions;
 }
 
 /** Bounds that keep slow or stalled clients from holding connections for ever. */
@@ -128,6 +132,7 @@ export async function createReceiverServer(options: ReceiverServerOptions): Prom
     }
   });
   app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  if (options.gallery) await app.register(galleryPlugin, { prefix: GALLERY_PATH, store, ...options.gallery });
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send({ message: `Nothing at ${pathOf(request.url)}: cameras send images to ${recipientPath}.` }),
   );

@@ -9,6 +9,7 @@ import { KeyTemplate } from '../../src/core/object-key.js';
 import type { ImageStore } from '../../src/core/store.js';
 import { createReceiverServer } from '../../src/server/server.js';
 import type { ServerLimits, ServerTimeouts } from '../../src/server/server.js';
+import type { GalleryOptions } from '../../src/gallery/plugin.js';
 import { DiskStore } from '../../src/stores/disk.js';
 import { TokenRegistry } from '../../src/tokens/registry.js';
 
@@ -38,6 +39,7 @@ export async function startReceiver(
     timeouts?: Partial<ServerTimeouts>;
     limits?: Partial<ServerLimits>;
     trustProxy?: boolean;
+    gallery?: GalleryOptions;
   } = {},
 ): Promise<RunningReceiver> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'images-to-s3-receiver-'));
@@ -60,6 +62,7 @@ export async function startReceiver(
     ...(options.timeouts && { timeouts: options.timeouts }),
     ...(options.limits && { limits: options.limits }),
     ...(options.trustProxy !== undefined && { trustProxy: options.trustProxy }),
+    ...(options.gallery && { gallery: options.gallery }),
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();

@@ -1,0 +1,35 @@
+/**
+ * HTML built with a tagged template that escapes every interpolated value, unless it is HTML made
+ * by this same tag. Arrays are joined; `undefined`, `null` and `false` render as nothing.
+ *
+ * @example
+ * html`<p title="${name}">${name}</p>` // name = '<b>' → <p title="&lt;b&gt;">&lt;b&gt;</p>
+ */
+export class Html {
+  constructor(readonly text: string) {}
+
+  toString(): string {
+    return this.text;
+  }
+}
+
+type Value = Html | string | number | boolean | null | undefined | readonly Value[];
+
+export function html(strings: TemplateStringsArray, ...values: Value[]): Html {
+  let text = strings[0]!;
+  values.forEach((value, i) => {
+    text += render(value) + strings[i + 1]!;
+  });
+  return new Html(text);
+}
+
+function render(value: Value): string {
+  if (value instanceof Html) return value.text;
+  if (Array.isArray(value)) return value.map((item: Value) => render(item)).join('');
+  if (value === undefined || value === null || value === false) return '';
+  return escapeHtml(String(value));
+}
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}

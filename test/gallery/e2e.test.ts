@@ -1,0 +1,289 @@
+/**
+ * The gallery end to end in a real headless Chromium (Debian's `chromium`, driven by
+ * playwright-core; no browser download): images uploaded by the camera simulator from two
+ * cameras, seen through the pages a viewer uses. Screenshots go to `test-artifacts/` (not
+ * committed) for people to look at.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, utimes } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { simulate } from '../../src/camera/simulator.js';
+import { alternateKey } from '../../src/core/object-key.js';
+import { addDays, dayOf } from '../../src/gallery/layout.js';
+import { cameraImage, startGallery } from './helpers.js';
+import type { RunningGallery } from './helpers.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
+/** The flags this machine's closed network needs (see the README, "Gallery"). */
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const DESKTOP = { viewport: { width: 1280, height: 860 } };
+const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
+
+const missing = existsSync(CHROMIUM)
+  ? undefined
+  : `Chromium not found at ${CHROMIUM}: the browser tests are skipped. Install it with \`sudo apt-get install -y --no-install-recommends chromium\` (.ci/run does), or point CHROMIUM_PATH at one.`;
+if (missing) process.stderr.write(`\n*** ${missing}\n\n`);
+
+describe('gallery in Chromium', { skip: missing ?? false }, () => {
+  let gallery: RunningGallery;
+  let browser: Browser;
+  let base: string;
+  const tokens: Record<string, string> = {};
+  /** Keys stored per camera, in upload order. */
+  const keys: Record<string, string[]> = { 'front-door': [], 'back-yard': [] };
+  let sequence = 0;
+
+  /** Uploads `count` images from `camera` with the simulator, as a camera would send them. */
+  async function upload(camera: string, count: number): Promise<string[]> {
+    const stored: string[] = [];
+    for (let i = 0; i < count; i++) {
+      sequence++;
+      const summary = await simulate({
+        recipient: gallery.url,
+        token: tokens[camera]!,
+        count: 1,
+        concurrency: 1,
+        image: await cameraImage(camera, keys[camera]!.length + 1),
+        filenamePattern: 'image%Y%m%d_%H%M%S_#s.jpg',
+        startSequence: sequence,
+      });
+      assert.equal(summary.accepted, 1, summary.errorMessages.join('; '));
+      stored.push(...summary.acceptedKeys);
+      keys[camera]!.push(...summary.acceptedKeys);
+    }
+    return stored;
+  }
+
+  /** Script errors and CSP violations seen on any page: there must be none. */
+  const problems: string[] = [];
+
+  async function newPage(options: typeof DESKTOP | typeof PHONE = DESKTOP): Promise<{ context: BrowserContext; page: Page }> {
+    const context = await browser.newContext(options);
+    // CSP violations are reported by the page as events, which this relays to the test.
+    await context.exposeFunction('reportViolation', (text: string) => problems.push(text));
+    await context.addInitScript(
+      "document.addEventListener('securitypolicyviolation', (event) => window.reportViolation(`${location.pathname}: ${event.violatedDirective} blocked ${event.blockedURI || 'inline'}`))",
+    );
+    const page = await context.newPage();
+    page.setDefaultTimeout(15_000);
+    page.on('pageerror', (error) => problems.push(`${page.url()}: ${error.message}`));
+    page.on('console', (message) => {
+      if (message.type() === 'error' && /Content Security Policy|Refused to/.test(message.text())) problems.push(`${page.url()}: ${message.text()}`);
+    });
+    return { context, page };
+  }
+
+  async function logIn(page: Page): Promise<void> {
+    await page.goto(`${base}/gallery`);
+    await page.getByLabel('Gallery password').fill(gallery.password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.waitForURL(`${base}/gallery`);
+  }
+
+  async function screenshot(page: Page, name: string): Promise<void> {
+    await page.screenshot({ path: path.join(ARTIFACTS, `gallery-${name}.png`), fullPage: true });
+  }
+
+  // Code run in the page is written as strings (the project's TypeScript has no DOM types), and
+  // evaluated through the DevTools protocol: the pages' CSP forbids the eval that
+  // page.waitForFunction would use, and the tests keep that CSP in force.
+
+  /** The value of a page expression. */
+  function inPage<T>(page: Page, expression: string): Promise<T> {
+    return page.evaluate<T>(expression);
+  }
+
+  /** Waits until a page expression is true. */
+  async function waitUntil(page: Page, expression: string, timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await inPage<boolean>(page, expression))) {
+      if (Date.now() > deadline) throw new Error(`Waited ${timeoutMs} ms for ${expression}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  /** Waits until every image `selector` finds has loaded as a real picture (none broken). */
+  function imagesLoaded(page: Page, selector: string): Promise<void> {
+    return waitUntil(page, `[...document.querySelectorAll(${JSON.stringify(selector)})].every((image) => image.complete && image.naturalWidth > 0)`);
+  }
+
+  before(async () => {
+    await mkdir(ARTIFACTS, { recursive: true });
+    gallery = await startGallery();
+    base = gallery.url.replace(/\/$/, '');
+    for (const camera of Object.keys(keys)) tokens[camera] = (await gallery.tokens.create(camera)).token;
+    await upload('front-door', 14);
+    await upload('back-yard', 9);
+    // A third camera that sent an image a minute yesterday morning and nothing since: overdue.
+    const yesterday = addDays(dayOf(new Date()), -1);
+    for (let i = 0; i < 6; i++) {
+      const at = new Date(`${yesterday}T08:0${i}:00Z`);
+      const key = `garage/${yesterday.replaceAll('-', '/')}/image${yesterday.replaceAll('-', '')}_080${i}00.jpg`;
+      await gallery.store.write({
+        key,
+        alternateKey: () => alternateKey(key, at),
+        body: (async function* () {
+          yield await cameraImage('garage', i + 1);
+        })(),
+        contentType: 'image/jpeg',
+        metadata: { camera: 'garage' },
+      });
+      await utimes(path.join(gallery.root, 'images', key), at, at);
+    }
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await gallery?.close();
+  });
+
+  after(() => assert.deepEqual(problems, [], 'no script errors, no CSP violations'));
+
+  it('shows a viewer who is not logged in the log-in page and no image', async () => {
+    const { context, page } = await newPage(PHONE);
+    const images: string[] = [];
+    page.on('response', (response) => {
+      if (/\/gallery\/(images|thumbs)\//.test(response.url()) && response.status() === 200) images.push(response.url());
+    });
+    await page.goto(`${base}/gallery/cameras/front-door`);
+    assert.match(page.url(), /\/gallery\/login\?next=%2Fgallery%2Fcameras%2Ffront-door$/);
+    await page.getByLabel('Gallery password').waitFor();
+    const direct = await page.evaluate(async (url) => (await fetch(url)).status, `/gallery/images/${keys['front-door']![0]}`);
+    assert.equal(direct, 401);
+    const thumbnail = await page.evaluate(async (url) => (await fetch(url)).status, `/gallery/thumbs/${keys['front-door']![0]}`);
+    assert.equal(thumbnail, 401);
+    assert.deepEqual(images, []);
+    await screenshot(page, 'login-phone');
+    await context.close();
+  });
+
+  it('does not open for a camera token, in the address or as the password', async () => {
+    const { context, page } = await newPage();
+    await page.goto(`${base}/gallery?accessToken=${tokens['front-door']!}`);
+    assert.match(page.url(), /\/gallery\/login/);
+    const status = await page.evaluate(async (url) => (await fetch(url)).status, `/gallery/images/${keys['front-door']![0]}?accessToken=${tokens['front-door']!}`);
+    assert.equal(status, 401);
+
+    await page.getByLabel('Gallery password').fill(tokens['front-door']!);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('alert').waitFor();
+    assert.match(await page.getByRole('alert').innerText(), /not the gallery password/);
+    assert.equal((await context.cookies()).length, 0);
+    await context.close();
+  });
+
+  it('shows both cameras with their latest image on the overview, and a new upload without a reload', async () => {
+    const { context, page } = await newPage();
+    await logIn(page);
+    assert.deepEqual(await inPage(page, `[...document.querySelectorAll('#cards > li')].map((card) => card.dataset.key)`), ['back-yard', 'front-door', 'garage']);
+    const garage = page.locator('#cards > li[data-key="garage"]');
+    assert.match((await garage.getAttribute('class')) ?? '', /\bstate-overdue\b/);
+    assert.equal(await garage.locator('.badge').innerText(), 'Overdue');
+    assert.match(await garage.locator('.stats').innerText(), /^0 today · usually every 1\smin · nothing for \d+\sh$/);
+    for (const camera of ['back-yard', 'front-door']) {
+      const image = page.locator(`#cards > li[data-key="${camera}"] img`);
+      assert.equal(await image.getAttribute('src'), `/gallery/thumbs/${keys[camera]!.at(-1)!}?size=preview`);
+      assert.match((await image.getAttribute('alt')) ?? '', new RegExp(`^Latest image from ${camera}, `));
+    }
+    await imagesLoaded(page, '#cards img');
+    assert.match(await page.locator('#cards > li[data-key="front-door"] .stats').innerText(), /^14 today/);
+    await screenshot(page, 'overview-desktop');
+
+    // The page stays (no reload: the marker survives) while the new image comes in.
+    await inPage(page, 'window.marker = 42');
+    const [added] = await upload('back-yard', 1);
+    await waitUntil(page, `document.querySelector('#cards > li[data-key="back-yard"] img')?.getAttribute('src') === ${JSON.stringify(`/gallery/thumbs/${added!}?size=preview`)}`);
+    assert.equal(await inPage(page, 'window.marker'), 42);
+    assert.match(await page.locator('#cards > li[data-key="back-yard"] .stats').innerText(), /^10 today/);
+
+    const phone = await newPage(PHONE);
+    await phone.context.addCookies(await context.cookies());
+    await phone.page.goto(`${base}/gallery`);
+    await imagesLoaded(phone.page, '#cards img');
+    await screenshot(phone.page, 'overview-phone');
+    await phone.context.close();
+    await context.close();
+  });
+
+  it('lists the day’s thumbnails newest first in the camera view, and plays them as a time-lapse', async () => {
+    const { context, page } = await newPage();
+    await logIn(page);
+    await page.locator('#cards > li[data-key="front-door"] a').click();
+    await page.waitForURL(/\/gallery\/cameras\/front-door\?day=\d{4}-\d{2}-\d{2}$/);
+    assert.equal(await page.locator('h1').innerText(), 'front-door');
+    const links = await inPage(page, `[...document.querySelectorAll('#thumbs a')].map((anchor) => anchor.getAttribute('href'))`);
+    assert.deepEqual(links, [...keys['front-door']!].reverse().map((key) => `/gallery/view/${key}`));
+    await imagesLoaded(page, '#thumbs img');
+    assert.match(await page.locator('#image-count').innerText(), /^14 images$/);
+
+    await page.locator('#player-speed').selectOption('50');
+    await page.getByRole('button', { name: 'Play' }).click();
+    await waitUntil(page, `document.getElementById('player-position').value === '13'`);
+    await page.getByRole('button', { name: 'Play' }).waitFor();
+    assert.equal(await page.locator('#player-frame').getAttribute('src'), `/gallery/thumbs/${keys['front-door']!.at(-1)!}?size=preview`);
+    await page.locator('#player-position').fill('0');
+    await imagesLoaded(page, '#player-frame');
+    await screenshot(page, 'camera-desktop');
+
+    const phone = await newPage(PHONE);
+    await phone.context.addCookies(await context.cookies());
+    await phone.page.goto(page.url());
+    await imagesLoaded(phone.page, '#thumbs img');
+    await screenshot(phone.page, 'camera-phone');
+    await phone.context.close();
+    await context.close();
+  });
+
+  it('steps to the older and newer image in the image view, by link and by arrow key', async () => {
+    const { context, page } = await newPage();
+    await logIn(page);
+    const [newest, second] = [...keys['front-door']!].reverse();
+    await page.goto(`${base}/gallery/cameras/front-door`);
+    await page.locator('#thumbs a').first().click();
+    await page.waitForURL(`${base}/gallery/view/${newest!}`);
+    assert.equal(await page.locator('.image-toolbar a[rel="next"]').count(), 0, 'the newest image has no newer one');
+    await imagesLoaded(page, '#full-image');
+    assert.match(await page.locator('.facts').innerText(), new RegExp(`Key\\s+${newest!.replace(/[.]/g, '\\.')}`));
+    await screenshot(page, 'image-desktop');
+    const phone = await newPage(PHONE);
+    await phone.context.addCookies(await context.cookies());
+    await phone.page.goto(page.url());
+    await imagesLoaded(phone.page, '#full-image');
+    await screenshot(phone.page, 'image-phone');
+    await phone.context.close();
+
+    await page.getByRole('link', { name: /Older/ }).click();
+    await page.waitForURL(`${base}/gallery/view/${second!}`);
+    await page.keyboard.press('ArrowRight');
+    await page.waitForURL(`${base}/gallery/view/${newest!}`);
+    await page.keyboard.press('ArrowLeft');
+    await page.waitForURL(`${base}/gallery/view/${second!}`);
+
+    const download = await page.evaluate(async (url) => {
+      const response = await fetch(url);
+      return { status: response.status, disposition: response.headers.get('content-disposition'), type: response.headers.get('content-type') };
+    }, `/gallery/images/${second!}?download=1`);
+    assert.deepEqual(download, { status: 200, disposition: `attachment; filename=${second!.split('/').at(-1)!}`, type: 'image/jpeg' });
+
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.waitForURL(`${base}/gallery/login`);
+    const after = await page.evaluate(async (url) => (await fetch(url)).status, `/gallery/images/${second!}`);
+    assert.equal(after, 401);
+    await context.close();
+  });
+});
