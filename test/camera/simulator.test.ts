@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
 import { AXIS_DEFAULT_FILENAME_PATTERN } from '../../src/camera/filename-pattern.js';
 import { formatSummary, simulate, type UploadResult } from '../../src/camera/simulator.js';
+import { OPENSSL_MISSING, selfSignedCertificate } from '../support/tls.js';
 
 const image = readFileSync(new URL('../../assets/sample.jpg', import.meta.url));
 const TOKEN = 's3cr3tToken42';
@@ -101,15 +99,6 @@ async function closedPort(): Promise<number> {
   const { port } = server.address() as AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
-}
-
-function hasOpenssl(): boolean {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('simulate', () => {
@@ -345,16 +334,9 @@ describe('simulate', () => {
     }
   });
 
-  it('accepts a self-signed certificate only when insecure', { skip: !hasOpenssl() && 'openssl is not installed' }, async () => {
-    const folder = mkdtempSync(join(tmpdir(), 'simulator-tls-'));
-    try {
-      execFileSync(
-        'openssl',
-        ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-          '-keyout', join(folder, 'key.pem'), '-out', join(folder, 'cert.pem')],
-        { stdio: 'ignore' },
-      );
-      const tls = { key: readFileSync(join(folder, 'key.pem')), cert: readFileSync(join(folder, 'cert.pem')) };
+  it('accepts a self-signed certificate only when insecure', { skip: OPENSSL_MISSING }, async () => {
+    {
+      const tls = selfSignedCertificate();
       const receiver = await startReceiver(() => ({ status: 200, body: '{"key":"k"}', contentType: 'application/json' }), tls);
       try {
         const options = { recipient: receiver.url, token: TOKEN, count: 2, concurrency: 1, image, filenamePattern: 'a.jpg' };
@@ -369,8 +351,6 @@ describe('simulate', () => {
       } finally {
         await receiver.close();
       }
-    } finally {
-      rmSync(folder, { recursive: true, force: true });
     }
   });
 });

@@ -1,11 +1,7 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 
 import {
   CameraAuthenticationError,
@@ -20,6 +16,7 @@ import { cameraBaseUrl, CameraHttpClient } from '../../src/camera/vapix/http.js'
 import { VapixClient } from '../../src/camera/vapix/services.js';
 import { VapixSimulator } from '../support/vapix-simulator.js';
 import type { VapixSimulatorOptions } from '../support/vapix-simulator.js';
+import { OPENSSL_MISSING, selfSignedCertificate } from '../support/tls.js';
 
 const PASSWORD = 'pass-w0rd!"<&>';
 
@@ -36,15 +33,6 @@ async function withCamera(options: VapixSimulatorOptions, work: (simulator: Vapi
 
 function algorithmOf(authorization: string | undefined): string | undefined {
   return /algorithm=([\w-]+)/.exec(authorization ?? '')?.[1];
-}
-
-function hasOpenssl(): boolean {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('cameraBaseUrl', () => {
@@ -177,20 +165,12 @@ describe('CameraHttpClient against a simulated camera', () => {
   });
 });
 
-describe('CameraHttpClient over HTTPS', { skip: !hasOpenssl() && 'openssl is not installed' }, () => {
-  let folder: string;
+describe('CameraHttpClient over HTTPS', { skip: OPENSSL_MISSING }, () => {
   let tls: { key: Buffer; cert: Buffer };
 
   before(() => {
-    folder = mkdtempSync(join(tmpdir(), 'vapix-tls-'));
-    execFileSync(
-      'openssl',
-      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=axis-camera', '-keyout', join(folder, 'key.pem'), '-out', join(folder, 'cert.pem')],
-      { stdio: 'ignore' },
-    );
-    tls = { key: readFileSync(join(folder, 'key.pem')), cert: readFileSync(join(folder, 'cert.pem')) };
+    tls = selfSignedCertificate('axis-camera');
   });
-  after(() => rmSync(folder, { recursive: true, force: true }));
 
   it('refuses a self-signed certificate unless told not to verify it', async () => {
     const simulator = await VapixSimulator.start({ tls });

@@ -4,10 +4,8 @@
  * thumbnail responses, paging a day of 1,440 images.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, utimes, writeFile } from 'node:fs/promises';
 import https from 'node:https';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { simulate } from '../../src/camera/simulator.js';
@@ -18,6 +16,7 @@ import { SAMPLE_JPEG, cameraUpload, request, startReceiver } from '../support/re
 import type { Response } from '../support/receiver.js';
 import { PASSWORD, cameraImage, fixS3rverDelimiterListing, sessionCookie, startGallery } from './helpers.js';
 import type { RunningGallery } from './helpers.js';
+import { OPENSSL_MISSING, selfSignedCertificate } from '../support/tls.js';
 
 const form = (fields: Record<string, string>): Buffer => Buffer.from(new URLSearchParams(fields).toString());
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
@@ -301,11 +300,10 @@ describe('gallery switched off', () => {
   });
 });
 
-describe('gallery over HTTPS', { skip: hasOpenssl() ? false : 'openssl is not installed' }, () => {
+describe('gallery over HTTPS', { skip: OPENSSL_MISSING }, () => {
   it('marks the session cookie Secure and asks browsers to stay on HTTPS', async () => {
-    const folder = await mkdtemp(path.join(os.tmpdir(), 'images-to-s3-gallery-tls-'));
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-keyout', path.join(folder, 'key.pem'), '-out', path.join(folder, 'cert.pem')], { stdio: 'ignore' });
-    const tls = { key: await readFile(path.join(folder, 'key.pem'), 'utf8'), cert: await readFile(path.join(folder, 'cert.pem'), 'utf8') };
+    const { key, cert } = selfSignedCertificate();
+    const tls = { key: key.toString(), cert: cert.toString() };
     const gallery = await startGallery({ tls });
     try {
       const response = await new Promise<{ status: number; headers: Record<string, string | string[] | undefined> }>((resolve, reject) => {
@@ -322,7 +320,6 @@ describe('gallery over HTTPS', { skip: hasOpenssl() ? false : 'openssl is not in
       assert.equal(response.headers['strict-transport-security'], 'max-age=15552000');
     } finally {
       await gallery.close();
-      await rm(folder, { recursive: true, force: true });
     }
   });
 });
@@ -355,11 +352,3 @@ describe('gallery on an S3 store', () => {
   });
 });
 
-function hasOpenssl(): boolean {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
