@@ -76,6 +76,9 @@ program
   .addOption(new Option('--trust-proxy', 'take client addresses from X-Forwarded-For (only behind your own reverse proxy)').env(env('TRUST_PROXY')).default(false))
   .addOption(new Option('--retention-days <days>', 'disk store: delete images older than this, hourly in the background').env(env('RETENTION_DAYS')).argParser(integerIn(1, 36500)))
   .addOption(
+    new Option('--no-fsync', 'disk store: answer without waiting for fsync (faster; images of the last seconds before a power cut can be lost)').env(env('NO_FSYNC')),
+  )
+  .addOption(
     new Option('--gallery-password <password>', 'password of the web gallery at /gallery (default: generated at the first start, printed once, kept hashed beside the token registry)').env(
       env('GALLERY_PASSWORD'),
     ),

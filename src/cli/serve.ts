@@ -33,6 +33,8 @@ export interface ServeOptions {
   failedAuthLimit: number;
   trustProxy: boolean;
   retentionDays?: number;
+  /** Disk store: fsync each image before answering 2xx (on unless --no-fsync). */
+  fsync?: boolean;
   /** The web gallery at /gallery (on unless --no-gallery). */
   gallery: boolean;
   galleryPassword?: string;
@@ -47,7 +49,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     throw new Error('--tls-cert and --tls-key go together: give both, or neither for plain HTTP.');
   }
   const keyTemplate = new KeyTemplate(options.keyTemplate);
-  const store = storeFor({ location: options.store, conditionalWrites: options.s3ConditionalWrites, timeoutMs: options.storeTimeout * 1000 });
+  const store = storeFor({ location: options.store, conditionalWrites: options.s3ConditionalWrites, timeoutMs: options.storeTimeout * 1000, ...(options.fsync === false && { fsync: false }) });
   if (options.retentionDays !== undefined && !(store instanceof DiskStore)) {
     throw new Error('--retention-days applies to the disk store; for S3 use a lifecycle rule on the bucket (see the README).');
   }

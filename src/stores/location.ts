@@ -1,8 +1,8 @@
 import path from 'node:path';
-import type { ImageStore } from '../core/store.js';
+import type { ImageStore, ImageWrite, ObjectContent, ObjectFacts, StoredObject } from '../core/store.js';
 import { DiskStore } from './disk.js';
-import { S3Store, createS3Client, parseS3Location } from './s3.js';
 import type { ConditionalWrites } from './s3.js';
+import { parseS3Location } from './s3-location.js';
 
 export const DEFAULT_STORE_LOCATION = 'file:./images';
 
@@ -12,6 +12,8 @@ export interface StoreSettings {
   conditionalWrites?: ConditionalWrites;
   /** S3: longest wait for one request to the store before the upload fails with 503. */
   timeoutMs?: number;
+  /** Disk: fsync each image before answering (default); see DiskStoreOptions.fsync. */
+  fsync?: boolean;
 }
 
 /** The store a location names; not yet opened. */
@@ -19,14 +21,17 @@ export function storeFor(settings: StoreSettings): ImageStore {
   const { location } = settings;
   if (location.startsWith('s3://')) {
     const { bucket, prefix } = parseS3Location(location);
-    return new S3Store({
-      client: createS3Client(settings.timeoutMs !== undefined ? { requestTimeoutMs: settings.timeoutMs } : {}),
-      bucket,
-      prefix,
-      ...(settings.conditionalWrites && { conditionalWrites: settings.conditionalWrites }),
+    return new DeferredStore(`s3://${bucket}/${prefix}`, async () => {
+      const { S3Store, createS3Client } = await import('./s3.js');
+      return new S3Store({
+        client: createS3Client(settings.timeoutMs !== undefined ? { requestTimeoutMs: settings.timeoutMs } : {}),
+        bucket,
+        prefix,
+        ...(settings.conditionalWrites && { conditionalWrites: settings.conditionalWrites }),
+      });
     });
   }
-  return new DiskStore(diskFolder(location));
+  return new DiskStore(diskFolder(location), undefined, settings.fsync === undefined ? {} : { fsync: settings.fsync });
 }
 
 /**
@@ -44,4 +49,57 @@ function diskFolder(location: string): string {
   }
   const folder = location.replace(/^file:(\/\/)?/, '');
   return path.resolve(folder === '' ? '.' : folder);
+}
+
+/**
+ * A store whose module is loaded by `open()`: the AWS SDK takes about 20 MB of memory and a good
+ * part of the start-up time, so a receiver on a disk store (and every CLI command) never loads it.
+ */
+class DeferredStore implements ImageStore {
+  private inner: ImageStore | undefined;
+
+  constructor(
+    readonly location: string,
+    private readonly load: () => Promise<ImageStore>,
+  ) {}
+
+  async open(): Promise<void> {
+    this.inner ??= await this.load();
+    await this.inner.open();
+  }
+
+  write(image: ImageWrite): Promise<{ key: string }> {
+    return this.opened().write(image);
+  }
+
+  list(prefix?: string): AsyncIterable<StoredObject> {
+    return this.opened().list(prefix);
+  }
+
+  read(key: string): Promise<ObjectContent | undefined> {
+    return this.opened().read(key);
+  }
+
+  listFolders(prefix: string): Promise<string[]> {
+    const store = this.opened();
+    return store.listFolders ? store.listFolders(prefix) : Promise.reject(new Error(`${this.location} cannot list folders`));
+  }
+
+  head(key: string): Promise<ObjectFacts | undefined> {
+    const store = this.opened();
+    return store.head ? store.head(key) : Promise.reject(new Error(`${this.location} cannot give facts without the bytes`));
+  }
+
+  check(): Promise<void> {
+    return this.opened().check();
+  }
+
+  close(): Promise<void> {
+    return this.inner?.close() ?? Promise.resolve();
+  }
+
+  private opened(): ImageStore {
+    if (this.inner === undefined) throw new Error(`The store ${this.location} is used before open()`);
+    return this.inner;
+  }
 }

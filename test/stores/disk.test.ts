@@ -91,6 +91,20 @@ describe('DiskStore writes', () => {
     assert.deepEqual(await readFile(path.join(root, ...key.split('/'))), second);
   });
 
+  it('without fsync still stores exact bytes (arriving faster than they are written), never overwriting', async () => {
+    const unsynced = new DiskStore(root, undefined, { fsync: false });
+    assert.equal(unsynced.fsync, false);
+    const first = jpeg(3_000_000);
+    const second = jpeg(1_000_000);
+    await unsynced.write(imageWrite('cam/snap.jpg', bodyOf(chunked(first, 47))));
+    const { key } = await unsynced.write(imageWrite('cam/snap.jpg', bodyOf(chunked(second, 400))));
+
+    assert.notEqual(key, 'cam/snap.jpg');
+    assert.deepEqual(await readFile(path.join(root, 'cam', 'snap.jpg')), first);
+    assert.deepEqual(await readFile(path.join(root, ...key.split('/'))), second);
+    assert.deepEqual(await readdir(path.join(root, '.incoming')), []);
+  });
+
   it('puts many concurrent images with the same key under distinct keys, each with its own bytes', async () => {
     const images = Array.from({ length: 20 }, (_, i) => jpeg(10_000 + i));
 

@@ -1,0 +1,633 @@
+/**
+ * `npm run bench [-- --quick]`: the receiver against baselines measured in the same run, on the
+ * same data and the same disk or S3 server, so the results are ratios that hold on a noisy machine.
+ *
+ * Every server runs in a process of its own; the simulated cameras (bench/load.ts) run in another
+ * and reach them over loopback. Throughput runs alternate between the variants round by round, and
+ * a ratio is the median of the per-round ratios. The last line printed is one JSON object.
+ *
+ * S1 disk: 500 KB JPEGs from 32 cameras, our receiver (disk store) against a bare node:http
+ *    server piping bodies to files. S2 S3: the same through the S3 store against a local S3 server,
+ *    against the same client sending PutObjects directly. S3 memory: 32 uploads of 50 MB at once,
+ *    peak RSS of the receiver. S4: p99 added at low load (4 paced cameras). S5: the Lambda figures
+ *    of bench/lambda.ts (full run). S6: the S1 load against nginx (WebDAV PUT), when installed.
+ *
+ * Options: --quick; --rounds N; --seconds S; --only s1,s2,s3,s4,s5,s6; --serve-args "…" (extra
+ * `serve` flags for our receiver); --dir <folder> (where data goes; default the OS temp folder);
+ * --keep (leave it there); --s3 s3rver|env (env: the server named by S3_TEST_ENDPOINT,
+ * S3_TEST_ACCESS_KEY_ID, S3_TEST_SECRET_ACCESS_KEY, the default when they are set).
+ * Results of a full run, and how to read them: bench/RESULTS.md.
+ */
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, openSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import sharp from 'sharp';
+import { TokenRegistry } from '../src/tokens/registry.js';
+import type { LoadPlan, LoadResult } from './load.js';
+import { answering, cpuSeconds, freePort, listeningLine, memoryMb, processTree, quietDisks, rssSampler, start, stopAll } from './processes.js';
+import type { Started } from './processes.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const TSX = ['--import', 'tsx'];
+/**
+ * The receiver, the baseline servers and the load generator run as plain JavaScript, transpiled
+ * file by file (as `npm run build` does, without type checking) into this folder at the start of
+ * each run: the measured code is the current source, without tsx's loader in the process.
+ */
+const BUILD = path.join(ROOT, 'node_modules', '.cache', 'images-to-s3-bench-run', 'build');
+const TOKEN = 'bench-token-0123456789abcdef';
+const CAMERA = 'bench';
+const MB = 1024 * 1024;
+
+// ---------------------------------------------------------------- options
+
+const argv = process.argv.slice(2);
+const flag = (name: string): boolean => argv.includes(name);
+const value = (name: string): string | undefined => {
+  const index = argv.findIndex((arg) => arg === name || arg.startsWith(`${name}=`));
+  if (index === -1) return undefined;
+  return argv[index]!.includes('=') ? argv[index]!.slice(name.length + 1) : argv[index + 1];
+};
+const quick = flag('--quick');
+const rounds = Number(value('--rounds') ?? (quick ? 1 : 5));
+const seconds = Number(value('--seconds') ?? (quick ? 3 : 6));
+const only = new Set((value('--only') ?? 's1,s2,s3,s4,s5,s6').split(','));
+const serveArgs = (value('--serve-args') ?? '').split(' ').filter(Boolean);
+const s3Choice = value('--s3') ?? (process.env.S3_TEST_ENDPOINT && process.env.S3_TEST_ACCESS_KEY_ID && process.env.S3_TEST_SECRET_ACCESS_KEY ? 'env' : 's3rver');
+const CONNECTIONS = 32;
+
+// ---------------------------------------------------------------- helpers
+
+interface RunStats {
+  imagesPerSecond: number;
+  mbPerSecond: number;
+  p50: number;
+  p99: number;
+  /** Server CPU (all its processes) per stored image, ms. */
+  cpuMsPerImage: number;
+  /** Load generator CPU per image, ms. */
+  clientCpuMsPerImage: number;
+  failed: number;
+  firstError?: string;
+}
+
+const median = (values: number[]): number => {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
+const percentile = (sorted: number[], p: number): number => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!);
+const round = (n: number, digits = 2): number => Math.round(n * 10 ** digits) / 10 ** digits;
+
+let tagCounter = 0;
+
+/** Runs the load generator in its own process. */
+async function load(plan: Omit<LoadPlan, 'tag' | 'imageFile'> & { imageFile?: string }): Promise<LoadResult> {
+  const full: LoadPlan = { imageFile: imagePath, tag: `r${process.pid}x${tagCounter++}`, ...plan };
+  const child = spawn(process.execPath, [path.join(BUILD, 'bench', 'load.js'), JSON.stringify(full)], { stdio: ['ignore', 'pipe', 'inherit'], cwd: ROOT, env: quietEnv });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`load generator exited with ${code}`);
+  return JSON.parse(output.trim().split('\n').at(-1)!) as LoadResult;
+}
+
+/** One measured load run against a server, with the server's CPU use over the run. */
+async function measure(server: Started, plan: Omit<LoadPlan, 'tag' | 'imageFile'>): Promise<RunStats> {
+  const pids = processTree(server.pid);
+  const cpuBefore = cpuSeconds(pids);
+  const result = await load(plan);
+  const cpu = cpuSeconds(processTree(server.pid)) - cpuBefore;
+  const stored = Math.max(1, result.ok);
+  return {
+    imagesPerSecond: result.ok / result.seconds,
+    mbPerSecond: result.bytes / MB / result.seconds,
+    p50: percentile(result.latencies, 50),
+    p99: percentile(result.latencies, 99),
+    cpuMsPerImage: (cpu * 1000) / stored,
+    clientCpuMsPerImage: result.cpuMs / stored,
+    failed: result.failed,
+    ...(result.firstError !== undefined && { firstError: result.firstError }),
+  };
+}
+
+/** Drops what the previous run left and waits for the disk to settle, so that no run pays for another's dirty pages or discards. */
+async function clean(...folders: string[]): Promise<void> {
+  for (const folder of folders) {
+    await rm(folder, { recursive: true, force: true });
+    await mkdir(folder, { recursive: true, mode: 0o777 });
+    await chmod(folder, 0o777);
+  }
+  spawnSync('sync');
+  await quietDisks();
+}
+
+function log(line = ''): void {
+  process.stdout.write(`${line}\n`);
+}
+
+function table(title: string, rows: Array<Record<string, string | number>>): void {
+  if (rows.length === 0) return;
+  const columns = Object.keys(rows[0]!);
+  const cell = (value: string | number): string => (typeof value === 'number' ? (Number.isFinite(value) ? String(round(value, value >= 100 ? 0 : value >= 10 ? 1 : 2)) : '–') : value);
+  const widths = columns.map((column) => Math.max(column.length, ...rows.map((row) => cell(row[column] ?? '').length)));
+  log(title);
+  log(columns.map((column, i) => (i === 0 ? column.padEnd(widths[i]!) : column.padStart(widths[i]!))).join('  '));
+  for (const row of rows) log(columns.map((column, i) => (i === 0 ? cell(row[column] ?? '').padEnd(widths[i]!) : cell(row[column] ?? '').padStart(widths[i]!))).join('  '));
+  log();
+}
+
+/** The AWS SDK's warning about Node 20 would only clutter the table. */
+const quietEnv: NodeJS.ProcessEnv = { ...process.env, NODE_NO_WARNINGS: '1' };
+
+async function sources(folder: string): Promise<string[]> {
+  const entries = await readdir(path.join(ROOT, folder), { recursive: true, withFileTypes: true });
+  return entries.filter((entry) => entry.isFile() && entry.name.endsWith('.ts')).map((entry) => path.join(entry.parentPath, entry.name));
+}
+
+/** Transpiles src/ and the bench's processes into {@link BUILD}, beside a link to package.json and assets/. */
+async function buildAll(): Promise<void> {
+  await rm(BUILD, { recursive: true, force: true });
+  await mkdir(BUILD, { recursive: true });
+  const entryPoints = [...(await sources('src')), path.join(ROOT, 'bench', 'load.ts'), path.join(ROOT, 'bench', 'servers', 'bare.ts'), path.join(ROOT, 'bench', 'servers', 's3rver.ts')];
+  await build({ entryPoints, outdir: BUILD, outbase: ROOT, format: 'esm', platform: 'node', target: 'node20', bundle: false, logLevel: 'error' });
+  await symlink(path.join(ROOT, 'package.json'), path.join(BUILD, 'package.json'));
+  await symlink(path.join(ROOT, 'assets'), path.join(BUILD, 'assets'));
+}
+
+// ---------------------------------------------------------------- servers
+
+let work = '';
+let imagePath = '';
+
+/** Our receiver, `images-to-s3 serve`, from the sources (as `npm start` runs the same code built). */
+async function startReceiver(name: string, store: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Started & { port: number }> {
+  const port = await freePort();
+  const logFile = openSync(path.join(work, `${name}.log`), 'a');
+  const args = [
+    path.join(BUILD, 'src', 'cli', 'main.js'),
+    'serve',
+    '--host', '127.0.0.1',
+    '--port', String(port),
+    '--store', store,
+    '--tokens', path.join(work, 'tokens.json'),
+    ...extra,
+    ...serveArgs,
+  ];
+  const started = await start(process.execPath, args, {
+    env: { ...quietEnv, ...env },
+    stdio: ['ignore', logFile, logFile],
+    ready: answering(port, '/readyz', 200),
+  });
+  return { ...started, port };
+}
+
+async function startBare(folder: string, fsync = false): Promise<Started & { port: number }> {
+  await mkdir(folder, { recursive: true });
+  let port = 0;
+  const started = await start(process.execPath, [path.join(BUILD, 'bench', 'servers', 'bare.js'), folder, ...(fsync ? ['--fsync'] : [])], {
+    ready: listeningLine((found) => (port = found)),
+  });
+  return { ...started, port };
+}
+
+function nginxBinary(): string | undefined {
+  for (const candidate of [process.env.NGINX, '/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/bin/nginx']) {
+    if (candidate && existsSync(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+/** nginx on loopback with WebDAV PUT into `folder` (bodies go to a temp file on the same disk, then renamed). */
+async function startNginx(binary: string, folder: string): Promise<Started & { port: number }> {
+  const home = path.join(work, 'nginx');
+  await mkdir(path.join(home, 'temp'), { recursive: true });
+  await mkdir(path.join(home, 'logs'), { recursive: true });
+  await mkdir(folder, { recursive: true });
+  // Workers run as nobody when started as root.
+  for (const dir of [home, path.join(home, 'temp'), path.join(home, 'logs'), folder]) await chmod(dir, 0o777);
+  const port = await freePort();
+  const config = `worker_processes auto;
+daemon off;
+pid ${home}/nginx.pid;
+error_log ${home}/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${home}/temp;
+  client_max_body_size 100m;
+  server {
+    listen 127.0.0.1:${port};
+    root ${folder};
+    location / { dav_methods PUT; create_full_put_path on; }
+  }
+}
+`;
+  await writeFile(path.join(home, 'nginx.conf'), config);
+  const started = await start(binary, ['-p', home, '-c', path.join(home, 'nginx.conf'), '-e', path.join(home, 'logs', 'error.log')], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    ready: answering(port, '/'),
+  });
+  return { ...started, port };
+}
+
+// ---------------------------------------------------------------- scenarios
+
+interface Variant {
+  name: string;
+  server: Started & { port: number };
+  plan: Omit<LoadPlan, 'tag' | 'imageFile' | 'connections'>;
+  /** Folders holding what a run stored, removed before the next. */
+  data: string[];
+  info?: string;
+}
+
+/** Rounds of alternating runs; the order rotates each round so no variant always follows the same one. */
+async function alternate(variants: Variant[], connections: number, runSeconds: number, warmSeconds: number): Promise<Map<string, RunStats[]>> {
+  const results = new Map<string, RunStats[]>(variants.map((variant) => [variant.name, []]));
+  for (const variant of variants) {
+    await measure(variant.server, { ...variant.plan, connections, durationMs: warmSeconds * 1000 });
+    await clean(...variant.data);
+  }
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < variants.length; i++) {
+      const variant = variants[(i + r) % variants.length]!;
+      const stats = await measure(variant.server, { ...variant.plan, connections, durationMs: runSeconds * 1000 });
+      if (stats.failed > 0) log(`  ! ${variant.name}: ${stats.failed} failed (${stats.firstError})`);
+      results.get(variant.name)!.push(stats);
+      await clean(...variant.data);
+    }
+  }
+  return results;
+}
+
+/** Median of the per-round ratios a/b of images per second. */
+function ratio(results: Map<string, RunStats[]>, a: string, b: string): number {
+  const left = results.get(a);
+  const right = results.get(b);
+  if (!left || !right) return NaN;
+  return median(left.map((stats, i) => stats.imagesPerSecond / right[i]!.imagesPerSecond));
+}
+
+function rows(results: Map<string, RunStats[]>, baseline: string, infos: Record<string, string> = {}): Array<Record<string, string | number>> {
+  return [...results].map(([name, runs]) => ({
+    variant: name,
+    'images/s': median(runs.map((run) => run.imagesPerSecond)),
+    'MB/s': median(runs.map((run) => run.mbPerSecond)),
+    'p50 ms': median(runs.map((run) => run.p50)),
+    'p99 ms': median(runs.map((run) => run.p99)),
+    'server CPU ms/img': median(runs.map((run) => run.cpuMsPerImage)),
+    'client CPU ms/img': median(runs.map((run) => run.clientCpuMsPerImage)),
+    [`× ${baseline}`]: ratio(results, name, baseline),
+    'per-round': runs.map((run, i) => round(run.imagesPerSecond / results.get(baseline)![i]!.imagesPerSecond, 2)).join(' '),
+    note: infos[name] ?? '',
+  }));
+}
+
+const summary: Record<string, unknown> = {};
+
+async function scenarioDisk(): Promise<void> {
+  const disk = path.join(work, 'disk');
+  const variants: Variant[] = [];
+  const httpPlan = (pathTemplate = `/?accessToken=${TOKEN}`, method = 'POST'): Variant['plan'] => ({ mode: 'http', host: '127.0.0.1', port: 0, method, path: pathTemplate, contentDisposition: true });
+  const add = (name: string, server: Started & { port: number }, plan: Variant['plan'], data: string[]): void => {
+    variants.push({ name, server, plan: { ...plan, port: server.port }, data });
+  };
+  const started: Started[] = [];
+  try {
+    const bare = await startBare(path.join(disk, 'bare'));
+    started.push(bare);
+    add('bare', bare, httpPlan('/'), [path.join(disk, 'bare')]);
+    const ours = await startReceiver('receiver-disk', `file:${path.join(disk, 'ours')}`, ['--log-level', 'info']);
+    started.push(ours);
+    add('ours', ours, httpPlan(), [path.join(disk, 'ours', CAMERA)]);
+    if (!quick) {
+      const unsynced = await startReceiver('receiver-disk-nofsync', `file:${path.join(disk, 'ours-nofsync')}`, ['--log-level', 'info', '--no-fsync']);
+      started.push(unsynced);
+      add('ours --no-fsync', unsynced, httpPlan(), [path.join(disk, 'ours-nofsync', CAMERA)]);
+      const bareSync = await startBare(path.join(disk, 'bare-fsync'), true);
+      started.push(bareSync);
+      add('bare+fsync', bareSync, httpPlan('/'), [path.join(disk, 'bare-fsync')]);
+    }
+    const nginx = only.has('s6') ? nginxBinary() : undefined;
+    if (nginx) {
+      const server = await startNginx(nginx, path.join(disk, 'nginx'));
+      started.push(server);
+      add('nginx', server, httpPlan('/up/{n}.jpg', 'PUT'), [path.join(disk, 'nginx', 'up')]);
+    }
+    const results = await alternate(variants, CONNECTIONS, seconds, quick ? 1 : 2);
+    table(`S1 disk (and S6 nginx): 500 KB JPEGs, ${CONNECTIONS} cameras, ${rounds} round(s) of ${seconds} s`, rows(results, 'bare', {
+      bare: 'node:http pipe to file, no checks, no fsync',
+      ours: 'full contract, fsync before 200',
+      'ours --no-fsync': 'full contract, no fsync (opt-out)',
+      'bare+fsync': 'bare + fsync of file and folder',
+      nginx: 'WebDAV PUT, no fsync',
+    }));
+    summary.disk_ratio = round(ratio(results, 'ours', 'bare'), 3);
+    summary.nginx_ratio = nginx ? round(ratio(results, 'ours', 'nginx'), 3) : null;
+    if (nginx) summary.bare_nginx_ratio = round(ratio(results, 'bare', 'nginx'), 3);
+    if (results.has('ours --no-fsync')) {
+      summary.disk_ratio_nofsync = round(ratio(results, 'ours --no-fsync', 'bare'), 3);
+      if (nginx) summary.nginx_ratio_nofsync = round(ratio(results, 'ours --no-fsync', 'nginx'), 3);
+    }
+    if (results.has('bare+fsync')) summary.fsync_cost_ratio = round(ratio(results, 'bare+fsync', 'bare'), 3);
+    summary.disk_images_per_s = Object.fromEntries([...results].map(([name, runs]) => [name, round(median(runs.map((run) => run.imagesPerSecond)), 1)]));
+  } finally {
+    for (const server of started) await server.stop();
+  }
+}
+
+interface S3Target {
+  port: number;
+  bucket: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+  region: string;
+  label: string;
+  /** `--s3-conditional-writes` for our receiver. */
+  conditionalWrites: string;
+  /** Removes what runs stored under a key prefix. */
+  clean(prefix: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** s3rver in its own process, or the S3 server named by S3_TEST_* (e.g. Ceph RGW from scripts/ceph-rgw.sh). */
+async function startS3(): Promise<S3Target> {
+  if (s3Choice === 'env') {
+    const { S3Client, CreateBucketCommand, ListObjectsV2Command, DeleteObjectsCommand } = await import('@aws-sdk/client-s3');
+    const endpoint = new URL(process.env.S3_TEST_ENDPOINT!);
+    const credentials = { accessKeyId: process.env.S3_TEST_ACCESS_KEY_ID!, secretAccessKey: process.env.S3_TEST_SECRET_ACCESS_KEY! };
+    const region = process.env.S3_TEST_REGION || 'us-east-1';
+    const client = new S3Client({ endpoint: endpoint.origin, region, credentials, forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+    const bucket = `images-to-s3-bench-${Date.now()}`;
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+    return {
+      port: Number(endpoint.port || 80),
+      bucket,
+      credentials,
+      region,
+      label: process.env.S3_TEST_SERVER || endpoint.origin,
+      conditionalWrites: 'auto',
+      clean: async (prefix) => {
+        for (;;) {
+          const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: 1000 }));
+          const keys = (page.Contents ?? []).map((object) => ({ Key: object.Key! }));
+          if (keys.length === 0) return;
+          await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys, Quiet: true } }));
+        }
+      },
+      stop: () => Promise.resolve(client.destroy()),
+    };
+  }
+  const folder = path.join(work, 's3rver');
+  await mkdir(folder, { recursive: true });
+  let port = 0;
+  const server = await start(process.execPath, [path.join(BUILD, 'bench', 'servers', 's3rver.js'), folder, 'bench'], {
+    ready: listeningLine((found) => (port = found)),
+  });
+  return {
+    port,
+    bucket: 'bench',
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    region: 'us-east-1',
+    label: 's3rver 3.7 (own process)',
+    // s3rver ignores If-None-Match, so `auto` would fall back to check-then-write (HEAD + PUT).
+    // Against AWS S3, Ceph RGW, MinIO the store sends one conditional PUT: measure that path.
+    conditionalWrites: 'yes',
+    clean: async (prefix) => {
+      await rm(path.join(folder, 'bench', prefix), { recursive: true, force: true });
+      spawnSync('sync');
+      await quietDisks();
+    },
+    stop: () => server.stop(),
+  };
+}
+
+function receiverS3Env(target: S3Target): NodeJS.ProcessEnv {
+  return {
+    AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${target.port}`,
+    AWS_ACCESS_KEY_ID: target.credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: target.credentials.secretAccessKey,
+    AWS_REGION: target.region,
+  };
+}
+
+async function scenarioS3(): Promise<void> {
+  const target = await startS3();
+  let ours: (Started & { port: number }) | undefined;
+  try {
+    ours = await startReceiver('receiver-s3', `s3://${target.bucket}/ours`, ['--log-level', 'info', '--s3-conditional-writes', target.conditionalWrites], receiverS3Env(target));
+    const receiver = ours;
+    const variants: Variant[] = [
+      {
+        name: 'direct PutObject',
+        server: receiver,
+        plan: { mode: 's3', host: '127.0.0.1', port: target.port, bucket: target.bucket, credentials: target.credentials, region: target.region },
+        data: [],
+      },
+      { name: 'ours (S3 store)', server: receiver, plan: { mode: 'http', host: '127.0.0.1', port: receiver.port, method: 'POST', path: `/?accessToken=${TOKEN}`, contentDisposition: true }, data: [] },
+    ];
+    const results = new Map<string, RunStats[]>(variants.map((variant) => [variant.name, []]));
+    const runS3Rounds = quick ? 1 : Math.max(3, Math.ceil(rounds / 2) + 1);
+    for (const variant of variants) await measure(variant.server, { ...variant.plan, connections: CONNECTIONS, durationMs: 1000 });
+    await target.clean('ours');
+    await target.clean('direct');
+    for (let r = 0; r < runS3Rounds; r++) {
+      for (let i = 0; i < variants.length; i++) {
+        const variant = variants[(i + r) % variants.length]!;
+        const stats = await measure(variant.server, { ...variant.plan, connections: CONNECTIONS, durationMs: seconds * 1000 });
+        if (stats.failed > 0) log(`  ! ${variant.name}: ${stats.failed} failed (${stats.firstError})`);
+        results.get(variant.name)!.push(stats);
+        await target.clean('ours');
+        await target.clean('direct');
+      }
+    }
+    const shown = rows(results, 'direct PutObject', {
+      'direct PutObject': 'the same client, SDK PutObject straight to the server',
+      'ours (S3 store)': `receiver → ${target.label}, conditional writes ${target.conditionalWrites}`,
+    }).map((row) => ({ ...row, 'server CPU ms/img': row.variant === 'direct PutObject' ? '–' : row['server CPU ms/img']! }));
+    table(`S2 S3 store: 500 KB JPEGs, ${CONNECTIONS} cameras, ${runS3Rounds} round(s) of ${seconds} s, ${target.label}`, shown);
+    summary.s3_ratio = round(ratio(results, 'ours (S3 store)', 'direct PutObject'), 3);
+    summary.s3_server = target.label;
+  } finally {
+    await ours?.stop();
+    await target.stop();
+  }
+}
+
+async function scenarioMemory(): Promise<void> {
+  const size = 50 * MB;
+  const rowsOut: Array<Record<string, string | number>> = [];
+  const folder = path.join(work, 'memory');
+  const plan = { mode: 'http' as const, host: '127.0.0.1', method: 'POST', contentDisposition: true, connections: CONNECTIONS, count: CONNECTIONS, bodyBytes: size };
+  const bare = await startBare(path.join(folder, 'bare'));
+  try {
+    const idle = memoryMb(bare.pid, 'VmRSS');
+    const result = await load({ ...plan, port: bare.port, path: '/' });
+    rowsOut.push({ server: 'bare', 'idle RSS MB': idle, 'peak RSS MB': memoryMb(bare.pid, 'VmHWM'), stored: result.ok, seconds: result.seconds });
+  } finally {
+    await bare.stop();
+    await clean(path.join(folder, 'bare'));
+  }
+  const ours = await startReceiver('receiver-memory', `file:${path.join(folder, 'ours')}`, ['--max-bytes', '64MB', '--log-level', 'info']);
+  try {
+    const idle = processTree(ours.pid).reduce((sum, pid) => sum + memoryMb(pid, 'VmRSS'), 0);
+    const sampler = rssSampler(ours.pid);
+    const result = await load({ ...plan, port: ours.port, path: `/?accessToken=${TOKEN}` });
+    const peak = sampler.stop();
+    if (result.failed > 0) log(`  ! ours: ${result.failed} failed (${result.firstError})`);
+    rowsOut.push({ server: 'ours (disk)', 'idle RSS MB': idle, 'peak RSS MB': peak, stored: result.ok, seconds: result.seconds });
+    summary.peak_rss_mb = round(peak, 1);
+  } finally {
+    await ours.stop();
+    await clean(path.join(folder, 'ours'));
+  }
+  table(`S3 memory: ${CONNECTIONS} concurrent uploads of 50 MB (server process, all its processes summed)`, rowsOut);
+}
+
+async function scenarioLatency(): Promise<void> {
+  const disk = path.join(work, 'latency');
+  const cameras = 4;
+  const pauseMs = 100;
+  const blocks = quick ? 1 : 3;
+  const blockSeconds = quick ? 4 : 8;
+  const servers: Started[] = [];
+  const variants: Array<{ name: string; port: number; path: string; data: string; note: string }> = [];
+  try {
+    const bare = await startBare(path.join(disk, 'bare'));
+    servers.push(bare);
+    variants.push({ name: 'bare', port: bare.port, path: '/', data: path.join(disk, 'bare'), note: 'no fsync' });
+    const ours = await startReceiver('receiver-latency', `file:${path.join(disk, 'ours')}`, ['--log-level', 'info']);
+    servers.push(ours);
+    variants.push({ name: 'ours', port: ours.port, path: `/?accessToken=${TOKEN}`, data: path.join(disk, 'ours', CAMERA), note: 'fsync before 200 (default)' });
+    if (!quick) {
+      const unsynced = await startReceiver('receiver-latency-nofsync', `file:${path.join(disk, 'ours-nofsync')}`, ['--log-level', 'info', '--no-fsync']);
+      servers.push(unsynced);
+      variants.push({ name: 'ours --no-fsync', port: unsynced.port, path: `/?accessToken=${TOKEN}`, data: path.join(disk, 'ours-nofsync', CAMERA), note: 'the contract without fsync' });
+      const bareSync = await startBare(path.join(disk, 'bare-fsync'), true);
+      servers.push(bareSync);
+      variants.push({ name: 'bare+fsync', port: bareSync.port, path: '/', data: path.join(disk, 'bare-fsync'), note: 'fsync of file and folder' });
+    }
+    const samples = new Map<string, number[]>(variants.map((variant) => [variant.name, []]));
+    for (const variant of variants) await load({ mode: 'http', host: '127.0.0.1', port: variant.port, path: variant.path, method: 'POST', contentDisposition: true, connections: cameras, count: 40 });
+    for (let block = 0; block < blocks; block++) {
+      for (let i = 0; i < variants.length; i++) {
+        const variant = variants[(i + block) % variants.length]!;
+        const result = await load({ mode: 'http', host: '127.0.0.1', port: variant.port, path: variant.path, method: 'POST', contentDisposition: true, connections: cameras, pauseMs, durationMs: blockSeconds * 1000 });
+        if (result.failed > 0) log(`  ! ${variant.name}: ${result.failed} failed (${result.firstError})`);
+        samples.get(variant.name)!.push(...result.latencies);
+        await clean(variant.data);
+      }
+    }
+    const stats = new Map(
+      [...samples].map(([name, values]) => {
+        const sorted = values.sort((a, b) => a - b);
+        return [name, { p50: percentile(sorted, 50), p99: percentile(sorted, 99), n: sorted.length }];
+      }),
+    );
+    const base = stats.get('bare')!;
+    table(
+      `S4 latency at low load: ${cameras} cameras, one 500 KB image each every ${pauseMs} ms, ${blocks} block(s) of ${blockSeconds} s`,
+      variants.map((variant) => {
+        const own = stats.get(variant.name)!;
+        return { variant: variant.name, requests: own.n, 'p50 ms': own.p50, 'p99 ms': own.p99, 'p50 added ms': own.p50 - base.p50, 'p99 added ms': own.p99 - base.p99, note: variant.note };
+      }),
+    );
+    summary.p99_added_ms = round(stats.get('ours')!.p99 - base.p99, 2);
+    summary.p50_added_ms = round(stats.get('ours')!.p50 - base.p50, 2);
+    if (stats.has('ours --no-fsync')) summary.p99_added_ms_nofsync = round(stats.get('ours --no-fsync')!.p99 - base.p99, 2);
+    if (stats.has('bare+fsync')) summary.p99_added_ms_bare_fsync = round(stats.get('bare+fsync')!.p99 - base.p99, 2);
+  } finally {
+    for (const server of servers) await server.stop();
+  }
+}
+
+function scenarioLambda(): void {
+  const script = path.join(ROOT, 'bench', 'lambda.ts');
+  if (!existsSync(script)) return;
+  const output = execFileSync(process.execPath, [...TSX, script, '--json', ...(quick ? ['--runs', '3'] : [])], { cwd: ROOT, encoding: 'utf8', maxBuffer: 16 * MB });
+  const report = JSON.parse(output) as { runs: number; bareNodeMs: number; rows: Array<{ handler: string; variant: string; bundleKB: number; packageKB?: number; initMs: number; importMs: number }> };
+  table(`S5 Lambda (bench/lambda.ts, median of ${report.runs} runs; bare node ${report.bareNodeMs} ms)`, report.rows.map((row) => ({
+    handler: row.handler,
+    variant: row.variant,
+    'bundle KB': row.bundleKB,
+    ...(row.packageKB !== undefined && { 'package KB': row.packageKB }),
+    'init ms': row.initMs,
+    'import ms': row.importMs,
+  })));
+  const deployed = report.rows.filter((row) => row.variant === 'deployed');
+  summary.lambda = Object.fromEntries(deployed.map((row) => [row.handler, { bundle_kb: row.bundleKB, ...(row.packageKB !== undefined && { package_kb: row.packageKB }), init_ms: row.initMs }]));
+}
+
+/** A real JPEG of about 500 KB (noise compresses badly, like a busy outdoor scene). */
+async function makeImage(file: string): Promise<number> {
+  const width = 1280;
+  const height = 960;
+  const raw = Buffer.alloc(width * height * 3);
+  let seed = 12345;
+  for (let i = 0; i < raw.length; i++) {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    raw[i] = (((i / 3) | 0) % width ^ (seed >> 16)) & 0xff;
+  }
+  let best: Buffer | undefined;
+  for (let quality = 40; quality <= 90; quality += 2) {
+    const jpeg = await sharp(raw, { raw: { width, height, channels: 3 } }).jpeg({ quality }).toBuffer();
+    if (best && Math.abs(jpeg.byteLength - 500 * 1024) > Math.abs(best.byteLength - 500 * 1024)) break;
+    best = jpeg;
+  }
+  await writeFile(file, best!);
+  return best!.byteLength;
+}
+
+async function main(): Promise<void> {
+  const began = Date.now();
+  const parent = value('--dir') ?? os.tmpdir();
+  await mkdir(parent, { recursive: true });
+  work = await mkdtemp(path.join(parent, 'images-to-s3-bench-'));
+  await chmod(work, 0o755);
+  process.on('SIGINT', () => {
+    stopAll();
+    process.exit(130);
+  });
+  try {
+    await buildAll();
+    imagePath = path.join(work, 'image.jpg');
+    const imageBytes = await makeImage(imagePath);
+    await new TokenRegistry(path.join(work, 'tokens.json')).create(CAMERA, { token: TOKEN });
+    const load1 = os.loadavg()[0]!;
+    log(`images-to-s3 bench${quick ? ' --quick' : ''}: ${os.cpus().length} cores, Node ${process.version}, ${new Date().toISOString()}, load average ${load1.toFixed(2)}`);
+    log(`image ${imageBytes} bytes (sha256 ${createHash('sha256').update(await readFile(imagePath)).digest('hex').slice(0, 12)}…), data in ${work}`);
+    log(`load generator: bench/load.ts (keep-alive sockets, own process); ratios are medians of per-round ratios`);
+    log();
+    if (only.has('s1') || only.has('s6')) await scenarioDisk();
+    if (only.has('s2')) await scenarioS3();
+    if (only.has('s3')) await scenarioMemory();
+    if (only.has('s4')) await scenarioLatency();
+    if (only.has('s5') && !quick) scenarioLambda();
+    const result = {
+      disk_ratio: null,
+      s3_ratio: null,
+      peak_rss_mb: null,
+      p99_added_ms: null,
+      nginx_ratio: null,
+      ...summary,
+      quick,
+      cores: os.cpus().length,
+      node: process.version,
+      date: new Date().toISOString(),
+      load_average: [round(load1, 2), round(os.loadavg()[0]!, 2)],
+      seconds: Math.round((Date.now() - began) / 1000),
+    };
+    log(JSON.stringify(result));
+  } finally {
+    stopAll();
+    if (!flag('--keep')) await rm(work, { recursive: true, force: true });
+  }
+}
+
+await main();
