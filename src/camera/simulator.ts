@@ -290,7 +290,8 @@ function upload({ target, agent, image, filename, sequence, timeoutMs }: UploadR
         agent,
         headers: {
           'Content-Type': 'image/jpeg',
-          'Content-Disposition': `attachment; filename="${filename}"`,
+          // Header strings go out as Latin-1; a camera sends a non-ASCII name as its UTF-8 bytes.
+          'Content-Disposition': Buffer.from(`attachment; filename="${filename}"`, 'utf8').toString('latin1'),
           'Content-Length': image.length,
         },
       });
@@ -327,7 +328,9 @@ function upload({ target, agent, image, filename, sequence, timeoutMs }: UploadR
         }
       });
     });
-    request.end(image);
+    // write() then end(): Node 20's end(buffer) re-encodes such a Latin-1 header as UTF-8 text.
+    request.write(image);
+    request.end();
   });
 }
 

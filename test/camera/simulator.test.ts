@@ -220,6 +220,20 @@ describe('simulate', () => {
     }
   });
 
+  it('sends a non-ASCII filename as its UTF-8 bytes, as a camera does', async () => {
+    const receiver = await startReceiver(() => ({ status: 200 }));
+    try {
+      const summary = await simulate({ recipient: receiver.url, count: 1, concurrency: 1, image, filenamePattern: 'Küche-€_#s.jpg' });
+      assert.equal(summary.accepted, 1);
+      // Node reads header bytes as Latin-1: turning them back into bytes gives what was on the wire.
+      const onTheWire = Buffer.from(receiver.requests[0]?.headers['content-disposition'] ?? '', 'latin1');
+      assert.deepEqual(onTheWire, Buffer.from('attachment; filename="Küche-€_00001.jpg"', 'utf8'));
+      assert.deepEqual(receiver.requests[0]?.body, image);
+    } finally {
+      await receiver.close();
+    }
+  });
+
   it('reports receiver messages one-lined, truncated, distinct and without the token', async () => {
     const receiver = await startReceiver((request) =>
       sequenceOf(request) % 2 === 0
