@@ -3,6 +3,7 @@ import https from 'node:https';
 import { performance } from 'node:perf_hooks';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { StoreFullError } from '../core/errors.js';
 import type { ImageReceiver, UploadOutcome } from '../core/receiver.js';
 import type { ImageStore } from '../core/store.js';
 import { GALLERY_PATH, galleryPlugin } from '../gallery/plugin.js';
@@ -127,7 +128,7 @@ export async function createReceiverServer(options: ReceiverServerOptions): Prom
       return { status: 'ready', store: store.location };
     } catch (error) {
       request.log.warn({ err: error }, 'store not ready');
-      const message = error instanceof Error && 'status' in error && error.status === 507 ? 'The image store is (nearly) full.' : 'The image store is not reachable or not writable.';
+      const message = error instanceof StoreFullError ? 'The image store is (nearly) full.' : 'The image store is not reachable or not writable.';
       return reply.code(503).send({ status: 'not ready', message });
     }
   });

@@ -305,13 +305,7 @@ export class S3Store implements ImageStore {
   }
 
   private async exists(key: string): Promise<boolean> {
-    try {
-      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
-      return true;
-    } catch (error) {
-      if (statusOf(error) === 404) return false;
-      throw error;
-    }
+    return (await this.head(key)) !== undefined;
   }
 
   private rememberTaken(key: string): void {

@@ -10,6 +10,7 @@ import { DiskStore } from '../../src/stores/disk.js';
 import { S3Store, createS3Client } from '../../src/stores/s3.js';
 import { SAMPLE_JPEG, cameraUpload, request, startReceiver } from '../support/receiver.js';
 import { S3RVER_CREDENTIALS, startS3rver } from '../support/s3rver.js';
+import { mountTmpfs } from '../support/tmpfs.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const credentials = S3RVER_CREDENTIALS;
@@ -42,15 +43,6 @@ function holdOpen(port: number, head: string | Buffer, trickle?: { byte: string;
   });
 }
 
-/** Mounts a small tmpfs as root; undefined (with the reason) where this machine does not allow it. */
-function mountTmpfs(folder: string, size: string): string | undefined {
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', folder], { stdio: 'pipe' });
-    return undefined;
-  } catch (error) {
-    return `cannot mount a tmpfs here (${(error as Error).message.split('\n')[0]}); run the tests as root to include this fault`;
-  }
-}
 
 describe('faults: the S3 store goes away and comes back', () => {
   it('answers 503 within the store timeout, /readyz says not ready, and it recovers by itself', async () => {

@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { RequestBodyError, StoreFullError, StoreUnavailableError, UploadError } from '../../src/core/errors.js';
 import { DiskStore } from '../../src/stores/disk.js';
 import { bodyOf, bytesOf, chunked, failingBody, imageWrite, jpeg, keysOf } from './helpers.js';
+import { mountTmpfs } from '../support/tmpfs.js';
 
 /** Every file under `folder`, as paths relative to it. */
 async function filesUnder(folder: string): Promise<string[]> {
@@ -213,25 +214,12 @@ describe('DiskStore open and check', () => {
   });
 });
 
-/**
- * Mounts a small tmpfs for the test, or says why it cannot (mounting needs root and
- * CAP_SYS_ADMIN, which many containers do not grant).
- */
-function mountTmpfs(folder: string, options: string): string | undefined {
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', folder], { stdio: 'pipe' });
-    return undefined;
-  } catch (error) {
-    const detail = (error as { stderr?: Buffer }).stderr?.toString().trim() || String(error);
-    return `cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN): ${detail}`;
-  }
-}
 
 describe('DiskStore on a small real filesystem', () => {
   it('reports a full disk as StoreFullError and leaves no partial file', async (t) => {
     const mountPoint = path.join(sandbox, 'small');
     await mkdir(mountPoint);
-    const cannot = mountTmpfs(mountPoint, 'size=64k');
+    const cannot = mountTmpfs(mountPoint, '64k');
     if (cannot !== undefined) {
       t.skip(cannot);
       return;
@@ -255,7 +243,7 @@ describe('DiskStore on a small real filesystem', () => {
   it('reports a read-only filesystem as StoreUnavailableError', async (t) => {
     const mountPoint = path.join(sandbox, 'readonly');
     await mkdir(mountPoint);
-    const cannot = mountTmpfs(mountPoint, 'size=64k');
+    const cannot = mountTmpfs(mountPoint, '64k');
     if (cannot !== undefined) {
       t.skip(cannot);
       return;
