@@ -1,6 +1,17 @@
 import type { APIGatewayRequestAuthorizerEventV2 } from 'aws-lambda';
 import type { UploadEvent } from '../../src/lambda/upload-handler.js';
 
+/** The headers API Gateway passes on for a camera's upload (names lower-cased). */
+const CAMERA_HEADERS = {
+  'content-type': 'image/jpeg',
+  'content-disposition': 'attachment; filename="image26-11-23_10-15-00-12_00001.jpg"',
+  host: 'abcdef123.execute-api.us-east-1.amazonaws.com',
+  'x-amzn-trace-id': 'Root=1-5e6722a7-cc56xmpl46db7ae02d4da47e',
+  'x-forwarded-for': '198.51.100.7',
+  'x-forwarded-port': '443',
+  'x-forwarded-proto': 'https',
+};
+
 /**
  * Events in the shapes AWS documents for HTTP APIs ("Working with AWS Lambda authorizers for HTTP
  * APIs" and "payload format version 2.0"), with this stack's route, query and headers filled in.
@@ -17,13 +28,7 @@ export function authorizerEvent(rawQueryString: string, identity: string[] = [ne
     cookies: [],
     headers: {
       'content-length': '18304',
-      'content-type': 'image/jpeg',
-      'content-disposition': 'attachment; filename="image26-11-23_10-15-00-12_00001.jpg"',
-      host: 'abcdef123.execute-api.us-east-1.amazonaws.com',
-      'x-amzn-trace-id': 'Root=1-5e6722a7-cc56xmpl46db7ae02d4da47e',
-      'x-forwarded-for': '198.51.100.7',
-      'x-forwarded-port': '443',
-      'x-forwarded-proto': 'https',
+      ...CAMERA_HEADERS,
     },
     queryStringParameters: Object.fromEntries([...new Set(new URLSearchParams(rawQueryString).keys())].map((name) => [name, new URLSearchParams(rawQueryString).getAll(name).join(',')])),
     requestContext: {
@@ -61,13 +66,7 @@ export function uploadEvent(options: {
     rawPath: '/',
     rawQueryString: options.rawQueryString ?? 'accessToken=not-looked-at-here',
     headers: {
-      'content-type': 'image/jpeg',
-      'content-disposition': 'attachment; filename="image26-11-23_10-15-00-12_00001.jpg"',
-      host: 'abcdef123.execute-api.us-east-1.amazonaws.com',
-      'x-amzn-trace-id': 'Root=1-5e6722a7-cc56xmpl46db7ae02d4da47e',
-      'x-forwarded-for': '198.51.100.7',
-      'x-forwarded-port': '443',
-      'x-forwarded-proto': 'https',
+      ...CAMERA_HEADERS,
       ...(body !== undefined && { 'content-length': String(Buffer.byteLength(body)) }),
       ...options.headers,
     },
