@@ -11,7 +11,11 @@ export class ImageBody {
   private readonly hash = createHash('sha256');
   private buffered: Uint8Array[] = [];
   private bufferedBytes = 0;
+  /** No more reading: the source ended, failed or was cancelled. */
   private done = false;
+  /** The source ended: every byte of the body was read from it. */
+  private ended = false;
+  private digest: string | undefined;
   /** Bytes that went through {@link stream} so far. */
   bytes = 0;
 
@@ -41,14 +45,20 @@ export class ImageBody {
     for (const chunk of head) yield this.pass(chunk);
     for (;;) {
       const chunk = await this.next();
-      if (chunk === undefined) return;
+      if (chunk === undefined) break;
       yield this.pass(chunk);
     }
+    // Before the reader sees the end, so that it can ask for the hash right away (a store signs with it).
+    if (this.ended) this.digest = this.hash.digest('hex');
   }
 
-  /** SHA-256 of the bytes streamed, in hex; call after the stream ended. */
+  /**
+   * SHA-256 of the whole body, lowercase hex. Known once {@link stream} has passed the body's last
+   * byte (throws before that, or after the body was cancelled); every call answers the same.
+   */
   sha256(): string {
-    return this.hash.digest('hex');
+    if (this.digest === undefined) throw new Error('The SHA-256 of a body is known only once the body was read to its end');
+    return this.digest;
   }
 
   /** Stops reading the source, e.g. after a rejection. */
@@ -83,6 +93,7 @@ export class ImageBody {
     }
     if (result.done) {
       this.done = true;
+      this.ended = true;
       return undefined;
     }
     return result.value;

@@ -162,6 +162,7 @@ export class ImageReceiver {
         key,
         alternateKey: () => alternateKey(key, receivedAt),
         body: body.stream(),
+        sha256: () => body.sha256(),
         contentType: type.mediaType,
         metadata: {
           camera,

@@ -9,6 +9,12 @@ export interface ImageWrite {
    * whatever it had written and rethrows that same error.
    */
   body: AsyncIterable<Uint8Array>;
+  /**
+   * The SHA-256 of the whole body, lowercase hex, for a store that would otherwise hash the bytes
+   * itself (S3 signs it). Valid only once `body` was read to its end; it may throw before that.
+   * Optional: a store hashes the body itself when it is missing.
+   */
+  sha256?(): string;
   contentType: string;
   /** Facts to keep with the object where the store can (S3 user metadata). ASCII values. */
   metadata: Record<string, string>;

@@ -30,15 +30,20 @@ export interface S3StoreOptions {
   prefix?: string;
   conditionalWrites?: ConditionalWrites;
   /**
-   * Images up to this size are held in memory and sent in one `PutObject` (SigV4 signs the
-   * SHA-256 of a body held in memory, so the store checks the bytes); larger ones go as a
-   * multipart upload of parts of this size (each part signed the same way).
-   * Memory per upload is bounded by it, never by the image size.
+   * Images up to this size are held in memory and sent in one `PutObject`, signed with the SHA-256
+   * of the body (the receiver's hash where {@link ImageWrite.sha256} gives it), so the store checks
+   * the bytes; larger ones go as a multipart upload of parts of this size, each part signed with the
+   * SHA-256 the SDK computes for it. Memory per upload is bounded by it, never by the image size.
    */
   partSize?: number;
 }
 
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
+/**
+ * The SigV4 header that carries the payload's SHA-256. When a request already has it, the signer
+ * (`getPayloadHash` in @smithy/signature-v4) signs that value instead of hashing the body.
+ */
+const PAYLOAD_HASH_HEADER = 'x-amz-content-sha256';
 /** Keys recently found taken, so a camera that always sends the same name skips the clash. */
 const KNOWN_TAKEN_LIMIT = 10_000;
 const MAX_KEY_ATTEMPTS = 5;
@@ -61,8 +66,11 @@ export interface S3ClientSettings {
  * Checksums are only computed when an operation requires them: the SDK's default since 2025
  * sends streamed bodies as `aws-chunked` with a CRC32 trailer, which Ceph RGW answers with 411
  * and some servers store as corrupt objects. The bytes are checked all the same: a body held in
- * memory is signed with its SHA-256 (`x-amz-content-sha256`), which the store verifies. (A
- * Content-MD5 on top would check them twice, and cost about a third of the receiver's CPU per image.)
+ * memory is signed with its SHA-256 (`x-amz-content-sha256`), which the store verifies. For an
+ * image, {@link S3Store} signs with the SHA-256 the receiver already computed for its receipt, so
+ * the bytes are hashed once, and the store thereby confirms that the receipt's hash is that of the
+ * bytes it keeps. (A Content-MD5 on top would check them twice, and cost about a third of the
+ * receiver's CPU per image.)
  */
 export function createS3Client(settings: S3ClientSettings = {}): S3Client {
   const endpoint = settings.endpoint ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
@@ -225,6 +233,8 @@ export class S3Store implements ImageStore {
 
   /** One `PutObject` of a body held in memory; on a clash the same bytes go to another key. */
   private async putWhole(image: ImageWrite, body: Buffer): Promise<{ key: string }> {
+    // The body was read to its end, so the writer's hash, if it has one, is known.
+    const payloadHash = image.sha256?.();
     let key = this.knownTaken.has(image.key) ? image.alternateKey() : image.key;
     for (let attempt = 1; ; attempt++) {
       const params: PutObjectCommandInput = {
@@ -236,10 +246,10 @@ export class S3Store implements ImageStore {
       // hold the key, and its completion is not create-only everywhere (see putInParts).
       const stored = await this.withKeyLock(key, async () => {
         if (this.usesConditionalWrites) {
-          return this.client.send(new PutObjectCommand({ ...params, IfNoneMatch: '*' })).then(() => true, rethrowUnlessTaken);
+          return this.putObject({ ...params, IfNoneMatch: '*' }, payloadHash).then(() => true, rethrowUnlessTaken);
         }
         if (await this.exists(key)) return false;
-        await this.client.send(new PutObjectCommand(params));
+        await this.putObject(params, payloadHash);
         return true;
       });
       if (stored) return { key };
@@ -300,6 +310,25 @@ export class S3Store implements ImageStore {
     return { key };
   }
 
+  /**
+   * Sends one `PutObject`. With `payloadHash` (the body's SHA-256, lowercase hex) the request
+   * carries it as `x-amz-content-sha256` from the build step on, before signing, so SigV4 signs
+   * that value and the SDK does not hash the body again; the store still checks it against the bytes.
+   */
+  private putObject(params: PutObjectCommandInput, payloadHash: string | undefined): Promise<unknown> {
+    const command = new PutObjectCommand(params);
+    if (payloadHash !== undefined) {
+      command.middlewareStack.add(
+        (next) => (args) => {
+          if (isHttpRequest(args.request)) args.request.headers[PAYLOAD_HASH_HEADER] = payloadHash;
+          return next(args);
+        },
+        { step: 'build', name: 'receiverPayloadHash' },
+      );
+    }
+    return this.client.send(command);
+  }
+
   private objectParams(key: string, image: ImageWrite): Pick<PutObjectCommandInput, 'Bucket' | 'Key' | 'ContentType' | 'Metadata'> {
     return { Bucket: this.bucket, Key: this.prefix + key, ContentType: image.contentType, Metadata: image.metadata };
   }
@@ -343,6 +372,11 @@ export class S3Store implements ImageStore {
       await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key })).catch(() => undefined);
     }
   }
+}
+
+/** The SDK's HTTP request as a middleware sees it (its type lives in @smithy/protocol-http). */
+function isHttpRequest(request: unknown): request is { headers: Record<string, string> } {
+  return typeof request === 'object' && request !== null && typeof (request as { headers?: unknown }).headers === 'object';
 }
 
 /** 412 (or 409 for a concurrent conditional write) means the key exists. */

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import type { ClientRequest } from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -41,6 +43,8 @@ interface S3Server {
   honoursIfNoneMatch: boolean;
   /** Multipart objects get an ETag ending in `-<parts>`. */
   multipartETags: boolean;
+  /** Refuses a body whose SHA-256 is not the signed `x-amz-content-sha256` (XAmzContentSHA256Mismatch). */
+  verifiesPayloadHash: boolean;
   /** The bytes as the server keeps them (its own storage where the test can see it). */
   storedBytes(bucket: string, key: string): Promise<Buffer>;
   stop(): Promise<void>;
@@ -58,6 +62,7 @@ async function startInProcessS3rver(): Promise<S3Server> {
     credentials: S3RVER_CREDENTIALS,
     honoursIfNoneMatch: false,
     multipartETags: false,
+    verifiesPayloadHash: false,
     // s3rver keeps an object as <directory>/<bucket>/<folders>/<name>._S3rver_object.
     storedBytes: (bucket, key) => {
       const parts = key.split('/');
@@ -86,6 +91,7 @@ function configuredServer(): S3Server {
     credentials,
     honoursIfNoneMatch: true,
     multipartETags: true,
+    verifiesPayloadHash: true,
     // Only the S3 API is at hand: a plain GetObject from a client of its own.
     storedBytes: async (bucket, key) => {
       const client = createS3Client({ endpoint, region, credentials });
@@ -98,6 +104,30 @@ function configuredServer(): S3Server {
     },
     stop: () => Promise.resolve(),
   };
+}
+
+// ------------------------------------------------------------------------ requests on the wire
+
+/** A request as this process sent it: method, path with query, and its signed payload hash. */
+interface SentRequest {
+  method: string;
+  path: string;
+  payloadHash: string | undefined;
+}
+
+/**
+ * Records every HTTP request this process sends from now until `stop()`, with the headers it went
+ * out with (after the SDK signed it), through Node's `http.client.request.start` diagnostics channel.
+ */
+function recordSentRequests(): { sent: SentRequest[]; stop(): void } {
+  const sent: SentRequest[] = [];
+  const onStart = (message: unknown): void => {
+    const { request } = message as { request: ClientRequest };
+    const payloadHash = request.getHeader('x-amz-content-sha256');
+    sent.push({ method: request.method, path: request.path, payloadHash: typeof payloadHash === 'string' ? payloadHash : undefined });
+  };
+  diagnosticsChannel.subscribe('http.client.request.start', onStart);
+  return { sent, stop: () => diagnosticsChannel.unsubscribe('http.client.request.start', onStart) };
 }
 
 // ------------------------------------------------------------------------------- the suite
@@ -209,6 +239,77 @@ function s3StoreSuite(
       assert.equal(head.ContentType, 'image/jpeg');
       assert.deepEqual(head.Metadata, metadata);
       if (server.multipartETags) assert.match(head.ETag ?? '', /-3"$/, 'three parts of 5 MiB at most');
+    });
+
+    /** The PUTs sent while `write` ran to objects under `folder` (PutObject and UploadPart). */
+    async function putsDuring(folder: string, write: () => Promise<unknown>): Promise<SentRequest[]> {
+      const recording = recordSentRequests();
+      try {
+        await write();
+      } finally {
+        recording.stop();
+      }
+      return recording.sent.filter((request) => request.method === 'PUT' && request.path.startsWith(`/${bucket}/${PREFIX}${folder}`));
+    }
+
+    it("signs a small image with the writer's SHA-256, stored byte for byte", async () => {
+      const store = await openStore();
+      const image = jpeg(500_000);
+
+      const puts = await putsDuring('hashed/', () =>
+        store.write({ ...imageWrite('hashed/snap.jpg', bodyOf(chunked(image, 7))), sha256: () => sha256(image) }),
+      );
+
+      assert.deepEqual(
+        puts.map((put) => put.payloadHash),
+        [sha256(image)],
+        'one PutObject, signed with the SHA-256 of the body',
+      );
+      assert.equal(sha256(await server.storedBytes(bucket, `${PREFIX}hashed/snap.jpg`)), sha256(image));
+    });
+
+    it("signs the writer's SHA-256 as given, without hashing the body again", async () => {
+      // A wrong hash shows which one is signed: the SDK's own would be the body's.
+      const store = await openStore();
+      const image = jpeg(500_000);
+      const wrong = sha256(Buffer.from('not the bytes of the image'));
+      const write = { ...imageWrite('wrong-hash/snap.jpg', bodyOf(chunked(image, 7))), sha256: () => wrong };
+
+      let refusal: unknown;
+      const puts = await putsDuring('wrong-hash/', () => store.write(write).catch((error: unknown) => (refusal = error)));
+
+      assert.deepEqual(
+        puts.map((put) => put.payloadHash),
+        [wrong],
+        'the PutObject carries the given hash',
+      );
+      if (server.verifiesPayloadHash) {
+        assert.ok(refusal instanceof StoreUnavailableError, `refused as StoreUnavailableError, not ${String(refusal)}`);
+        assert.equal((refusal.cause as Error).name, 'XAmzContentSHA256Mismatch');
+        assert.deepEqual(await rawKeys(`${PREFIX}wrong-hash/`), [], 'nothing stored');
+      } else {
+        // This server does not check the hash, so it keeps the bytes whatever was signed.
+        assert.equal(refusal, undefined);
+        assert.equal(sha256(await server.storedBytes(bucket, `${PREFIX}wrong-hash/snap.jpg`)), sha256(image));
+      }
+    });
+
+    it("signs each part of a multipart upload with the part's own SHA-256, not the writer's", async () => {
+      const store = await openStore();
+      const image = jpeg(2 * PART_SIZE + 12_345);
+      const parts = [0, 1, 2].map((i) => image.subarray(i * PART_SIZE, (i + 1) * PART_SIZE));
+
+      const puts = await putsDuring('hashed-parts/', () =>
+        store.write({ ...imageWrite('hashed-parts/big.jpg', bodyOf(chunked(image, 29))), sha256: () => sha256(image) }),
+      );
+
+      const partHashes = puts.map((put) => ({ part: Number(new URLSearchParams(put.path.split('?')[1]).get('partNumber')), hash: put.payloadHash }));
+      assert.deepEqual(
+        partHashes.sort((a, b) => a.part - b.part),
+        parts.map((part, i) => ({ part: i + 1, hash: sha256(part) })),
+        'three UploadParts, each signed with the SHA-256 of its bytes',
+      );
+      assert.equal(sha256(await server.storedBytes(bucket, `${PREFIX}hashed-parts/big.jpg`)), sha256(image));
     });
 
     it('stores the bytes exactly as sent, with no aws-chunked framing, whatever the size', async () => {
