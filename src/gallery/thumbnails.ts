@@ -3,13 +3,16 @@
  * a folder when one is given, so a restart (or an S3 store that charges per GET) does not pay for
  * them again. A key's bytes never change (stores never overwrite), so a rendition never goes stale.
  *
+ * sharp is loaded at the first rendition, not with this module: libvips would otherwise take
+ * 15 MB and more of resident memory in every receiver, including those whose gallery is never opened.
+ *
  * @module
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import sharp from 'sharp';
+import type sharp from 'sharp';
 import type { ImageStore } from '../core/store.js';
 import { TaskLimiter } from './cache.js';
 
@@ -36,6 +39,14 @@ export interface ThumbnailOptions {
   memoryBytes?: number;
   /** Images decoded at once. */
   concurrency?: number;
+}
+
+let sharpLoading: Promise<typeof sharp> | undefined;
+
+/** sharp, imported at the first call (see the module comment); later calls share that import. */
+function loadSharp(): Promise<typeof sharp> {
+  sharpLoading ??= import('sharp').then((module) => module.default);
+  return sharpLoading;
 }
 
 /** The image could not be decoded (not an image, a format without a decoder here, damaged). */
@@ -116,8 +127,9 @@ export class ThumbnailService {
     const chunks: Uint8Array[] = [];
     for await (const chunk of content.body) chunks.push(chunk);
     const { width, height, quality } = RENDITIONS[rendition];
+    const createSharp = await loadSharp();
     try {
-      return await sharp(Buffer.concat(chunks), { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' })
+      return await createSharp(Buffer.concat(chunks), { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' })
         .rotate()
         .resize({ width, height, fit: 'inside', withoutEnlargement: true })
         .jpeg({ quality, mozjpeg: true })
