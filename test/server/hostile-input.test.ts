@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -91,7 +91,9 @@ describe('hostile requests get the right status and store nothing', () => {
   });
   after(() => receiver.close());
 
-  const storedCount = async (): Promise<number> => (await readdir(path.join(receiver.root, 'images'), { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile()).length;
+  const storedFiles = async (): Promise<string[]> =>
+    (await readdir(path.join(receiver.root, 'images'), { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile()).map((entry) => path.join(entry.parentPath, entry.name));
+  const storedCount = async (): Promise<number> => (await storedFiles()).length;
 
   it('lying, wrong and doubled content types', async () => {
     const before = await storedCount();
@@ -150,11 +152,23 @@ describe('hostile requests get the right status and store nothing', () => {
     assert.equal((await request(receiver.url)).status, 200);
   });
 
-  it('a Content-Length shorter than the body sent with Connection: close is refused whole by the HTTP parser', async () => {
-    const before = await storedCount();
+  it('a Content-Length shorter than the body: the rest is a malformed request (400), and no byte beyond the announced length is stored', async () => {
+    const before = await storedFiles();
     const head = `POST /?accessToken=${receiver.token} HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Disposition: attachment; filename="short.jpg"\r\nContent-Length: 10\r\nConnection: close\r\n\r\n`;
     assert.equal(await rawStatus(receiver.port, head, SAMPLE_JPEG), 400);
-    assert.equal(await storedCount(), before);
+    // The first 10 bytes are a complete request by HTTP's rules, which the receiver may have taken
+    // before the parser reached the bytes after them; whatever it kept is exactly those 10 bytes.
+    let added: string[] = [];
+    for (let wait = 0; wait < 50; wait++) {
+      added = (await storedFiles()).filter((file) => !before.includes(file));
+      if (!added.some((file) => file.includes('.incoming'))) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.ok(added.length <= 1, `more than one file appeared: ${added.join(', ')}`);
+    for (const file of added) {
+      assert.match(file, /short\.jpg$/);
+      assert.deepEqual(await readFile(file), SAMPLE_JPEG.subarray(0, 10));
+    }
   });
 
   it('no log line holds a token, whatever was sent', () => {

@@ -145,9 +145,9 @@ describe('TokenRegistry', () => {
     assert.deepEqual(await registry.revoke('tok_0000000000'), []);
   });
 
-  it('lets a second instance see revocations and new tokens immediately', async () => {
+  it('lets a second instance with recheckMs 0 see revocations and new tokens at its next call', async () => {
     const cli = new TokenRegistry(filePath);
-    const server = new TokenRegistry(filePath);
+    const server = new TokenRegistry(filePath, { recheckMs: 0 });
     const created = await cli.create('front-door');
     assert.equal(await server.verify(created.token), 'front-door');
 
@@ -158,9 +158,32 @@ describe('TokenRegistry', () => {
     assert.equal(await server.verify(fresh.token), 'front-door');
   });
 
+  it('checks the file at most once per recheckMs, so another process\'s revocation applies within it', async () => {
+    const recheckMs = 300;
+    const cli = new TokenRegistry(filePath);
+    const server = new TokenRegistry(filePath, { recheckMs });
+    const created = await cli.create('front-door');
+    assert.equal(await server.verify(created.token), 'front-door');
+
+    const revokedAt = performance.now();
+    await cli.revoke(created.id);
+    // Not checked again yet: what the last check found still holds (no stat per upload).
+    assert.equal(await server.verify(created.token), 'front-door');
+    await new Promise((resolve) => setTimeout(resolve, recheckMs - (performance.now() - revokedAt) + 20));
+    assert.equal(await server.verify(created.token), undefined);
+  });
+
+  it('applies changes made through the same instance at once, whatever recheckMs', async () => {
+    const registry = new TokenRegistry(filePath, { recheckMs: 60_000 });
+    const created = await registry.create('front-door');
+    assert.equal(await registry.verify(created.token), 'front-door');
+    await registry.revoke(created.id);
+    assert.equal(await registry.verify(created.token), undefined);
+  });
+
   it('treats a file deleted under a running server as an empty registry', async () => {
     const cli = new TokenRegistry(filePath);
-    const server = new TokenRegistry(filePath);
+    const server = new TokenRegistry(filePath, { recheckMs: 0 });
     const created = await cli.create('front-door');
     assert.equal(await server.verify(created.token), 'front-door');
 
@@ -256,7 +279,7 @@ describe('TokenRegistry', () => {
   });
 
   it('fails verification loudly when a loaded file becomes corrupt', async () => {
-    const registry = new TokenRegistry(filePath);
+    const registry = new TokenRegistry(filePath, { recheckMs: 0 });
     const created = await registry.create('front-door');
     assert.equal(await registry.verify(created.token), 'front-door');
 
