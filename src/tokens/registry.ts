@@ -334,7 +334,8 @@ export class TokenRegistry {
   /**
    * Entries as found by a check of the file at most {@link recheckMs} ago. Not a `stat` per
    * upload: under load the thread pool is busy with the uploads' writes and fsyncs, and a `stat`
-   * queued behind them held every upload back (11 % fewer images per second in `npm run bench`).
+   * queued behind them held every upload back (the receiver's core stored 11–15 % fewer images per
+   * second with it, in alternating runs; see bench/RESULTS.md).
    */
   #recentEntries(): Promise<VerifierEntry[]> {
     const now = performance.now();
