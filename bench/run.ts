@@ -9,8 +9,9 @@
  * S1 disk: 500 KB JPEGs from 32 cameras, our receiver (disk store) against a bare node:http
  *    server piping bodies to files, in images on disk per second (the run plus the `sync` after
  *    it; see RunStats.onDiskPerSecond); the full run adds `--no-fsync`, the bare server with
- *    fsync, and our contract's core on bare node:http (bench/servers/core.ts). S2 S3: the same through the S3 store against a local S3 server,
- *    against the same client sending PutObjects directly. S3 memory: 32 uploads of 50 MB at once,
+ *    fsync, and our contract's core on bare node:http (bench/servers/core.ts). S2 S3: the same
+ *    through the S3 store against a local S3 server, against the same client sending PutObjects
+ *    directly. S3 memory: 32 uploads of 50 MB at once,
  *    peak RSS of the receiver. S4: p99 added at low load (4 paced cameras). S5: the Lambda figures
  *    of bench/lambda.ts (full run). S6: the S1 load against nginx (WebDAV PUT), when installed.
  *
