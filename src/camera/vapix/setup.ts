@@ -27,9 +27,9 @@ import type {
   VapixClient,
 } from './services.js';
 import { TNS1_NS, TNSAXIS_NS } from './soap.js';
+import { configurationNameFor, SETUP_NAME_PREFIX } from './setup-name.js';
 
-/** Name of everything a setup without `--name` creates; the prefix of every other setup's name. */
-export const SETUP_NAME_PREFIX = 'images-to-s3';
+export { configurationNameFor, SETUP_NAME_PREFIX };
 
 /** Recipient templates by URL scheme. */
 export const RECIPIENT_TEMPLATES = { http: 'com.axis.recipient.http', https: 'com.axis.recipient.https' } as const;
@@ -87,10 +87,6 @@ export interface SetupPlan {
   rule(eventId: string, actionId: string): ActionRuleInput;
 }
 
-/** The name a setup's recipient, schedule, action and rule carry on the camera. */
-export function configurationNameFor(name?: string): string {
-  return name === undefined || name === '' ? SETUP_NAME_PREFIX : `${SETUP_NAME_PREFIX} ${name}`;
-}
 
 /**
  * A camera name for the token registry from the camera's address, for `--create-token`
