@@ -4,8 +4,8 @@
  *
  * The commands and their options are defined here; what they do is in ./camera-actions.ts, loaded
  * when one of them runs, so that every other command (`serve` above all) does without the VAPIX
- * client, its XML parser and the CSV reader (1.2 MB of heap that each garbage collection of a busy
- * receiver would mark again, and ≈5 MB of resident memory).
+ * client, its XML parser and the CSV reader (1 MB of heap that each garbage collection of a busy
+ * receiver would mark again, and 5–7 MB of resident memory).
  *
  * @module
  */
