@@ -137,7 +137,7 @@ token
 
 token
   .command('revoke <camera-or-id>')
-  .description('revoke one token by its id, or every token of a camera; a running receiver refuses them at once')
+  .description('revoke one token by its id, or every token of a camera; a running receiver refuses them within a second')
   .addOption(storeOption())
   .addOption(tokensOption())
   .action(async (target: string, options: { store: string; tokens?: string }) => {
