@@ -98,6 +98,16 @@ describe('gallery in Chromium', { skip: missing ?? false }, () => {
     await page.screenshot({ path: path.join(ARTIFACTS, `gallery-${name}.png`), fullPage: true });
   }
 
+  /** Opens `url` on a phone with the session of `desktop`, waits for the images of `images`, and saves a screenshot. */
+  async function screenshotOnPhone(desktop: BrowserContext, url: string, images: string, name: string): Promise<void> {
+    const phone = await newPage(PHONE);
+    await phone.context.addCookies(await desktop.cookies());
+    await phone.page.goto(url);
+    await imagesLoaded(phone.page, images);
+    await screenshot(phone.page, name);
+    await phone.context.close();
+  }
+
   // Code run in the page is written as strings (the project's TypeScript has no DOM types), and
   // evaluated through the DevTools protocol: the pages' CSP forbids the eval that
   // page.waitForFunction would use, and the tests keep that CSP in force.
@@ -211,12 +221,7 @@ describe('gallery in Chromium', { skip: missing ?? false }, () => {
     assert.equal(await inPage(page, 'window.marker'), 42);
     assert.match(await page.locator('#cards > li[data-key="back-yard"] .stats').innerText(), /^10 today/);
 
-    const phone = await newPage(PHONE);
-    await phone.context.addCookies(await context.cookies());
-    await phone.page.goto(`${base}/gallery`);
-    await imagesLoaded(phone.page, '#cards img');
-    await screenshot(phone.page, 'overview-phone');
-    await phone.context.close();
+    await screenshotOnPhone(context, `${base}/gallery`, '#cards img', 'overview-phone');
     await context.close();
   });
 
@@ -240,12 +245,7 @@ describe('gallery in Chromium', { skip: missing ?? false }, () => {
     await imagesLoaded(page, '#player-frame');
     await screenshot(page, 'camera-desktop');
 
-    const phone = await newPage(PHONE);
-    await phone.context.addCookies(await context.cookies());
-    await phone.page.goto(page.url());
-    await imagesLoaded(phone.page, '#thumbs img');
-    await screenshot(phone.page, 'camera-phone');
-    await phone.context.close();
+    await screenshotOnPhone(context, page.url(), '#thumbs img', 'camera-phone');
     await context.close();
   });
 
@@ -260,12 +260,7 @@ describe('gallery in Chromium', { skip: missing ?? false }, () => {
     await imagesLoaded(page, '#full-image');
     assert.match(await page.locator('.facts').innerText(), new RegExp(`Key\\s+${newest!.replace(/[.]/g, '\\.')}`));
     await screenshot(page, 'image-desktop');
-    const phone = await newPage(PHONE);
-    await phone.context.addCookies(await context.cookies());
-    await phone.page.goto(page.url());
-    await imagesLoaded(phone.page, '#full-image');
-    await screenshot(phone.page, 'image-phone');
-    await phone.context.close();
+    await screenshotOnPhone(context, page.url(), '#full-image', 'image-phone');
 
     await page.getByRole('link', { name: /Older/ }).click();
     await page.waitForURL(`${base}/gallery/view/${second!}`);
