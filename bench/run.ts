@@ -467,7 +467,7 @@ async function startS3(): Promise<S3Target> {
     conditionalWrites: 'yes',
     clean: async (prefix) => {
       await rm(path.join(folder, 'bench', prefix), { recursive: true, force: true });
-      spawnSync('sync');
+      flush([folder]);
       await quietDisks();
     },
     stop: () => server.stop(),

@@ -79,10 +79,10 @@ export class DiskStore implements ImageStore {
       if (this.fsync) await file.sync();
       await file.close();
       file = undefined;
-      const key = await this.linkUnderFreeKey(temporary, image);
+      const { key, file: stored } = await this.linkUnderFreeKey(temporary, image);
       // The temporary name goes while the new one is made durable.
       temporaryLeft = false;
-      await Promise.all([unlink(temporary).catch(() => undefined), this.fsync && syncFolder(path.dirname(this.pathFor(key)))]);
+      await Promise.all([unlink(temporary).catch(() => undefined), this.fsync && syncFolder(path.dirname(stored))]);
       return { key };
     } catch (error) {
       throw storeError(error, this.root);
@@ -188,13 +188,14 @@ export class DiskStore implements ImageStore {
     }
   }
 
-  private async linkUnderFreeKey(temporary: string, image: ImageWrite): Promise<string> {
+  /** Links the temporary file under the image's key, or an alternate one if that is taken; the key and its file. */
+  private async linkUnderFreeKey(temporary: string, image: ImageWrite): Promise<{ key: string; file: string }> {
     let key = image.key;
     for (let attempt = 1; ; attempt++) {
-      const target = this.pathFor(key);
+      const file = this.pathFor(key);
       try {
-        await linkInto(temporary, target);
-        return key;
+        await linkInto(temporary, file);
+        return { key, file };
       } catch (error) {
         if (!isCode(error, 'EEXIST') || attempt >= MAX_KEY_ATTEMPTS) throw error;
         key = image.alternateKey();
