@@ -1,6 +1,6 @@
 /**
  * The contract without the server around it: our `ImageReceiver` (token check, type sniffing,
- * sanitised keys, SHA-256 receipt) and `DiskStore` (temporary file, fsync, create-only link,
+ * sanitised keys, receipt) and `DiskStore` (temporary file, fsync, create-only link,
  * folder fsync) behind a bare `node:http` handler — no Fastify, logging, metrics, limits or
  * gallery. Between the bare pipe and `images-to-s3 serve` it splits what durability and the
  * contract's own checks cost from what the long-running server adds.

@@ -1,14 +1,27 @@
 import { createHash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { RequestBodyError, UploadError } from './errors.js';
+
+/** What an {@link ImageBody} checks beyond the size limit. */
+export interface BodyHashing {
+  /** Hash the body with SHA-256 as it streams, so that {@link ImageBody.sha256} can answer. */
+  sha256: boolean;
+  /**
+   * The SHA-256 (lowercase hex) the body must have: a body that ends with another fails with 400
+   * before its end reaches the reader, so a store keeps nothing of it. Implies hashing.
+   */
+  expectedSha256?: string | undefined;
+}
 
 /**
  * Reads a request body once: first its leading bytes (for the signature check), then the whole
- * body as a stream that counts and hashes what passes and fails with 413 as soon as the limit is
- * crossed, whether or not a `Content-Length` announced the size.
+ * body as a stream that counts (and, when asked, hashes) what passes and fails with 413 as soon as
+ * the limit is crossed, whether or not a `Content-Length` announced the size.
  */
 export class ImageBody {
   private readonly iterator: AsyncIterator<Uint8Array>;
-  private readonly hash = createHash('sha256');
+  private readonly hash: Hash | undefined;
+  private readonly expectedSha256: string | undefined;
   private buffered: Uint8Array[] = [];
   private bufferedBytes = 0;
   /** No more reading: the source ended, failed or was cancelled. */
@@ -22,8 +35,11 @@ export class ImageBody {
   constructor(
     source: AsyncIterable<Uint8Array>,
     private readonly maxBytes: number,
+    hashing: BodyHashing = { sha256: false },
   ) {
     this.iterator = source[Symbol.asyncIterator]();
+    this.expectedSha256 = hashing.expectedSha256;
+    this.hash = hashing.sha256 || hashing.expectedSha256 !== undefined ? createHash('sha256') : undefined;
   }
 
   /** At least `count` leading bytes, or fewer if the body is shorter. */
@@ -48,15 +64,23 @@ export class ImageBody {
       if (chunk === undefined) break;
       yield this.pass(chunk);
     }
-    // Before the reader sees the end, so that it can ask for the hash right away (a store signs with it).
-    if (this.ended) this.digest = this.hash.digest('hex');
+    // Before the reader sees the end, so that it can ask for the hash right away (a store signs with
+    // it), and so that a body that is not what its client hashed fails before a store commits it.
+    if (this.ended && this.hash) {
+      this.digest = this.hash.digest('hex');
+      if (this.expectedSha256 !== undefined && this.digest !== this.expectedSha256) {
+        throw new UploadError(400, digestMismatchMessage);
+      }
+    }
   }
 
   /**
-   * SHA-256 of the whole body, lowercase hex. Known once {@link stream} has passed the body's last
-   * byte (throws before that, or after the body was cancelled); every call answers the same.
+   * SHA-256 of the whole body, lowercase hex, for a body read with hashing on. Known once
+   * {@link stream} has passed the body's last byte (throws before that, after the body was
+   * cancelled, or when it is not hashed); every call answers the same.
    */
   sha256(): string {
+    if (this.hash === undefined) throw new Error('This body is not hashed');
     if (this.digest === undefined) throw new Error('The SHA-256 of a body is known only once the body was read to its end');
     return this.digest;
   }
@@ -72,7 +96,7 @@ export class ImageBody {
   private pass(chunk: Uint8Array): Uint8Array {
     this.bytes += chunk.byteLength;
     this.ensureWithinLimit(this.bytes);
-    this.hash.update(chunk);
+    this.hash?.update(chunk);
     return chunk;
   }
 
@@ -99,6 +123,9 @@ export class ImageBody {
     return result.value;
   }
 }
+
+const digestMismatchMessage =
+  'The body does not match its Content-Digest: the image was damaged on the way, or the digest was computed over other bytes. Nothing was stored; send it again.';
 
 export function tooLargeMessage(maxBytes: number): string {
   return `The image is larger than this receiver accepts (${formatBytes(maxBytes)}). Lower the camera's resolution or JPEG quality, or raise the receiver's --max-bytes.`;

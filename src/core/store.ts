@@ -10,9 +10,10 @@ export interface ImageWrite {
    */
   body: AsyncIterable<Uint8Array>;
   /**
-   * The SHA-256 of the whole body, lowercase hex, for a store that would otherwise hash the bytes
-   * itself (S3 signs it). Valid only once `body` was read to its end; it may throw before that.
-   * Optional: a store hashes the body itself when it is missing.
+   * The SHA-256 of the whole body, lowercase hex, given when the store asks for it
+   * ({@link ImageStore.needsSha256}) or the client sent a digest to check. Valid only once `body`
+   * was read to its end; it may throw before that. A store that needs it hashes the body itself
+   * when it is missing.
    */
   sha256?(): string;
   contentType: string;
@@ -48,6 +49,12 @@ export interface ObjectContent extends StoredObject {
 export interface ImageStore {
   /** A human-readable location, e.g. `file:/srv/images` or `s3://bucket/prefix`. */
   readonly location: string;
+  /**
+   * The store uses the SHA-256 of each body (S3 signs a `PutObject` with it): the receiver then
+   * hashes every body as it streams and gives the hash as {@link ImageWrite.sha256}. Stores that
+   * need no hash leave it unset, and the receiver hashes only bodies that came with a digest.
+   */
+  readonly needsSha256?: boolean;
   /** Prepares the store (creates folders, probes capabilities). Called once before use. */
   open(): Promise<void>;
   /** Stores one image; resolves with the key actually used. */

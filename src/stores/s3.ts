@@ -96,6 +96,8 @@ export function createS3Client(settings: S3ClientSettings = {}): S3Client {
  * no multipart upload.
  */
 export class S3Store implements ImageStore {
+  /** Every `PutObject` is signed with its body's SHA-256; the receiver's hash spares hashing it twice. */
+  readonly needsSha256 = true;
   readonly bucket: string;
   readonly prefix: string;
   private readonly client: S3Client;

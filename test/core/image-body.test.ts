@@ -1,10 +1,12 @@
 /**
- * The SHA-256 of an image body: computed once, while the body streams to the store, and given both
- * to the store (the S3 store signs it) and to the camera in the receipt.
+ * The SHA-256 of an image body: computed only when the store needs it (the S3 store signs it) or the
+ * client sent a `Content-Digest` to check, once, while the body streams to the store; given to the
+ * store and put in the receipt.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
+import { UploadError } from '../../src/core/errors.js';
 import { ImageBody } from '../../src/core/image-body.js';
 import { ImageReceiver } from '../../src/core/receiver.js';
 import type { ImageStore, ImageWrite } from '../../src/core/store.js';
@@ -13,7 +15,7 @@ import { bodyOf, bytesOf, chunked, jpeg, sha256 } from '../stores/helpers.js';
 describe('ImageBody.sha256', () => {
   it('is the hash of the whole body, known as soon as the stream ends, the same on every call', async () => {
     const image = jpeg(100_000);
-    const body = new ImageBody(bodyOf(chunked(image, 9)), image.length);
+    const body = new ImageBody(bodyOf(chunked(image, 9)), image.length, { sha256: true });
     await body.head(12);
 
     const read = await bytesOf(body.stream());
@@ -25,7 +27,7 @@ describe('ImageBody.sha256', () => {
 
   it('is the hash of the whole body when the leading bytes read for the signature were all of it', async () => {
     const image = jpeg(10);
-    const body = new ImageBody(bodyOf([image]), image.length);
+    const body = new ImageBody(bodyOf([image]), image.length, { sha256: true });
     await body.head(12);
 
     await bytesOf(body.stream());
@@ -35,7 +37,7 @@ describe('ImageBody.sha256', () => {
 
   it('throws while the body is not read to its end, and after it was cancelled', async () => {
     const image = jpeg(100_000);
-    const body = new ImageBody(bodyOf(chunked(image, 4)), image.length);
+    const body = new ImageBody(bodyOf(chunked(image, 4)), image.length, { sha256: true });
     const stream = body.stream();
 
     assert.throws(() => body.sha256(), /only once the body was read to its end/);
@@ -45,10 +47,42 @@ describe('ImageBody.sha256', () => {
     await bytesOf(stream);
     assert.throws(() => body.sha256(), /only once the body was read to its end/);
   });
+
+  it('is not computed unless asked for', async () => {
+    const image = jpeg(1_000);
+    const body = new ImageBody(bodyOf([image]), image.length);
+
+    assert.deepEqual(await bytesOf(body.stream()), image);
+    assert.throws(() => body.sha256(), /not hashed/);
+  });
+});
+
+describe('ImageBody with an expected SHA-256', () => {
+  it('passes a body that has it', async () => {
+    const image = jpeg(100_000);
+    const body = new ImageBody(bodyOf(chunked(image, 6)), image.length, { sha256: false, expectedSha256: sha256(image) });
+
+    assert.deepEqual(await bytesOf(body.stream()), image);
+    assert.equal(body.sha256(), sha256(image));
+  });
+
+  it('fails a body that has another with 400 after its last byte, before the reader sees the end', async () => {
+    const image = jpeg(100_000);
+    const body = new ImageBody(bodyOf(chunked(image, 6)), image.length, { sha256: false, expectedSha256: sha256(Buffer.from('other')) });
+    let passed = 0;
+
+    await assert.rejects(
+      async () => {
+        for await (const chunk of body.stream()) passed += chunk.byteLength;
+      },
+      (error: unknown) => error instanceof UploadError && error.status === 400 && /does not match its Content-Digest/.test(error.message),
+    );
+    assert.equal(passed, image.length);
+  });
 });
 
 describe('ImageReceiver and the SHA-256 of a body', () => {
-  it('gives the store the hash it puts in the receipt, once the store read the body', async () => {
+  it('gives a store that needs it the hash it puts in the receipt, once the store read the body', async () => {
     const image = jpeg(300_000);
     const writes: Array<{ bytes: Buffer; sha256: string | undefined }> = [];
     const receiver = new ImageReceiver({
@@ -56,7 +90,7 @@ describe('ImageReceiver and the SHA-256 of a body', () => {
       store: storeThatKeeps(async (written) => {
         writes.push({ bytes: await bytesOf(written.body), sha256: written.sha256?.() });
         return { key: written.key };
-      }),
+      }, true),
     });
 
     const outcome = await receiver.handle({
@@ -72,12 +106,56 @@ describe('ImageReceiver and the SHA-256 of a body', () => {
     assert.equal(writes[0]!.sha256, sha256(image));
     assert.equal((outcome.body as { sha256: string }).sha256, sha256(image));
   });
+
+  it('does not hash for a store that needs no hash, and leaves the hash out of the receipt', async () => {
+    const image = jpeg(300_000);
+    const writes: ImageWrite[] = [];
+    const receiver = new ImageReceiver({
+      tokens: { verify: () => Promise.resolve('front-door') },
+      store: storeThatKeeps(async (written) => {
+        writes.push(written);
+        await bytesOf(written.body);
+        return { key: written.key };
+      }, false),
+    });
+
+    const outcome = await receiver.handle({ method: 'POST', query: new URLSearchParams({ accessToken: 'secret' }), headers: { 'content-type': 'image/jpeg' }, body: bodyOf(chunked(image, 5)) });
+
+    assert.equal(outcome.status, 200);
+    assert.equal('sha256' in writes[0]!, false, 'the store was given a hash');
+    assert.deepEqual(Object.keys(outcome.body), ['key', 'bytes', 'camera']);
+  });
+
+  it('hashes, checks and reports the body of a request with a Content-Digest for any store', async () => {
+    const image = jpeg(300_000);
+    const given: Array<string | undefined> = [];
+    const receiver = new ImageReceiver({
+      tokens: { verify: () => Promise.resolve('front-door') },
+      store: storeThatKeeps(async (written) => {
+        await bytesOf(written.body);
+        given.push(written.sha256?.());
+        return { key: written.key };
+      }, false),
+    });
+    const digest = `sha-256=:${Buffer.from(sha256(image), 'hex').toString('base64')}:`;
+
+    const outcome = await receiver.handle({
+      method: 'POST',
+      query: new URLSearchParams({ accessToken: 'secret' }),
+      headers: { 'content-type': 'image/jpeg', 'content-digest': digest },
+      body: bodyOf(chunked(image, 5)),
+    });
+
+    assert.equal(outcome.status, 200);
+    assert.deepEqual(given, [sha256(image)]);
+    assert.equal((outcome.body as { sha256: string }).sha256, sha256(image));
+  });
 });
 
 /** A store whose writes go to `write`; nothing else is used here. */
-function storeThatKeeps(write: (image: ImageWrite) => Promise<{ key: string }>): ImageStore {
+function storeThatKeeps(write: (image: ImageWrite) => Promise<{ key: string }>, needsSha256: boolean): ImageStore {
   const unused = (): never => {
     throw new Error('not used by these tests');
   };
-  return { location: 'test:', open: unused, write, list: unused, read: unused, check: unused, close: unused };
+  return { location: 'test:', needsSha256, open: unused, write, list: unused, read: unused, check: unused, close: unused };
 }

@@ -34,6 +34,7 @@ describe('the shared contract table, AWS stack (API Gateway emulation, both func
     });
     target = {
       runtime: 'aws',
+      hashesEveryBody: true,
       token: tokens[CONTRACT_CAMERA]![0]!,
       send: ({ method, query, headers, body }) => api.send({ method, query, headers, body }),
       keys: () => s3.keys(),

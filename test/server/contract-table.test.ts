@@ -13,6 +13,7 @@ describe('the shared contract table, self-hosted server over HTTP (disk store)',
     receiver = await startReceiver({ maxBytes: CONTRACT_MAX_BYTES });
     target = {
       runtime: 'server',
+      hashesEveryBody: false,
       token: receiver.token,
       send: ({ method, query, headers, body }) =>
         request(`${receiver.url}${query === '' ? '' : `?${query}`}`, { method, headers, ...(body.byteLength > 0 && { body }) }),
