@@ -152,23 +152,23 @@ interface ServedGallery {
 }
 
 /**
- * The gallery's settings: its password and session secret in `gallery.json` beside the token
- * registry (so instances sharing the registry share sessions too), thumbnails cached in a folder
- * there, and the registry's cameras shown even before they send anything.
- */
-/**
  * Turns off V8's incremental marking for the receiver's process. Uploads stream through as 64 KB
  * socket buffers outside V8's heap, and under load V8 answered that with a full mark-compact
  * started right after the previous one, 20 a second, although the old generation was far from its
  * limit; once in that state a run stayed there, spending a third of the receiver's CPU on marking
  * (`bench/RESULTS.md`). Without incremental marking the young generation's scavenges free those
  * buffers, and a (short, atomic) mark-compact comes only when the old generation is really full:
- * 0–2 per 5 s of full load instead of 20–120. Set before the server allocates anything.
+ * 0–6 per 5 s of full load instead of 20–130. Set before the server allocates anything.
  */
 function tuneGarbageCollector(): void {
   v8.setFlagsFromString('--no-incremental-marking');
 }
 
+/**
+ * The gallery's settings: its password and session secret in `gallery.json` beside the token
+ * registry (so instances sharing the registry share sessions too), thumbnails cached in a folder
+ * there, and the registry's cameras shown even before they send anything.
+ */
 async function galleryFor(options: ServeOptions, tokens: TokenRegistry): Promise<ServedGallery> {
   if (options.recipientPath === GALLERY_PATH || options.recipientPath.startsWith(`${GALLERY_PATH}/`)) {
     throw new Error(`--recipient-path cannot be inside ${GALLERY_PATH} while the gallery is on (--no-gallery turns it off).`);
