@@ -201,11 +201,15 @@ async function buildAll(): Promise<void> {
 let work = '';
 let imagePath = '';
 
-/** Our receiver, `images-to-s3 serve`, from the sources (as `npm start` runs the same code built). */
+/**
+ * Our receiver, `images-to-s3 serve`, from the sources, with the Node flag that `npm start` and
+ * the systemd unit give it (as they run the same code built).
+ */
 async function startReceiver(name: string, store: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Started & { port: number }> {
   const port = await freePort();
   const logFile = openSync(path.join(work, `${name}.log`), 'a');
   const args = [
+    '--no-incremental-marking',
     path.join(BUILD, 'src', 'cli', 'main.js'),
     'serve',
     '--host', '127.0.0.1',

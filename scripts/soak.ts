@@ -41,7 +41,8 @@ for (let camera = 1; camera <= options.cameras; camera++) tokens.push((await reg
 
 const server = spawn(
   process.execPath,
-  [path.join(projectRoot, 'dist', 'cli', 'main.js'), 'serve', '--host', '127.0.0.1', '--port', '0', '--store', `file:${folder}/images`, '--tokens', path.join(folder, 'tokens.json'), '--log-level', 'warn'],
+  // The Node flag `npm start` and the systemd unit give the receiver (README, "Performance").
+  ['--no-incremental-marking', path.join(projectRoot, 'dist', 'cli', 'main.js'), 'serve', '--host', '127.0.0.1', '--port', '0', '--store', `file:${folder}/images`, '--tokens', path.join(folder, 'tokens.json'), '--log-level', 'warn'],
   { stdio: ['ignore', 'pipe', 'inherit'] },
 );
 let banner = '';

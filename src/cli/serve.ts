@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import v8 from 'node:v8';
 import { ImageReceiver } from '../core/receiver.js';
 import { KeyTemplate } from '../core/object-key.js';
 import { createReceiverServer } from '../server/server.js';
@@ -46,7 +45,6 @@ export const FIRST_CAMERA = 'camera-1';
 
 /** Runs the receiver until SIGTERM or SIGINT, then drains in-flight uploads and exits 0. */
 export async function serve(options: ServeOptions): Promise<void> {
-  tuneGarbageCollector();
   if (Boolean(options.tlsCert) !== Boolean(options.tlsKey)) {
     throw new Error('--tls-cert and --tls-key go together: give both, or neither for plain HTTP.');
   }
@@ -149,19 +147,6 @@ interface ServedGallery {
   options: GalleryOptions;
   access: OpenedGalleryAccess;
   file: string;
-}
-
-/**
- * Turns off V8's incremental marking for the receiver's process. Uploads stream through as 64 KB
- * socket buffers outside V8's heap, and under load V8 answered that with a full mark-compact
- * started right after the previous one, 20 a second, although the old generation was far from its
- * limit; once in that state a run stayed there, spending a third of the receiver's CPU on marking
- * (`bench/RESULTS.md`). Without incremental marking the young generation's scavenges free those
- * buffers, and a (short, atomic) mark-compact comes only when the old generation is really full:
- * 0–6 per 5 s of full load instead of 20–130. Set before the server allocates anything.
- */
-function tuneGarbageCollector(): void {
-  v8.setFlagsFromString('--no-incremental-marking');
 }
 
 /**
