@@ -15,10 +15,10 @@ import { CameraSetupError, CameraStepError, maskSecret, redactSecrets } from '..
 import { cameraBaseUrl, CameraHttpClient } from '../camera/vapix/http.js';
 import { describePulseInterval } from '../camera/vapix/pulse.js';
 import { VapixClient } from '../camera/vapix/services.js';
+import { configurationNameFor } from '../camera/vapix/setup-name.js';
 import {
   cameraNameFromAddress,
   cameraSetupStatus,
-  configurationNameFor,
   planCameraSetup,
   removeCameraSetup,
   setupCamera,
@@ -144,12 +144,8 @@ function setupReport(target: CameraTarget, result: CameraSetupResult, token: str
   };
 }
 
-export async function runStatus(options: ConnectionOptions): Promise<void> {
-  const targets = await targetsFrom(options);
-  await runFleet('status', targets, options, [], async (target, onStep) => {
-    const status = await withVapix(target, options, (vapix) => cameraSetupStatus(vapix, target.name, onStep));
-    return statusReport(target, status);
-  });
+export function runStatus(options: ConnectionOptions): Promise<void> {
+  return runOnEachCamera('status', options, (vapix, target, onStep) => cameraSetupStatus(vapix, target.name, onStep), statusReport);
 }
 
 function statusReport(target: CameraTarget, status: CameraSetupStatus): Report {
@@ -193,12 +189,19 @@ function statusReport(target: CameraTarget, status: CameraSetupStatus): Report {
   };
 }
 
-export async function runRemove(options: ConnectionOptions): Promise<void> {
+export function runRemove(options: ConnectionOptions): Promise<void> {
+  return runOnEachCamera('remove', options, (vapix, target, onStep) => removeCameraSetup(vapix, target.name, onStep), removeReport);
+}
+
+/** A command that makes one VAPIX call on each target camera and reports what it answered. */
+async function runOnEachCamera<T>(
+  command: string,
+  options: ConnectionOptions,
+  call: (vapix: VapixClient, target: CameraTarget, onStep: StepListener) => Promise<T>,
+  report: (target: CameraTarget, result: T) => Report,
+): Promise<void> {
   const targets = await targetsFrom(options);
-  await runFleet('remove', targets, options, [], async (target, onStep) => {
-    const result = await withVapix(target, options, (vapix) => removeCameraSetup(vapix, target.name, onStep));
-    return removeReport(target, result);
-  });
+  await runFleet(command, targets, options, [], async (target, onStep) => report(target, await withVapix(target, options, (vapix) => call(vapix, target, onStep))));
 }
 
 function removeReport(target: CameraTarget, result: CameraRemoveResult): Report {

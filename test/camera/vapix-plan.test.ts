@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 
 import { maskSecret, redactSecrets } from '../../src/camera/vapix/errors.js';
 import { describePulseInterval, InvalidPulseIntervalError, parsePulseInterval, pulseICalendar, readICalendar } from '../../src/camera/vapix/pulse.js';
-import { cameraNameFromAddress, configurationNameFor, eventIdInMessageContent, planCameraSetup, pulseMessageContent } from '../../src/camera/vapix/setup.js';
+import { configurationNameFor } from '../../src/camera/vapix/setup-name.js';
+import { cameraNameFromAddress, eventIdInMessageContent, planCameraSetup, pulseMessageContent } from '../../src/camera/vapix/setup.js';
 import { isValidCameraName } from '../../src/tokens/registry.js';
 
 describe('pulse intervals', () => {

@@ -29,8 +29,6 @@ import type {
 import { TNS1_NS, TNSAXIS_NS } from './soap.js';
 import { configurationNameFor, SETUP_NAME_PREFIX } from './setup-name.js';
 
-export { configurationNameFor, SETUP_NAME_PREFIX };
-
 /** Recipient templates by URL scheme. */
 export const RECIPIENT_TEMPLATES = { http: 'com.axis.recipient.http', https: 'com.axis.recipient.https' } as const;
 
@@ -86,7 +84,6 @@ export interface SetupPlan {
   /** The rule, once the schedule's event ID and the action's configuration ID are known. */
   rule(eventId: string, actionId: string): ActionRuleInput;
 }
-
 
 /**
  * A camera name for the token registry from the camera's address, for `--create-token`
