@@ -228,20 +228,20 @@ async function startReceiver(name: string, store: string, extra: string[] = [], 
 }
 
 /** Our receiver's core and disk store behind a bare node:http handler (bench/servers/core.ts). */
-async function startCore(folder: string): Promise<Started & { port: number }> {
-  await mkdir(folder, { recursive: true });
-  let port = 0;
-  const started = await start(process.execPath, [path.join(BUILD, 'bench', 'servers', 'core.js'), folder, path.join(work, 'tokens.json')], {
-    env: quietEnv,
-    ready: listeningLine((found) => (port = found)),
-  });
-  return { ...started, port };
+function startCore(folder: string): Promise<Started & { port: number }> {
+  return startBenchServer('core', folder, [path.join(work, 'tokens.json')]);
 }
 
-async function startBare(folder: string, fsync = false): Promise<Started & { port: number }> {
+function startBare(folder: string, fsync = false): Promise<Started & { port: number }> {
+  return startBenchServer('bare', folder, fsync ? ['--fsync'] : []);
+}
+
+/** One of bench/servers/ storing into `folder`; it prints `listening <port>` once it listens. */
+async function startBenchServer(server: 'bare' | 'core', folder: string, args: string[]): Promise<Started & { port: number }> {
   await mkdir(folder, { recursive: true });
   let port = 0;
-  const started = await start(process.execPath, [path.join(BUILD, 'bench', 'servers', 'bare.js'), folder, ...(fsync ? ['--fsync'] : [])], {
+  const started = await start(process.execPath, [path.join(BUILD, 'bench', 'servers', `${server}.js`), folder, ...args], {
+    env: quietEnv,
     ready: listeningLine((found) => (port = found)),
   });
   return { ...started, port };
