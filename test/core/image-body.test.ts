@@ -84,21 +84,8 @@ describe('ImageBody with an expected SHA-256', () => {
 describe('ImageReceiver and the SHA-256 of a body', () => {
   it('gives a store that needs it the hash it puts in the receipt, once the store read the body', async () => {
     const image = jpeg(300_000);
-    const writes: Array<{ bytes: Buffer; sha256: string | undefined }> = [];
-    const receiver = new ImageReceiver({
-      tokens: { verify: (token) => Promise.resolve(token === 'secret' ? 'front-door' : undefined) },
-      store: storeThatKeeps(async (written) => {
-        writes.push({ bytes: await bytesOf(written.body), sha256: written.sha256?.() });
-        return { key: written.key };
-      }, true),
-    });
 
-    const outcome = await receiver.handle({
-      method: 'POST',
-      query: new URLSearchParams({ accessToken: 'secret' }),
-      headers: { 'content-type': 'image/jpeg' },
-      body: bodyOf(chunked(image, 5)),
-    });
+    const { outcome, writes } = await uploadThrough(storeThatKeeps(true), image);
 
     assert.equal(outcome.status, 200);
     assert.equal(writes.length, 1);
@@ -108,54 +95,54 @@ describe('ImageReceiver and the SHA-256 of a body', () => {
   });
 
   it('does not hash for a store that needs no hash, and leaves the hash out of the receipt', async () => {
-    const image = jpeg(300_000);
-    const writes: ImageWrite[] = [];
-    const receiver = new ImageReceiver({
-      tokens: { verify: () => Promise.resolve('front-door') },
-      store: storeThatKeeps(async (written) => {
-        writes.push(written);
-        await bytesOf(written.body);
-        return { key: written.key };
-      }, false),
-    });
-
-    const outcome = await receiver.handle({ method: 'POST', query: new URLSearchParams({ accessToken: 'secret' }), headers: { 'content-type': 'image/jpeg' }, body: bodyOf(chunked(image, 5)) });
+    const { outcome, writes } = await uploadThrough(storeThatKeeps(false), jpeg(300_000));
 
     assert.equal(outcome.status, 200);
-    assert.equal('sha256' in writes[0]!, false, 'the store was given a hash');
+    assert.equal(writes[0]!.hashGiven, false, 'the store was given a hash');
     assert.deepEqual(Object.keys(outcome.body), ['key', 'bytes', 'camera']);
   });
 
   it('hashes, checks and reports the body of a request with a Content-Digest for any store', async () => {
     const image = jpeg(300_000);
-    const given: Array<string | undefined> = [];
-    const receiver = new ImageReceiver({
-      tokens: { verify: () => Promise.resolve('front-door') },
-      store: storeThatKeeps(async (written) => {
-        await bytesOf(written.body);
-        given.push(written.sha256?.());
-        return { key: written.key };
-      }, false),
-    });
     const digest = `sha-256=:${Buffer.from(sha256(image), 'hex').toString('base64')}:`;
 
-    const outcome = await receiver.handle({
-      method: 'POST',
-      query: new URLSearchParams({ accessToken: 'secret' }),
-      headers: { 'content-type': 'image/jpeg', 'content-digest': digest },
-      body: bodyOf(chunked(image, 5)),
-    });
+    const { outcome, writes } = await uploadThrough(storeThatKeeps(false), image, { 'content-digest': digest });
 
     assert.equal(outcome.status, 200);
-    assert.deepEqual(given, [sha256(image)]);
+    assert.deepEqual(writes.map((write) => write.sha256), [sha256(image)]);
     assert.equal((outcome.body as { sha256: string }).sha256, sha256(image));
   });
 });
 
-/** A store whose writes go to `write`; nothing else is used here. */
-function storeThatKeeps(write: (image: ImageWrite) => Promise<{ key: string }>, needsSha256: boolean): ImageStore {
+/** What a {@link storeThatKeeps} store was given: the bytes, then (once they were read) the hash, if any. */
+interface KeptWrite {
+  bytes: Buffer;
+  hashGiven: boolean;
+  sha256: string | undefined;
+}
+
+/** POSTs `image` with a valid token (and `headers`) through a receiver on `store`. */
+async function uploadThrough(store: ImageStore & { writes: KeptWrite[] }, image: Buffer, headers: Record<string, string> = {}) {
+  const receiver = new ImageReceiver({ tokens: { verify: (token) => Promise.resolve(token === 'secret' ? 'front-door' : undefined) }, store });
+  const outcome = await receiver.handle({
+    method: 'POST',
+    query: new URLSearchParams({ accessToken: 'secret' }),
+    headers: { 'content-type': 'image/jpeg', ...headers },
+    body: bodyOf(chunked(image, 5)),
+  });
+  return { outcome, writes: store.writes };
+}
+
+/** A store that reads each body to its end and keeps what it was given; nothing else is used here. */
+function storeThatKeeps(needsSha256: boolean): ImageStore & { writes: KeptWrite[] } {
   const unused = (): never => {
     throw new Error('not used by these tests');
   };
-  return { location: 'test:', needsSha256, open: unused, write, list: unused, read: unused, check: unused, close: unused };
+  const writes: KeptWrite[] = [];
+  const write = async (image: ImageWrite): Promise<{ key: string }> => {
+    const bytes = await bytesOf(image.body);
+    writes.push({ bytes, hashGiven: 'sha256' in image, sha256: image.sha256?.() });
+    return { key: image.key };
+  };
+  return { location: 'test:', needsSha256, writes, open: unused, write, list: unused, read: unused, check: unused, close: unused };
 }
