@@ -78,6 +78,14 @@ program
   .addOption(
     new Option('--no-fsync', 'disk store: answer without waiting for fsync (faster; images of the last seconds before a power cut can be lost)').env(env('NO_FSYNC')),
   )
+  .addOption(new Option('--spool <folder>', 'S3 store: spool folder images are kept in until the store has them (default: <registry folder>/spool)').env(env('SPOOL')))
+  .addOption(new Option('--no-spool', 'S3 store: no spool; answer only once the store has the image (503 while it is down)').env(env('NO_SPOOL')))
+  .addOption(
+    new Option('--spool-max-bytes <size>', 'S3 store: most bytes the spool holds before uploads get 507 (default: a quarter of the free space on its filesystem at start)')
+      .env(env('SPOOL_MAX_BYTES'))
+      .argParser(parseByteSize),
+  )
+  .addOption(new Option('--forward-concurrency <n>', 'S3 store: spooled images sent to the store at once').env(env('FORWARD_CONCURRENCY')).default(4).argParser(integerIn(1, 256)))
   .addOption(
     new Option('--gallery-password <password>', 'password of the web gallery at /gallery (default: generated at the first start, printed once, kept hashed beside the token registry)').env(
       env('GALLERY_PASSWORD'),

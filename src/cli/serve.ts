@@ -10,9 +10,12 @@ import { GALLERY_PATH } from '../gallery/plugin.js';
 import type { GalleryOptions } from '../gallery/plugin.js';
 import type { FastifyBaseLogger } from 'fastify';
 import { DiskStore } from '../stores/disk.js';
-import { storeFor } from '../stores/location.js';
+import { defaultSpoolFolder, isLocalStore, storeFor } from '../stores/location.js';
+import { defaultSpoolMaxBytes } from '../spool/spool.js';
+import { SpooledStore } from '../spool/spooled-store.js';
 import type { ConditionalWrites } from '../stores/s3.js';
 import { TokenRegistry } from '../tokens/registry.js';
+import { formatByteSize } from './sizes.js';
 
 export interface ServeOptions {
   host: string;
@@ -33,8 +36,13 @@ export interface ServeOptions {
   failedAuthLimit: number;
   trustProxy: boolean;
   retentionDays?: number;
-  /** Disk store: fsync each image before answering 2xx (on unless --no-fsync). */
+  /** Disk store and spool: fsync each image before answering 2xx (on unless --no-fsync). */
   fsync?: boolean;
+  /** S3 store: the spool folder, or false for none (--no-spool); unset, the default beside the registry. */
+  spool?: string | false;
+  /** Most bytes the spool holds; default a quarter of its filesystem's free space. */
+  spoolMaxBytes?: number;
+  forwardConcurrency: number;
   /** The web gallery at /gallery (on unless --no-gallery). */
   gallery: boolean;
   galleryPassword?: string;
@@ -49,11 +57,17 @@ export async function serve(options: ServeOptions): Promise<void> {
     throw new Error('--tls-cert and --tls-key go together: give both, or neither for plain HTTP.');
   }
   const keyTemplate = new KeyTemplate(options.keyTemplate);
-  const store = storeFor({ location: options.store, conditionalWrites: options.s3ConditionalWrites, timeoutMs: options.storeTimeout * 1000, ...(options.fsync === false && { fsync: false }) });
+  const spool = await spoolFor(options);
+  const store = storeFor({
+    location: options.store,
+    conditionalWrites: options.s3ConditionalWrites,
+    timeoutMs: options.storeTimeout * 1000,
+    ...(options.fsync === false && { fsync: false }),
+    ...(spool && { spool }),
+  });
   if (options.retentionDays !== undefined && !(store instanceof DiskStore)) {
     throw new Error('--retention-days applies to the disk store; for S3 use a lifecycle rule on the bucket (see the README).');
   }
-  await store.open();
   const tokens = new TokenRegistry(options.tokens);
   const firstToken = (await tokens.list()).length === 0 ? await tokens.create(FIRST_CAMERA) : undefined;
   const gallery = options.gallery ? await galleryFor(options, tokens) : undefined;
@@ -71,6 +85,8 @@ export async function serve(options: ServeOptions): Promise<void> {
     ...(tls && { tls }),
     ...(gallery && { gallery: gallery.options }),
   });
+  if (store instanceof SpooledStore) store.forwarder.log = app.log;
+  await store.open();
   await app.listen({ host: options.host, port: options.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
@@ -78,6 +94,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   const lines = [
     'images-to-s3 receiver is running.',
     `  store:       ${store.location}`,
+    ...(store instanceof SpooledStore ? [`  spool:       ${spoolLine(store)}`] : []),
     `  tokens:      ${options.tokens}`,
     `  key layout:  ${keyTemplate.template}`,
     '  Recipient URL for the camera (Settings > System > Events > Recipients, type HTTP/HTTPS):',
@@ -94,6 +111,11 @@ export async function serve(options: ServeOptions): Promise<void> {
   }
   if (gallery) lines.push(...galleryBanner(gallery, recipientUrls(options.host, port, GALLERY_PATH, Boolean(tls)), !tls && !isLoopback(options.host)));
   process.stdout.write(`${lines.join('\n')}\n`);
+  if (store instanceof SpooledStore && store.recovery && (store.recovery.images > 0 || store.recovery.damaged.length > 0)) {
+    const { images, bytes, damaged } = store.recovery;
+    app.log.info({ images, bytes, damaged }, 'spool: images from before are being forwarded');
+    if (damaged.length > 0) app.log.error({ damaged, folder: store.spool.folder }, 'spool: files that are not complete images were moved to the damaged folder');
+  }
   const retention = options.retentionDays !== undefined && store instanceof DiskStore ? startRetention(store, options.retentionDays, app.log) : undefined;
 
   await new Promise<void>((resolve) => {
@@ -117,6 +139,24 @@ export async function serve(options: ServeOptions): Promise<void> {
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
+}
+
+/** The spool's settings: none for a local store or with --no-spool. */
+async function spoolFor(options: ServeOptions): Promise<{ folder: string; maxBytes: number; forwardConcurrency: number } | undefined> {
+  if (isLocalStore(options.store)) {
+    if (typeof options.spool === 'string') throw new Error('--spool applies to S3 stores: the disk store is local already.');
+    return undefined;
+  }
+  if (options.spool === false) return undefined;
+  const folder = path.resolve(options.spool ?? defaultSpoolFolder(options.tokens));
+  const maxBytes = options.spoolMaxBytes ?? (await defaultSpoolMaxBytes(folder));
+  return { folder, maxBytes, forwardConcurrency: options.forwardConcurrency };
+}
+
+function spoolLine(store: SpooledStore): string {
+  const { images } = store.spool.contents();
+  const waiting = images > 0 ? `; ${images} images from before, being forwarded` : '';
+  return `${store.spool.folder} (up to ${formatByteSize(store.spool.maxBytes)}${waiting})`;
 }
 
 /** Deletes images older than `days` now and every hour, in the background, one pass at a time. */

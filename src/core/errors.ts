@@ -13,21 +13,38 @@ export class UploadError extends Error {
   }
 }
 
+/** How a store failure is explained to the caller, where the generic sentence would say too little. */
+export interface StoreErrorOptions {
+  cause?: unknown;
+  /** Shown to the caller instead of the generic sentence; never holds a token or a secret. */
+  callerMessage?: string;
+  /** Seconds after which trying again may succeed (`Retry-After`). */
+  retryAfterSeconds?: number;
+}
+
 /** The store cannot take the image now (unreachable, timing out, refusing): 503, worth retrying. */
 export class StoreUnavailableError extends Error {
   readonly status = 503;
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  readonly callerMessage: string | undefined;
+  readonly retryAfterSeconds: number | undefined;
+  constructor(message: string, options: StoreErrorOptions = {}) {
+    super(message, { cause: options.cause });
     this.name = 'StoreUnavailableError';
+    this.callerMessage = options.callerMessage;
+    this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
 
-/** The store has no room left for the image (disk full, quota): 507. */
+/** The store has no room left for the image (disk full, quota, a full spool): 507. */
 export class StoreFullError extends Error {
   readonly status = 507;
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  readonly callerMessage: string | undefined;
+  readonly retryAfterSeconds: number | undefined;
+  constructor(message: string, options: StoreErrorOptions = {}) {
+    super(message, { cause: options.cause });
     this.name = 'StoreFullError';
+    this.callerMessage = options.callerMessage;
+    this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
 

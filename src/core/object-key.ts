@@ -100,8 +100,11 @@ function cameraSegment(camera: string): string {
  * Another key for the same image when `key` is taken: `<name>-<HHmmssSSS><random>.<ext>`.
  * It is unique without looking at what exists, so a camera that sends the same filename every
  * time costs one extra write attempt at most, never a search through `-1`, `-2`, ….
+ *
+ * With `seed` (at least 8 bytes) the random part is taken from it instead, so that one who tries
+ * again (the spool's forwarder after a restart) arrives at the same alternate key as before.
  */
-export function alternateKey(key: string, receivedAt: Date): string {
+export function alternateKey(key: string, receivedAt: Date, seed?: Uint8Array): string {
   const slash = key.lastIndexOf('/');
   const folder = key.slice(0, slash + 1);
   const name = key.slice(slash + 1);
@@ -111,6 +114,7 @@ export function alternateKey(key: string, receivedAt: Date): string {
   const time = receivedAt.toISOString().slice(11, 23).replace(/[:.]/g, '');
   // Ten base-36 digits of 64 random bits (about 51 bits): the high digits of a shorter number
   // would make clashes between concurrent uploads of one filename within one millisecond likely.
-  const random = (randomBytes(8).readBigUInt64BE(0) % 36n ** 10n).toString(36).padStart(10, '0');
+  const bits = Buffer.from(seed ?? randomBytes(8)).readBigUInt64BE(0);
+  const random = (bits % 36n ** 10n).toString(36).padStart(10, '0');
   return `${folder}${stem}-${time}${random}${extension}`;
 }

@@ -53,6 +53,8 @@ export interface AdmittedUpload {
   filenameHeader: string | undefined;
   /** The body's SHA-256 (hex) from the request's `Content-Digest`, checked before the image is kept. */
   expectedSha256: string | undefined;
+  /** The body's length from `Content-Length`, when the request announced one. */
+  announcedBytes: number | undefined;
   receivedAt: Date;
 }
 
@@ -130,6 +132,7 @@ export class ImageReceiver {
 
     const transferEncoding = header(request.headers, 'transfer-encoding');
     const contentLength = header(request.headers, 'content-length');
+    let announcedBytes: number | undefined;
     if (transferEncoding === undefined && contentLength !== undefined) {
       if (!/^\d+$/.test(contentLength.trim())) {
         return reply(400, 'The Content-Length header is not a number.', { camera });
@@ -137,6 +140,7 @@ export class ImageReceiver {
       const length = Number(contentLength);
       if (length === 0) return reply(400, emptyMessage, { camera });
       if (length > this.maxBytes) return reply(413, tooLargeMessage(this.maxBytes), { camera });
+      announcedBytes = length;
     }
 
     let expectedSha256: string | undefined;
@@ -153,6 +157,7 @@ export class ImageReceiver {
       type,
       filenameHeader: header(request.headers, 'content-disposition'),
       expectedSha256,
+      announcedBytes,
       receivedAt: this.clock(),
     };
   }
@@ -180,6 +185,7 @@ export class ImageReceiver {
         key,
         alternateKey: () => alternateKey(key, receivedAt),
         body: body.stream(),
+        ...(upload.announcedBytes !== undefined && { size: upload.announcedBytes }),
         ...(hashed && { sha256: () => body.sha256() }),
         contentType: type.mediaType,
         metadata: {
@@ -209,12 +215,15 @@ function failure(error: unknown, log: UploadOutcome['log']): UploadOutcome {
   }
   if (error instanceof StoreUnavailableError) {
     return {
-      ...reply(503, 'The image store is not available right now; the image was not stored.', { ...log, error: error.message, cause: error.cause }),
-      headers: { 'retry-after': '10' },
+      ...reply(503, error.callerMessage ?? 'The image store is not available right now; the image was not stored.', { ...log, error: error.message, cause: error.cause }),
+      headers: { 'retry-after': String(error.retryAfterSeconds ?? 10) },
     };
   }
   if (error instanceof StoreFullError) {
-    return reply(507, 'The image store is full; the image was not stored.', { ...log, error: error.message, cause: error.cause });
+    return {
+      ...reply(507, error.callerMessage ?? 'The image store is full; the image was not stored.', { ...log, error: error.message, cause: error.cause }),
+      headers: error.retryAfterSeconds === undefined ? {} : { 'retry-after': String(error.retryAfterSeconds) },
+    };
   }
   // Only client errors are explained to the caller; the details of anything else go to the log.
   return reply(500, 'The receiver failed to store the image; see its log.', { ...log, error: String(error), cause: error });

@@ -19,6 +19,31 @@ export interface ImageWrite {
   contentType: string;
   /** Facts to keep with the object where the store can (S3 user metadata). ASCII values. */
   metadata: Record<string, string>;
+  /**
+   * The body's length when it is known before reading it (the request's `Content-Length`, a
+   * spooled file): a store can then reserve exactly the memory it needs for it.
+   */
+  size?: number;
+  /**
+   * Set when the image is a complete local file (a spooled image: bytes 0 to `size` - 1 of
+   * `path`, whose SHA-256 is known): a store may then read the file, as often as it needs, instead
+   * of `body`, e.g. to stream it in one request whose signature covers the hash.
+   */
+  file?: { path: string; size: number; sha256: string };
+  /**
+   * When the key is taken: whether the object there is this very image, stored by an earlier
+   * attempt whose answer was lost (a crash, a timeout). The write then counts as done under that
+   * key instead of storing a second copy under another.
+   */
+  isSameImage?(existing: ObjectFacts): boolean;
+}
+
+/** A store's state in words a monitoring check can match, with facts to show beside them. */
+export interface StoreHealth {
+  status: 'ready' | 'degraded';
+  /** Why it is degraded, in plain words. */
+  message?: string;
+  [fact: string]: unknown;
 }
 
 /** An object in a store. */
@@ -73,5 +98,10 @@ export interface ImageStore {
   head?(key: string): Promise<ObjectFacts | undefined>;
   /** Throws StoreUnavailableError (or StoreFullError) when the store cannot take images now. */
   check(): Promise<void>;
+  /**
+   * How the store is doing beyond {@link check}, for `/readyz`. Optional; a spooled store answers
+   * `degraded` while its remote store is unreachable and the spool still takes images.
+   */
+  health?(): Promise<StoreHealth>;
   close(): Promise<void>;
 }

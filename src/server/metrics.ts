@@ -1,4 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ForwarderReport } from '../spool/forwarder.js';
+import type { SpoolContents } from '../spool/spool.js';
 
 /** How an upload ended, for the duration histogram. */
 export type UploadOutcomeKind = 'stored' | 'rejected' | 'failed';
@@ -55,6 +57,42 @@ export class ReceiverMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'images_to_s3_' });
+  }
+
+  /** Adds the spool's gauges and the forwarder's counters, read from `report` at each scrape. */
+  watchSpool(report: () => { spool: SpoolContents; forwarder: Readonly<ForwarderReport> }): void {
+    const gauge = (name: string, help: string, value: (facts: ReturnType<typeof report>) => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.set(value(report()));
+        },
+      });
+    };
+    // Counted by the forwarder since start; exposed as counters (they only grow).
+    const counter = (name: string, help: string, value: (facts: ReturnType<typeof report>) => number): void => {
+      new Counter({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          this.inc(value(report()));
+        },
+      });
+    };
+    gauge('images_to_s3_spool_images', 'Images waiting in the spool to be forwarded to the store.', (facts) => facts.spool.images);
+    gauge('images_to_s3_spool_bytes', 'Bytes of images waiting in the spool.', (facts) => facts.spool.bytes);
+    gauge('images_to_s3_spool_oldest_age_seconds', 'Age of the oldest image waiting in the spool (0 when empty).', (facts) =>
+      facts.spool.oldest ? Math.max(0, (Date.now() - facts.spool.oldest.getTime()) / 1000) : 0,
+    );
+    gauge('images_to_s3_store_reachable', '1 while the store answered the last forward attempt, 0 while it is unreachable.', (facts) => (facts.forwarder.storeReachable ? 1 : 0));
+    counter('images_to_s3_forward_attempts_total', 'Attempts to forward a spooled image to the store (and to open it).', (facts) => facts.forwarder.attempts);
+    counter('images_to_s3_forward_failures_total', 'Forward attempts that failed; the image stayed in the spool.', (facts) => facts.forwarder.failures);
+    counter('images_to_s3_forwarded_total', 'Images forwarded to the store and removed from the spool.', (facts) => facts.forwarder.forwarded);
+    counter('images_to_s3_forward_rekeyed_total', 'Forwarded images stored under another key than their receipt\'s, because a different object had it.', (facts) => facts.forwarder.rekeyed);
   }
 
   /** Counts one finished upload request. */

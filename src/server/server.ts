@@ -7,6 +7,7 @@ import { StoreFullError } from '../core/errors.js';
 import type { ImageReceiver, UploadOutcome } from '../core/receiver.js';
 import type { ImageStore } from '../core/store.js';
 import { GALLERY_PATH, galleryPlugin } from '../gallery/plugin.js';
+import { SpooledStore } from '../spool/spooled-store.js';
 import type { GalleryOptions } from '../gallery/plugin.js';
 import { FailedAuthLimiter } from './failed-auth-limiter.js';
 import { ReceiverMetrics } from './metrics.js';
@@ -122,15 +123,18 @@ export async function createReceiverServer(options: ReceiverServerOptions): Prom
   });
 
   app.get('/healthz', () => ({ status: 'ok' }));
+  if (store instanceof SpooledStore) metrics.watchSpool(() => store.report());
   app.get('/readyz', async (request, reply) => {
     try {
       await store.check();
-      return { status: 'ready', store: store.location };
     } catch (error) {
       request.log.warn({ err: error }, 'store not ready');
-      const message = error instanceof StoreFullError ? 'The image store is (nearly) full.' : 'The image store is not reachable or not writable.';
+      const message =
+        error instanceof StoreFullError ? (error.callerMessage ?? 'The image store is (nearly) full.') : 'The image store is not reachable or not writable.';
       return reply.code(503).send({ status: 'not ready', message });
     }
+    const { status, ...facts } = (await store.health?.()) ?? { status: 'ready' };
+    return { status, store: store.location, ...facts };
   });
   app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
   if (options.gallery) await app.register(galleryPlugin, { prefix: GALLERY_PATH, store, ...options.gallery });

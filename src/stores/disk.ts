@@ -3,9 +3,10 @@ import { constants, createReadStream } from 'node:fs';
 import { access, link, mkdir, open, readdir, rm, rmdir, stat, statfs, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { StoreFullError, StoreUnavailableError } from '../core/errors.js';
+import { StoreFullError } from '../core/errors.js';
 import type { ImageStore, ImageWrite, ObjectContent, ObjectFacts, StoredObject } from '../core/store.js';
 import { IMAGE_TYPES } from '../core/image-types.js';
+import { fileStoreError as storeError, isCode, syncFolder, writeBody } from './files.js';
 
 /** Folder, inside the store's root, for files still being received. Keys never start with a dot. */
 const INCOMING = '.incoming';
@@ -25,9 +26,6 @@ export interface DiskStoreOptions {
    */
   fsync?: boolean;
 }
-
-/** Bytes received while a write to the file is in flight before reading waits for it. */
-const MAX_PENDING_BYTES = 256 * 1024;
 
 /**
  * Images as files under a root folder, one file per key.
@@ -269,60 +267,6 @@ export class DiskStore implements ImageStore {
   }
 }
 
-/**
- * Writes a body to a file with at most one write in flight; chunks that arrive meanwhile go out
- * together in the next `writev`. Reading waits once {@link MAX_PENDING_BYTES} are waiting.
- */
-async function writeBody(file: FileHandle, body: AsyncIterable<Uint8Array>): Promise<void> {
-  let pending: Uint8Array[] = [];
-  let pendingBytes = 0;
-  let inFlight: Promise<void> | undefined;
-  let failure: { error: unknown } | undefined;
-  const flush = (): void => {
-    const chunks = pending;
-    pending = [];
-    pendingBytes = 0;
-    inFlight = writeAll(file, chunks).then(
-      () => {
-        inFlight = undefined;
-        if (pending.length > 0 && failure === undefined) flush();
-      },
-      (error: unknown) => {
-        failure = { error };
-        inFlight = undefined;
-      },
-    );
-  };
-  try {
-    for await (const chunk of body) {
-      if (failure) throw failure.error;
-      pending.push(chunk);
-      pendingBytes += chunk.byteLength;
-      if (inFlight === undefined) flush();
-      else if (pendingBytes >= MAX_PENDING_BYTES) await inFlight;
-    }
-  } finally {
-    // Also when reading failed: no write may still be running when the caller closes the file.
-    while (inFlight !== undefined) await inFlight;
-  }
-  if (failure) throw failure.error;
-  if (pending.length > 0) await writeAll(file, pending);
-}
-
-/** `writev` until every byte is written (a regular file may take fewer bytes than asked). */
-async function writeAll(file: FileHandle, chunks: Uint8Array[]): Promise<void> {
-  let remaining = chunks;
-  while (remaining.length > 0) {
-    const { bytesWritten } = await file.writev(remaining);
-    let skip = bytesWritten;
-    while (remaining.length > 0 && skip >= remaining[0]!.byteLength) {
-      skip -= remaining[0]!.byteLength;
-      remaining = remaining.slice(1);
-    }
-    if (skip > 0) remaining = [remaining[0]!.subarray(skip), ...remaining.slice(1)];
-  }
-}
-
 /** Links `temporary` at `target` (never replacing a file), making the folder when it is missing (new, or just removed by retention). */
 async function linkInto(temporary: string, target: string): Promise<void> {
   for (let attempt = 1; ; attempt++) {
@@ -336,31 +280,7 @@ async function linkInto(temporary: string, target: string): Promise<void> {
   }
 }
 
-async function syncFolder(folder: string): Promise<void> {
-  const handle = await open(folder, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
 function contentTypeFor(key: string): string {
   const extension = path.extname(key).toLowerCase();
   return IMAGE_TYPES.find((type) => type.extensions.includes(extension))?.mediaType ?? 'application/octet-stream';
-}
-
-/** Store-level failures become the errors the contract maps to 503 and 507; others pass. */
-function storeError(error: unknown, root: string): unknown {
-  if (isCode(error, 'ENOSPC') || isCode(error, 'EDQUOT')) {
-    return new StoreFullError(`No space left in ${root}`, { cause: error });
-  }
-  if (['EACCES', 'EPERM', 'EROFS', 'EIO', 'ENOENT', 'EMFILE', 'ENFILE'].some((code) => isCode(error, code))) {
-    return new StoreUnavailableError(`Cannot write to ${root}: ${(error as Error).message}`, { cause: error });
-  }
-  return error;
-}
-
-function isCode(error: unknown, code: string): boolean {
-  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === code;
 }

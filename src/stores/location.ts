@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { ImageStore, ImageWrite, ObjectContent, ObjectFacts, StoredObject } from '../core/store.js';
+import { SpooledStore } from '../spool/spooled-store.js';
 import { DiskStore } from './disk.js';
 import type { ConditionalWrites } from './s3.js';
 import { parseS3Location } from './s3-location.js';
@@ -12,8 +13,10 @@ export interface StoreSettings {
   conditionalWrites?: ConditionalWrites;
   /** S3: longest wait for one request to the store before the upload fails with 503. */
   timeoutMs?: number;
-  /** Disk: fsync each image before answering (default); see DiskStoreOptions.fsync. */
+  /** Disk and spool: fsync each image before answering (default); see DiskStoreOptions.fsync. */
   fsync?: boolean;
+  /** S3: receive into this local spool and forward in the background (see SpooledStore); unset, answer only once the store has the image. */
+  spool?: { folder: string; maxBytes: number; forwardConcurrency: number };
 }
 
 /** The store a location names; not yet opened. */
@@ -21,7 +24,7 @@ export function storeFor(settings: StoreSettings): ImageStore {
   const { location } = settings;
   if (location.startsWith('s3://')) {
     const { bucket, prefix } = parseS3Location(location);
-    return new DeferredStore(`s3://${bucket}/${prefix}`, async () => {
+    const store = new DeferredStore(`s3://${bucket}/${prefix}`, async () => {
       const { S3Store, createS3Client } = await import('./s3.js');
       return new S3Store({
         client: createS3Client(settings.timeoutMs !== undefined ? { requestTimeoutMs: settings.timeoutMs } : {}),
@@ -30,6 +33,8 @@ export function storeFor(settings: StoreSettings): ImageStore {
         ...(settings.conditionalWrites && { conditionalWrites: settings.conditionalWrites }),
       });
     });
+    if (settings.spool === undefined) return store;
+    return new SpooledStore(store, { ...settings.spool, ...(settings.fsync !== undefined && { fsync: settings.fsync }) });
   }
   return new DiskStore(diskFolder(location), undefined, settings.fsync === undefined ? {} : { fsync: settings.fsync });
 }
@@ -41,6 +46,16 @@ export function storeFor(settings: StoreSettings): ImageStore {
 export function defaultTokensFile(location: string): string {
   const folder = location.startsWith('s3://') ? path.resolve('.images-to-s3') : path.join(diskFolder(location), '.images-to-s3');
   return path.join(folder, 'tokens.json');
+}
+
+/** Where an S3 store's spool lives unless told otherwise: beside the token registry. */
+export function defaultSpoolFolder(tokensFile: string): string {
+  return path.join(path.dirname(tokensFile), 'spool');
+}
+
+/** Whether a location names a store that is local already (and so has no spool). */
+export function isLocalStore(location: string): boolean {
+  return !location.startsWith('s3://');
 }
 
 function diskFolder(location: string): string {

@@ -1,6 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
@@ -9,12 +13,13 @@ import {
   PutObjectCommand,
   S3Client,
   S3ServiceException,
+  UploadPartCommand,
   paginateListObjectsV2,
 } from '@aws-sdk/client-s3';
-import type { PutObjectCommandInput } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import type { CompletedPart, PutObjectCommandInput } from '@aws-sdk/client-s3';
 import { RequestBodyError, StoreUnavailableError, UploadError } from '../core/errors.js';
 import type { ImageStore, ImageWrite, ObjectContent, ObjectFacts, StoredObject } from '../core/store.js';
+import { MemoryBudget } from './memory-budget.js';
 
 /**
  * Whether the store refuses `PutObject` with `If-None-Match: *` on an existing key (AWS S3 since
@@ -33,12 +38,22 @@ export interface S3StoreOptions {
    * Images up to this size are held in memory and sent in one `PutObject`, signed with the SHA-256
    * of the body (the receiver's hash where {@link ImageWrite.sha256} gives it), so the store checks
    * the bytes; larger ones go as a multipart upload of parts of this size, each part signed with the
-   * SHA-256 the SDK computes for it. Memory per upload is bounded by it, never by the image size.
+   * SHA-256 the SDK computes for it, one part at a time. An upload holds at most about two parts
+   * in memory, never more for a larger image. Spooled images ({@link ImageWrite.file}) are
+   * streamed from their file in one `PutObject`, whatever their size, and hold none.
    */
   partSize?: number;
+  /**
+   * The most bytes of image bodies all writes of this store hold in memory at once. A write
+   * reserves what it needs before reading its body (its announced size up to one part, or two
+   * parts when larger or unannounced) and waits while the budget is taken.
+   */
+  memoryBudgetBytes?: number;
 }
 
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
+/** Eight parts' worth: 4 large uploads at once, or about 130 images of 500 KB. */
+export const DEFAULT_MEMORY_BUDGET_BYTES = 8 * DEFAULT_PART_SIZE;
 /**
  * The SigV4 header that carries the payload's SHA-256. When a request already has it, the signer
  * (`getPayloadHash` in @smithy/signature-v4) signs that value instead of hashing the body.
@@ -82,6 +97,9 @@ export function createS3Client(settings: S3ClientSettings = {}): S3Client {
     forcePathStyle: settings.forcePathStyle ?? endpoint !== undefined,
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    // The SDK writes to the console when a streamed request fails ("non-retryable streaming
+    // request"); the caller already gets the error and decides about retrying (the spool's forwarder).
+    logger: silentLogger,
     // A store that stops answering must fail the upload (503) in bounded time, not only log a warning.
     requestHandler: { connectionTimeout: 5_000, requestTimeout: settings.requestTimeoutMs ?? 30_000, throwOnRequestTimeout: true },
   });
@@ -102,6 +120,7 @@ export class S3Store implements ImageStore {
   readonly prefix: string;
   private readonly client: S3Client;
   private readonly partSize: number;
+  private readonly memory: MemoryBudget;
   private conditionalWrites: ConditionalWrites;
   private readonly knownTaken = new Set<string>();
   private readonly keyLocks = new Map<string, Promise<unknown>>();
@@ -111,6 +130,7 @@ export class S3Store implements ImageStore {
     this.bucket = options.bucket;
     this.prefix = options.prefix ?? '';
     this.partSize = options.partSize ?? DEFAULT_PART_SIZE;
+    this.memory = new MemoryBudget(Math.max(options.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES, 2 * this.partSize));
     this.conditionalWrites = options.conditionalWrites ?? 'auto';
   }
 
@@ -131,6 +151,30 @@ export class S3Store implements ImageStore {
   }
 
   async write(image: ImageWrite): Promise<{ key: string }> {
+    const { file } = image;
+    if (file) {
+      try {
+        return await this.putWhole(image, () => createReadStream(file.path, { start: 0, end: file.size - 1 }), file.size, file.sha256);
+      } catch (error) {
+        throw storeError(error);
+      }
+    }
+    const small = image.size !== undefined && image.size <= this.partSize;
+    const release = await this.memory.reserve(small ? image.size! : 2 * this.partSize);
+    try {
+      return await this.writeFromMemory(image);
+    } finally {
+      release();
+    }
+  }
+
+  /** Memory held by image bodies right now, and the most there may be (see {@link S3StoreOptions.memoryBudgetBytes}). */
+  get memoryUse(): { reservedBytes: number; budgetBytes: number } {
+    return { reservedBytes: this.memory.reservedBytes, budgetBytes: this.memory.totalBytes };
+  }
+
+  /** A body read from the request: one part held in memory, then one `PutObject` or a multipart upload. */
+  private async writeFromMemory(image: ImageWrite): Promise<{ key: string }> {
     const body = image.body[Symbol.asyncIterator]();
     // When reading the body fails, that error is rethrown as it is: not wrapped, and not replaced by
     // whatever the upload made of it (e.g. an AbortMultipartUpload the store refused).
@@ -155,7 +199,12 @@ export class S3Store implements ImageStore {
       headBytes += next.value.byteLength;
     }
     try {
-      if (ended) return await this.putWhole(image, Buffer.concat(head, headBytes));
+      if (ended) {
+        const whole = Buffer.concat(head, headBytes);
+        head.length = 0;
+        // The body was read to its end, so the writer's hash, if it has one, is known.
+        return await this.putWhole(image, () => whole, whole.byteLength, image.sha256?.());
+      }
       return await this.putInParts(image, head, source);
     } catch (error) {
       if (bodyFailure) throw bodyFailure.error;
@@ -233,16 +282,17 @@ export class S3Store implements ImageStore {
     return Promise.resolve();
   }
 
-  /** One `PutObject` of a body held in memory; on a clash the same bytes go to another key. */
-  private async putWhole(image: ImageWrite, body: Buffer): Promise<{ key: string }> {
-    // The body was read to its end, so the writer's hash, if it has one, is known.
-    const payloadHash = image.sha256?.();
+  /**
+   * One `PutObject` of a body held in memory or read from a file (`body` gives it afresh for each
+   * attempt); on a clash the same bytes go to another key, unless the object there is this image.
+   */
+  private async putWhole(image: ImageWrite, body: () => Buffer | Readable, length: number, payloadHash: string | undefined): Promise<{ key: string }> {
     let key = this.knownTaken.has(image.key) ? image.alternateKey() : image.key;
     for (let attempt = 1; ; attempt++) {
       const params: PutObjectCommandInput = {
         ...this.objectParams(key, image),
-        Body: body,
-        ContentLength: body.byteLength,
+        Body: body(),
+        ContentLength: length,
       };
       // Under the key's lock even with conditional writes: a multipart upload of this process may
       // hold the key, and its completion is not create-only everywhere (see putInParts).
@@ -254,7 +304,7 @@ export class S3Store implements ImageStore {
         await this.putObject(params, payloadHash);
         return true;
       });
-      if (stored) return { key };
+      if (stored || (await this.holdsSameImage(key, image))) return { key };
       this.rememberTaken(key);
       if (attempt >= MAX_KEY_ATTEMPTS) throw new Error(`No free key found for ${image.key} after ${attempt} attempts`);
       key = image.alternateKey();
@@ -262,12 +312,15 @@ export class S3Store implements ImageStore {
   }
 
   /**
-   * A multipart upload for an image larger than one part. The body cannot be replayed, so the key
-   * is checked before the upload starts, and check and upload hold the key's lock (whatever the
-   * store's conditional writes) so that two uploads from this process never both take a key that
-   * was free. Against other writers the create-only condition guards the completion only where the
-   * store honours it there: AWS S3 does, Ceph RGW 16 ignores `If-None-Match` on
-   * CompleteMultipartUpload.
+   * A multipart upload for an image larger than one part, one part at a time through one reused
+   * buffer. The body cannot be replayed, so the key is checked before the upload starts, and check
+   * and upload hold the key's lock (whatever the store's conditional writes) so that two uploads
+   * from this process never both take a key that was free. Against other writers the create-only
+   * condition guards the completion only where the store honours it there: AWS S3 does, Ceph RGW
+   * 16 ignores `If-None-Match` on CompleteMultipartUpload.
+   *
+   * (Not lib-storage's `Upload`: its chunker keeps a view into each concatenated part while it
+   * collects the next, about 36 MB per upload with 8 MB parts, and it has no bound across uploads.)
    */
   private async putInParts(image: ImageWrite, head: Buffer[], rest: AsyncIterator<Uint8Array>): Promise<{ key: string }> {
     const preferred = this.knownTaken.has(image.key) ? image.alternateKey() : image.key;
@@ -285,24 +338,35 @@ export class S3Store implements ImageStore {
       this.rememberTaken(key);
       key = image.alternateKey();
     }
-    async function* body(): AsyncGenerator<Uint8Array> {
-      yield* head;
-      for (let next = await rest.next(); !next.done; next = await rest.next()) yield next.value;
-    }
-    const upload = new Upload({
-      client: this.client,
-      params: {
-        ...this.objectParams(key, image),
-        Body: Readable.from(body(), { objectMode: false }),
-        ...(this.usesConditionalWrites && { IfNoneMatch: '*' }),
-      },
-      partSize: this.partSize,
-      queueSize: 2,
-      leavePartsOnError: false,
-    });
+    const target = { Bucket: this.bucket, Key: this.prefix + key };
+    const { UploadId } = await this.client.send(new CreateMultipartUploadCommand(this.objectParams(key, image)));
+    const parts: CompletedPart[] = [];
     try {
-      await upload.done();
+      const part = Buffer.allocUnsafe(this.partSize);
+      let filled = 0;
+      const send = async (): Promise<void> => {
+        const PartNumber = parts.length + 1;
+        const { ETag } = await this.client.send(new UploadPartCommand({ ...target, UploadId, PartNumber, Body: part.subarray(0, filled), ContentLength: filled }));
+        parts.push({ ETag, PartNumber });
+        filled = 0;
+      };
+      const add = async (chunk: Uint8Array): Promise<void> => {
+        for (let offset = 0; offset < chunk.byteLength; ) {
+          const count = Math.min(chunk.byteLength - offset, this.partSize - filled);
+          part.set(chunk.subarray(offset, offset + count), filled);
+          filled += count;
+          offset += count;
+          if (filled === this.partSize) await send();
+        }
+      };
+      while (head.length > 0) await add(head.shift()!);
+      for (let next = await rest.next(); !next.done; next = await rest.next()) await add(next.value);
+      if (filled > 0) await send();
+      await this.client.send(
+        new CompleteMultipartUploadCommand({ ...target, UploadId, MultipartUpload: { Parts: parts }, ...(this.usesConditionalWrites && { IfNoneMatch: '*' }) }),
+      );
     } catch (error) {
+      await this.client.send(new AbortMultipartUploadCommand({ ...target, UploadId })).catch(() => undefined);
       if (isTaken(error)) {
         this.rememberTaken(key);
         throw new StoreUnavailableError(`Another upload took key ${key} while this one was being sent`, { cause: error });
@@ -337,6 +401,13 @@ export class S3Store implements ImageStore {
 
   private async exists(key: string): Promise<boolean> {
     return (await this.head(key)) !== undefined;
+  }
+
+  /** Whether the object under a taken key is this image itself, stored by an earlier attempt. */
+  private async holdsSameImage(key: string, image: ImageWrite): Promise<boolean> {
+    if (image.isSameImage === undefined) return false;
+    const existing = await this.head(key);
+    return existing !== undefined && image.isSameImage(existing);
   }
 
   private rememberTaken(key: string): void {
@@ -375,6 +446,8 @@ export class S3Store implements ImageStore {
     }
   }
 }
+
+const silentLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
 /** The SDK's HTTP request as a middleware sees it (its type lives in @smithy/protocol-http). */
 function isHttpRequest(request: unknown): request is { headers: Record<string, string> } {

@@ -1,6 +1,6 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
@@ -19,6 +19,12 @@ export interface LocalS3 {
   keys(): Promise<string[]>;
   /** Requests seen, as `METHOD /path` with `signed` when they carried a SigV4 Authorization. */
   requests: Array<{ method: string; path: string; signed: boolean; ifNoneMatch: string | undefined }>;
+  /** Stops listening and cuts every open connection, as a store that went away: connections are refused. */
+  down(): Promise<void>;
+  /** Listens again on the same port, with the same objects. */
+  up(): Promise<void>;
+  /** While set, every request is answered with this status and an S3 error body (503: SlowDown). */
+  failWith: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -31,10 +37,12 @@ export async function startLocalS3(bucket = 'images'): Promise<LocalS3> {
   const directory = await mkdtemp(path.join(os.tmpdir(), 'images-to-s3-lambda-s3-'));
   const { server: s3rver, port: backendPort } = await startS3rver(directory);
   const requests: LocalS3['requests'] = [];
+  // Its own agent, so that stop() can cut what is still open towards s3rver (whose close() waits for it).
+  const backend = new http.Agent({ keepAlive: false });
 
   const exists = (urlPath: string): Promise<boolean> =>
     new Promise((resolve, reject) => {
-      const head = http.request({ host: '127.0.0.1', port: backendPort, method: 'HEAD', path: urlPath, agent: false }, (response) => {
+      const head = http.request({ host: '127.0.0.1', port: backendPort, method: 'HEAD', path: urlPath, agent: backend }, (response) => {
         response.resume();
         resolve(response.statusCode === 200);
       });
@@ -42,11 +50,20 @@ export async function startLocalS3(bucket = 'images'): Promise<LocalS3> {
       head.end();
     });
 
+  const sockets = new Set<Socket>();
+  let failWith: number | undefined;
   const proxy = http.createServer((incoming, outgoing) => {
     void (async () => {
       const urlPath = incoming.url ?? '/';
       const ifNoneMatch = incoming.headers['if-none-match'];
       requests.push({ method: incoming.method ?? '', path: urlPath.split('?')[0]!, signed: /^AWS4-HMAC-SHA256 /.test(incoming.headers.authorization ?? ''), ifNoneMatch });
+      if (failWith !== undefined) {
+        incoming.resume();
+        const code = failWith === 503 ? 'SlowDown' : 'InternalError';
+        outgoing.writeHead(failWith, { 'content-type': 'application/xml' });
+        outgoing.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>Please reduce your request rate.</Message></Error>`);
+        return;
+      }
       if (incoming.method === 'PUT' && ifNoneMatch === '*' && (await exists(urlPath.split('?')[0]!))) {
         incoming.resume();
         outgoing.writeHead(412, { 'content-type': 'application/xml' });
@@ -54,18 +71,25 @@ export async function startLocalS3(bucket = 'images'): Promise<LocalS3> {
         return;
       }
       const forward = http.request(
-        { host: '127.0.0.1', port: backendPort, method: incoming.method, path: urlPath, headers: incoming.headers, agent: false },
+        { host: '127.0.0.1', port: backendPort, method: incoming.method, path: urlPath, headers: { ...incoming.headers, connection: 'close' }, agent: backend },
         (response) => {
           outgoing.writeHead(response.statusCode ?? 502, response.headers);
           response.pipe(outgoing);
         },
       );
       forward.on('error', () => outgoing.destroy());
+      // A client cut off (see down()) must not leave s3rver holding a half-sent request.
+      outgoing.on('close', () => forward.destroy());
       incoming.pipe(forward);
     })();
   });
+  proxy.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  const endpoint = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  const port = (proxy.address() as AddressInfo).port;
+  const endpoint = `http://127.0.0.1:${port}`;
   const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
   const region = 'us-east-1';
 
@@ -78,12 +102,24 @@ export async function startLocalS3(bucket = 'images'): Promise<LocalS3> {
     const parts = key.split('/');
     return path.join(directory, bucket, ...parts.slice(0, -1), `${parts.at(-1)}._S3rver_object`);
   };
-  return {
+  const local: LocalS3 = {
     endpoint,
     region,
     credentials,
     bucket,
     requests,
+    get failWith() {
+      return failWith;
+    },
+    set failWith(status) {
+      failWith = status;
+    },
+    down: async () => {
+      const closed = new Promise<void>((resolve) => proxy.close(() => resolve()));
+      for (const socket of sockets) socket.destroy();
+      await closed;
+    },
+    up: () => new Promise<void>((resolve, reject) => proxy.once('error', reject).listen(port, '127.0.0.1', () => resolve())),
     object: (key) => readFile(objectFile(key)).catch(() => undefined),
     keys: async () => {
       const { readdir } = await import('node:fs/promises');
@@ -95,9 +131,11 @@ export async function startLocalS3(bucket = 'images'): Promise<LocalS3> {
         .sort();
     },
     stop: async () => {
-      await new Promise<void>((resolve) => proxy.close(() => resolve()));
+      if (proxy.listening) await local.down();
+      backend.destroy();
       await s3rver.close();
       await rm(directory, { recursive: true, force: true });
     },
   };
+  return local;
 }

@@ -1,0 +1,146 @@
+import { StoreFullError } from '../core/errors.js';
+import type { ImageStore, ImageWrite, ObjectContent, ObjectFacts, StoreHealth, StoredObject } from '../core/store.js';
+import { Forwarder } from './forwarder.js';
+import type { ForwarderLog, ForwarderReport } from './forwarder.js';
+import { Spool } from './spool.js';
+import type { SpoolContents, SpoolOptions, SpoolRecovery } from './spool.js';
+
+export interface SpooledStoreOptions extends SpoolOptions {
+  /** Images sent to the store at once. */
+  forwardConcurrency: number;
+  backoff?: { initialMs: number; maxMs: number };
+  log?: ForwarderLog;
+}
+
+/**
+ * A remote store behind a local spool: a write is durable once it is in the spool, and the
+ * forwarder moves it to the store in the background, so the camera's answer never waits on the
+ * store being up or fast. Reads see both: an image still in the spool can be viewed under its key.
+ */
+export class SpooledStore implements ImageStore {
+  /** The spool keeps each image's SHA-256 to sign its forwarding with and to recognise it in the store. */
+  readonly needsSha256 = true;
+  readonly spool: Spool;
+  readonly forwarder: Forwarder;
+  /** What {@link open} found waiting from before. */
+  recovery: SpoolRecovery | undefined;
+
+  constructor(
+    readonly target: ImageStore,
+    options: SpooledStoreOptions,
+  ) {
+    this.spool = new Spool(options);
+    this.forwarder = new Forwarder({
+      spool: this.spool,
+      store: target,
+      concurrency: options.forwardConcurrency,
+      ...(options.backoff && { backoff: options.backoff }),
+      ...(options.log && { log: options.log }),
+    });
+  }
+
+  get location(): string {
+    return this.target.location;
+  }
+
+  /** Opens the spool and starts forwarding; the store itself is opened by the forwarder, so a store that is down does not stop the receiver. */
+  async open(): Promise<void> {
+    this.recovery = await this.spool.open();
+    this.forwarder.start();
+  }
+
+  async write(image: ImageWrite): Promise<{ key: string }> {
+    if (!this.spool.hasRoomFor(image.size)) throw this.fullError();
+    const spooled = await this.spool.add(image);
+    this.forwarder.wake();
+    return { key: spooled.key };
+  }
+
+  async *list(prefix = ''): AsyncIterable<StoredObject> {
+    const spooled = [...this.spool.waiting()]
+      .filter((image) => image.key.startsWith(prefix))
+      .sort((a, b) => keyOrder(a.key, b.key))
+      .map((image) => ({ key: image.key, size: image.size, lastModified: image.receivedAt }));
+    let next = 0;
+    for await (const object of this.target.list(prefix)) {
+      while (next < spooled.length && keyOrder(spooled[next]!.key, object.key) < 0) yield spooled[next++]!;
+      // Stored, but not yet removed from the spool: listed once.
+      if (next < spooled.length && spooled[next]!.key === object.key) next++;
+      yield object;
+    }
+    yield* spooled.slice(next);
+  }
+
+  async read(key: string): Promise<ObjectContent | undefined> {
+    const image = this.spool.find(key);
+    if (image === undefined) return this.target.read(key);
+    return { key, size: image.size, lastModified: image.receivedAt, contentType: image.contentType, body: this.spool.bodyOf(image) };
+  }
+
+  async head(key: string): Promise<ObjectFacts | undefined> {
+    const image = this.spool.find(key);
+    if (image === undefined) return this.target.head?.(key);
+    return { key, size: image.size, lastModified: image.receivedAt, contentType: image.contentType, metadata: { ...image.metadata } };
+  }
+
+  async listFolders(prefix: string): Promise<string[]> {
+    const stored = this.target.listFolders ? await this.target.listFolders(prefix) : [];
+    const folders = new Set(stored);
+    for (const image of this.spool.waiting()) {
+      if (!image.key.startsWith(prefix)) continue;
+      const rest = image.key.slice(prefix.length);
+      const slash = rest.indexOf('/');
+      if (slash > 0) folders.add(rest.slice(0, slash));
+    }
+    return [...folders].sort(keyOrder);
+  }
+
+  /** Ready while the spool takes images, whatever the store does: {@link health} tells the rest. */
+  async check(): Promise<void> {
+    await this.spool.check();
+    if (!this.spool.hasRoomFor()) throw this.fullError();
+  }
+
+  health(): Promise<StoreHealth> {
+    const contents = this.spool.contents();
+    const report = this.forwarder.status();
+    const facts = {
+      spooled: contents.images,
+      spooledBytes: contents.bytes,
+      ...(contents.oldest && { oldestSpooledAt: contents.oldest.toISOString() }),
+    };
+    if (report.storeReachable) return Promise.resolve({ status: 'ready', storeState: 'reachable', ...facts });
+    return Promise.resolve({
+      status: 'degraded',
+      storeState: 'unreachable',
+      message: `The store ${this.location} is unreachable since ${report.unreachableSince?.toISOString() ?? 'start'} (${report.lastError ?? 'no answer'}); images are spooled and forwarded when it is back.`,
+      ...facts,
+    });
+  }
+
+  /** What waits in the spool, and what the forwarder did. */
+  report(): { spool: SpoolContents; forwarder: Readonly<ForwarderReport> } {
+    return { spool: this.spool.contents(), forwarder: this.forwarder.status() };
+  }
+
+  async close(): Promise<void> {
+    await this.forwarder.stop();
+    await this.target.close();
+  }
+
+  private fullError(): StoreFullError {
+    const { images, bytes } = this.spool.contents();
+    const report = this.forwarder.status();
+    const why = report.storeReachable
+      ? 'the store takes images more slowly than they arrive'
+      : `the store has been unreachable since ${report.unreachableSince?.toISOString() ?? 'start'}`;
+    const mb = (count: number): string => `${(count / 1024 / 1024).toFixed(1)} MB`;
+    const message = `The receiver's spool is full (${images} images, ${mb(bytes)} waiting, limit ${mb(this.spool.maxBytes)}): ${why}. Nothing spooled was dropped; this image was not stored.`;
+    return new StoreFullError(message, { callerMessage: message, retryAfterSeconds: 60 });
+  }
+}
+
+/** Key order as S3 lists keys: by UTF-8 bytes. */
+function keyOrder(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}

@@ -1,0 +1,91 @@
+import type { FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { StoreFullError, StoreUnavailableError } from '../core/errors.js';
+
+/**
+ * Writing image files durably: what the disk store and the spool share.
+ *
+ * @module
+ */
+
+/** Bytes received while a write to the file is in flight before reading waits for it. */
+const MAX_PENDING_BYTES = 256 * 1024;
+
+/**
+ * Writes a body to a file with at most one write in flight; chunks that arrive meanwhile go out
+ * together in the next `writev`. Reading waits once {@link MAX_PENDING_BYTES} are waiting.
+ */
+export async function writeBody(file: FileHandle, body: AsyncIterable<Uint8Array>): Promise<void> {
+  let pending: Uint8Array[] = [];
+  let pendingBytes = 0;
+  let inFlight: Promise<void> | undefined;
+  let failure: { error: unknown } | undefined;
+  const flush = (): void => {
+    const chunks = pending;
+    pending = [];
+    pendingBytes = 0;
+    inFlight = writeAll(file, chunks).then(
+      () => {
+        inFlight = undefined;
+        if (pending.length > 0 && failure === undefined) flush();
+      },
+      (error: unknown) => {
+        failure = { error };
+        inFlight = undefined;
+      },
+    );
+  };
+  try {
+    for await (const chunk of body) {
+      if (failure) throw failure.error;
+      pending.push(chunk);
+      pendingBytes += chunk.byteLength;
+      if (inFlight === undefined) flush();
+      else if (pendingBytes >= MAX_PENDING_BYTES) await inFlight;
+    }
+  } finally {
+    // Also when reading failed: no write may still be running when the caller closes the file.
+    while (inFlight !== undefined) await inFlight;
+  }
+  if (failure) throw failure.error;
+  if (pending.length > 0) await writeAll(file, pending);
+}
+
+/** `writev` until every byte is written (a regular file may take fewer bytes than asked). */
+export async function writeAll(file: FileHandle, chunks: Uint8Array[]): Promise<void> {
+  let remaining = chunks;
+  while (remaining.length > 0) {
+    const { bytesWritten } = await file.writev(remaining);
+    let skip = bytesWritten;
+    while (remaining.length > 0 && skip >= remaining[0]!.byteLength) {
+      skip -= remaining[0]!.byteLength;
+      remaining = remaining.slice(1);
+    }
+    if (skip > 0) remaining = [remaining[0]!.subarray(skip), ...remaining.slice(1)];
+  }
+}
+
+/** fsyncs a folder, so that names just made or removed in it survive a power cut. */
+export async function syncFolder(folder: string): Promise<void> {
+  const handle = await open(folder, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Store-level failures become the errors the contract maps to 503 and 507; others pass. */
+export function fileStoreError(error: unknown, root: string): unknown {
+  if (isCode(error, 'ENOSPC') || isCode(error, 'EDQUOT')) {
+    return new StoreFullError(`No space left in ${root}`, { cause: error });
+  }
+  if (['EACCES', 'EPERM', 'EROFS', 'EIO', 'ENOENT', 'EMFILE', 'ENFILE'].some((code) => isCode(error, code))) {
+    return new StoreUnavailableError(`Cannot write to ${root}: ${(error as Error).message}`, { cause: error });
+  }
+  return error;
+}
+
+export function isCode(error: unknown, code: string): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === code;
+}
