@@ -70,15 +70,19 @@ interface RunStats {
   /** Images answered 2xx per second of the run. */
   imagesPerSecond: number;
   /**
-   * Images per second until they are on disk: the run's duration plus the time `sync` then takes
-   * to write what the server left in the page cache. A server that answers before its data is on
-   * disk leaves the writing to the kernel, after the run; this counts that work (as a run long
-   * enough for writeback to keep pace would) so that every variant does the same work: images on
-   * disk. For our receiver (fsync before the 200) the flush takes ~10 ms.
+   * Images per second until they are where they count: the run's duration plus the time the work
+   * a server left for after the run then takes (its variant's `settle`).
+   *
+   * S1, on disk: the time `sync` takes to write what the server left in the page cache. A server
+   * that answers before its data is on disk leaves the writing to the kernel, after the run; this
+   * counts that work (as a run long enough for writeback to keep pace would) so that every variant
+   * does the same work: images on disk. For our receiver (fsync before the 200) the flush takes
+   * ~10 ms. S2, in the store: the time until the receiver's spool is empty (every answered image
+   * forwarded to the bucket); for the variants that answer only once the store has the image, 0.
    */
-  onDiskPerSecond: number;
-  /** Seconds `sync` took after the run. */
-  flushSeconds: number;
+  storedPerSecond: number;
+  /** Seconds the settling after the run took (S1: `sync`; S2: until the spool was empty). */
+  settleSeconds: number;
   mbPerSecond: number;
   p50: number;
   p99: number;
@@ -102,7 +106,7 @@ const round = (n: number, digits = 2): number => Math.round(n * 10 ** digits) / 
 let tagCounter = 0;
 
 /** Runs the load generator in its own process. */
-async function load(plan: Omit<LoadPlan, 'tag' | 'imageFile'> & { imageFile?: string }): Promise<LoadResult> {
+async function load(plan: Omit<LoadPlan, 'tag' | 'imageFile'> & { imageFile?: string; tag?: string }): Promise<LoadResult> {
   const full: LoadPlan = { imageFile: imagePath, tag: `r${process.pid}x${tagCounter++}`, ...plan };
   const child = spawn(process.execPath, [path.join(BUILD, 'bench', 'load.js'), JSON.stringify(full)], { stdio: ['ignore', 'pipe', 'inherit'], cwd: ROOT, env: quietEnv });
   let output = '';
@@ -112,18 +116,22 @@ async function load(plan: Omit<LoadPlan, 'tag' | 'imageFile'> & { imageFile?: st
   return JSON.parse(output.trim().split('\n').at(-1)!) as LoadResult;
 }
 
-/** One measured load run against a server, with the server's CPU use over the run and, for a disk, the time to flush what it wrote. */
-async function measure(server: Started, plan: Omit<LoadPlan, 'tag' | 'imageFile'>, data: string[] = []): Promise<RunStats> {
+/**
+ * One measured load run against a server, with the server's CPU use over the run and the settling
+ * after it (`settle` resolves with its seconds: a disk's flush, a spool's draining), which counts
+ * into {@link RunStats.storedPerSecond} and the server's CPU.
+ */
+async function measure(server: Started, plan: Omit<LoadPlan, 'tag' | 'imageFile'>, settle?: () => Promise<number>): Promise<RunStats> {
   const pids = processTree(server.pid);
   const cpuBefore = cpuSeconds(pids);
   const result = await load(plan);
-  const flushSeconds = data.length > 0 ? flush(data) : 0;
+  const settleSeconds = settle ? await settle() : 0;
   const cpu = cpuSeconds(processTree(server.pid)) - cpuBefore;
   const stored = Math.max(1, result.ok);
   return {
     imagesPerSecond: result.ok / result.seconds,
-    onDiskPerSecond: result.ok / (result.seconds + flushSeconds),
-    flushSeconds,
+    storedPerSecond: result.ok / (result.seconds + settleSeconds),
+    settleSeconds,
     mbPerSecond: result.bytes / MB / result.seconds,
     p50: percentile(result.latencies, 50),
     p99: percentile(result.latencies, 99),
@@ -293,47 +301,58 @@ interface Variant {
   name: string;
   server: Started & { port: number };
   plan: Omit<LoadPlan, 'tag' | 'imageFile' | 'connections'>;
-  /** Folders holding what a run stored, removed before the next. */
+  /** Folders holding what a run stored, emptied before the next (see {@link clean}). */
   data: string[];
+  /** Waits after a run until what it stored is where it counts; resolves with the seconds. Default: `sync` of `data`. */
+  settle?: () => Promise<number>;
+  /** Removes what a run stored, instead of emptying `data`. */
+  cleanUp?: () => Promise<void>;
   info?: string;
 }
 
 /** Rounds of alternating runs; the order rotates each round so no variant always follows the same one. */
-async function alternate(variants: Variant[], connections: number, runSeconds: number, warmSeconds: number): Promise<Map<string, RunStats[]>> {
+async function alternate(variants: Variant[], connections: number, runSeconds: number, warmSeconds: number, roundCount = rounds): Promise<Map<string, RunStats[]>> {
   const results = new Map<string, RunStats[]>(variants.map((variant) => [variant.name, []]));
+  const settle = (variant: Variant): (() => Promise<number>) | undefined => variant.settle ?? (variant.data.length > 0 ? () => Promise.resolve(flush(variant.data)) : undefined);
+  const cleanUp = (variant: Variant): Promise<void> => (variant.cleanUp ? variant.cleanUp() : clean(...variant.data));
   for (const variant of variants) {
-    await measure(variant.server, { ...variant.plan, connections, durationMs: warmSeconds * 1000 }, variant.data);
-    await clean(...variant.data);
+    await measure(variant.server, { ...variant.plan, connections, durationMs: warmSeconds * 1000 }, settle(variant));
+    await cleanUp(variant);
   }
-  for (let r = 0; r < rounds; r++) {
+  for (let r = 0; r < roundCount; r++) {
     for (let i = 0; i < variants.length; i++) {
       const variant = variants[(i + r) % variants.length]!;
-      const stats = await measure(variant.server, { ...variant.plan, connections, durationMs: runSeconds * 1000 }, variant.data);
+      const stats = await measure(variant.server, { ...variant.plan, connections, durationMs: runSeconds * 1000 }, settle(variant));
       if (stats.failed > 0) log(`  ! ${variant.name}: ${stats.failed} failed (${stats.firstError})`);
       results.get(variant.name)!.push(stats);
-      await clean(...variant.data);
+      await cleanUp(variant);
     }
   }
   return results;
 }
 
-type Rate = 'onDiskPerSecond' | 'imagesPerSecond';
+type Rate = 'storedPerSecond' | 'imagesPerSecond';
 
-/** Median of the per-round ratios a/b of a rate (by default images on disk per second). */
-function ratio(results: Map<string, RunStats[]>, a: string, b: string, rate: Rate = 'onDiskPerSecond'): number {
+/** Median of the per-round ratios a/b of a rate (by default images stored per second: on disk, in the store). */
+function ratio(results: Map<string, RunStats[]>, a: string, b: string, rate: Rate = 'storedPerSecond'): number {
   const left = results.get(a);
   const right = results.get(b);
   if (!left || !right) return NaN;
   return median(left.map((stats, i) => stats[rate] / right[i]![rate]));
 }
 
-/** Table rows; with `onDisk` the throughput columns are images on disk per second (see {@link RunStats.onDiskPerSecond}). */
-function rows(results: Map<string, RunStats[]>, baseline: string, infos: Record<string, string> = {}, onDisk = false): Array<Record<string, string | number>> {
-  const rate: Rate = onDisk ? 'onDiskPerSecond' : 'imagesPerSecond';
+/**
+ * Table rows. With `stored` the throughput columns are images stored per second (see
+ * {@link RunStats.storedPerSecond}), headed `stored.rate`, beside answers per second and the
+ * settling's seconds (headed `stored.wait`).
+ */
+function rows(results: Map<string, RunStats[]>, baseline: string, infos: Record<string, string> = {}, stored?: { rate: string; wait: string }): Array<Record<string, string | number>> {
+  const settled = stored !== undefined;
+  const rate: Rate = settled ? 'storedPerSecond' : 'imagesPerSecond';
   return [...results].map(([name, runs]) => ({
     variant: name,
-    ...(onDisk && { 'answered/s': median(runs.map((run) => run.imagesPerSecond)), 'flush s': median(runs.map((run) => run.flushSeconds)) }),
-    [onDisk ? 'on disk/s' : 'images/s']: median(runs.map((run) => run[rate])),
+    ...(settled && { 'answered/s': median(runs.map((run) => run.imagesPerSecond)), [stored.wait]: median(runs.map((run) => run.settleSeconds)) }),
+    [stored?.rate ?? 'images/s']: median(runs.map((run) => run[rate])),
     'MB/s': median(runs.map((run) => (run.mbPerSecond * run[rate]) / run.imagesPerSecond)),
     'p50 ms': median(runs.map((run) => run.p50)),
     'p99 ms': median(runs.map((run) => run.p99)),
@@ -341,7 +360,7 @@ function rows(results: Map<string, RunStats[]>, baseline: string, infos: Record<
     'client CPU ms/img': median(runs.map((run) => run.clientCpuMsPerImage)),
     [`× ${baseline}`]: ratio(results, name, baseline, rate),
     'per-round': runs.map((run, i) => round(run[rate] / results.get(baseline)![i]![rate], 2)).join(' '),
-    ...(onDisk && { [`answered × ${baseline}`]: ratio(results, name, baseline, 'imagesPerSecond') }),
+    ...(settled && { [`answered × ${baseline}`]: ratio(results, name, baseline, 'imagesPerSecond') }),
     note: infos[name] ?? '',
   }));
 }
@@ -388,7 +407,7 @@ async function scenarioDisk(): Promise<void> {
       'bare+fsync': 'bare + fsync of file and folder',
       'contract core': 'ImageReceiver + DiskStore on bare node:http',
       nginx: 'WebDAV PUT, no fsync',
-    }, true));
+    }, { rate: 'on disk/s', wait: 'flush s' }));
     // The ratios of images on disk per second are the headline; `_answered` ones compare answers per second.
     const ratios = (suffix: string, rate: Rate): void => {
       summary[`disk_ratio${suffix}`] = round(ratio(results, 'ours', 'bare', rate), 3);
@@ -404,9 +423,9 @@ async function scenarioDisk(): Promise<void> {
         summary[`server_layer_ratio${suffix}`] = round(ratio(results, 'ours', 'contract core', rate), 3);
       }
     };
-    ratios('', 'onDiskPerSecond');
+    ratios('', 'storedPerSecond');
     ratios('_answered', 'imagesPerSecond');
-    summary.disk_images_on_disk_per_s = Object.fromEntries([...results].map(([name, runs]) => [name, round(median(runs.map((run) => run.onDiskPerSecond)), 1)]));
+    summary.disk_images_on_disk_per_s = Object.fromEntries([...results].map(([name, runs]) => [name, round(median(runs.map((run) => run.storedPerSecond)), 1)]));
     summary.disk_images_answered_per_s = Object.fromEntries([...results].map(([name, runs]) => [name, round(median(runs.map((run) => run.imagesPerSecond)), 1)]));
   } finally {
     for (const server of started) await server.stop();

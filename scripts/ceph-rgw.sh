@@ -4,10 +4,13 @@
 #   scripts/ceph-rgw.sh install        apt-get the Ceph packages (root, Debian 12)
 #   scripts/ceph-rgw.sh start [DIR]    mon + one BlueStore OSD + radosgw; writes DIR/env
 #   scripts/ceph-rgw.sh stop  [DIR]    stop the daemons and remove DIR
+#   scripts/ceph-rgw.sh gateway-stop  [DIR]   stop radosgw only (the S3 endpoint goes away)
+#   scripts/ceph-rgw.sh gateway-start [DIR]   start radosgw again, same data; wait for HTTP
 #
 # DIR defaults to /tmp/images-to-s3-ceph; the S3 port to 7480 (env CEPH_RGW_PORT).
 # Then: `. DIR/env` exports S3_TEST_ENDPOINT, S3_TEST_ACCESS_KEY_ID,
-# S3_TEST_SECRET_ACCESS_KEY, S3_TEST_REGION and S3_TEST_SERVER.
+# S3_TEST_SECRET_ACCESS_KEY, S3_TEST_REGION, S3_TEST_SERVER and S3_TEST_CEPH_DIR (DIR, for the
+# outage tests, which stop and start the gateway).
 # Background and the settings that matter: S3-SERVERS.md (Ceph RGW on loopback).
 set -euo pipefail
 
@@ -196,6 +199,7 @@ export S3_TEST_ACCESS_KEY_ID=$ACCESS_KEY
 export S3_TEST_SECRET_ACCESS_KEY=$SECRET_KEY
 export S3_TEST_REGION=$REGION
 export S3_TEST_SERVER=ceph-rgw
+export S3_TEST_CEPH_DIR=$DIR
 EOF
 }
 
@@ -309,6 +313,39 @@ cmd_start() {
   cat "$DIR/env"
 }
 
+# ---------------------------------------------------------------- gateway only
+
+cmd_gateway_stop() {
+  need_root
+  check_ours
+  local pid deadline
+  pid=$(daemon_pid "$RGW_NAME") || { log "radosgw is not running in $DIR"; return 0; }
+  kill -TERM "$pid" 2>/dev/null || true
+  deadline=$((SECONDS + STOP_TIMEOUT))
+  while running "$pid"; do
+    if ((SECONDS >= deadline)); then
+      kill -KILL "$pid" 2>/dev/null || true
+      sleep 0.5
+      break
+    fi
+    sleep 0.1
+  done
+  log "radosgw stopped"
+}
+
+cmd_gateway_start() {
+  need_root
+  check_ours
+  [[ -f $DIR/env ]] || die "no cluster in $DIR; run '$0 start $DIR' first"
+  if pid_alive "$RGW_NAME"; then
+    log "radosgw already running"
+    return 0
+  fi
+  start_daemon "$RGW_NAME" radosgw -c "$CONF" -n "$RGW_NAME"
+  wait_for "$RGW_TIMEOUT" "$RGW_NAME" "HTTP on 127.0.0.1:$PORT" rgw_http
+  log "radosgw started"
+}
+
 # ---------------------------------------------------------------- main
 
 (($# >= 1)) || usage
@@ -316,11 +353,11 @@ cmd=$1
 shift
 case $cmd in
   install) (($# == 0)) || usage; cmd_install ;;
-  start | stop)
+  start | stop | gateway-stop | gateway-start)
     (($# <= 1)) || usage
     DIR=$(realpath -m -- "${1:-$DEFAULT_DIR}")
     CONF=$DIR/ceph.conf
-    "cmd_$cmd"
+    "cmd_${cmd//-/_}"
     ;;
   *) usage ;;
 esac

@@ -87,6 +87,12 @@ program
   )
   .addOption(new Option('--forward-concurrency <n>', 'S3 store: spooled images sent to the store at once').env(env('FORWARD_CONCURRENCY')).default(4).argParser(integerIn(1, 256)))
   .addOption(
+    new Option('--forward-max-backoff <seconds>', 'S3 store: longest pause between attempts while the store is unreachable (the first is 1 s, doubling)')
+      .env(env('FORWARD_MAX_BACKOFF'))
+      .default(30)
+      .argParser(integerIn(1, 3600)),
+  )
+  .addOption(
     new Option('--gallery-password <password>', 'password of the web gallery at /gallery (default: generated at the first start, printed once, kept hashed beside the token registry)').env(
       env('GALLERY_PASSWORD'),
     ),

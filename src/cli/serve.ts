@@ -11,6 +11,8 @@ import type { GalleryOptions } from '../gallery/plugin.js';
 import type { FastifyBaseLogger } from 'fastify';
 import { DiskStore } from '../stores/disk.js';
 import { defaultSpoolFolder, isLocalStore, storeFor } from '../stores/location.js';
+import type { SpoolSettings } from '../stores/location.js';
+import { DEFAULT_BACKOFF } from '../spool/forwarder.js';
 import { defaultSpoolMaxBytes } from '../spool/spool.js';
 import { SpooledStore } from '../spool/spooled-store.js';
 import type { ConditionalWrites } from '../stores/s3.js';
@@ -43,6 +45,8 @@ export interface ServeOptions {
   /** Most bytes the spool holds; default a quarter of its filesystem's free space. */
   spoolMaxBytes?: number;
   forwardConcurrency: number;
+  /** Seconds: the longest pause between forward attempts while the store is unreachable. */
+  forwardMaxBackoff: number;
   /** The web gallery at /gallery (on unless --no-gallery). */
   gallery: boolean;
   galleryPassword?: string;
@@ -142,7 +146,7 @@ export async function serve(options: ServeOptions): Promise<void> {
 }
 
 /** The spool's settings: none for a local store or with --no-spool. */
-async function spoolFor(options: ServeOptions): Promise<{ folder: string; maxBytes: number; forwardConcurrency: number } | undefined> {
+async function spoolFor(options: ServeOptions): Promise<SpoolSettings | undefined> {
   if (isLocalStore(options.store)) {
     if (typeof options.spool === 'string') throw new Error('--spool applies to S3 stores: the disk store is local already.');
     return undefined;
@@ -150,7 +154,7 @@ async function spoolFor(options: ServeOptions): Promise<{ folder: string; maxByt
   if (options.spool === false) return undefined;
   const folder = path.resolve(options.spool ?? defaultSpoolFolder(options.tokens));
   const maxBytes = options.spoolMaxBytes ?? (await defaultSpoolMaxBytes(folder));
-  return { folder, maxBytes, forwardConcurrency: options.forwardConcurrency };
+  return { folder, maxBytes, forwardConcurrency: options.forwardConcurrency, backoff: { ...DEFAULT_BACKOFF, maxMs: options.forwardMaxBackoff * 1000 } };
 }
 
 function spoolLine(store: SpooledStore): string {

@@ -38,7 +38,7 @@ export interface ForwarderReport {
   rekeyed: number;
 }
 
-export const DEFAULT_BACKOFF = { initialMs: 1_000, maxMs: 60_000 };
+export const DEFAULT_BACKOFF = { initialMs: 1_000, maxMs: 30_000 };
 /** The longest wait before an image the store refused on its own account (not the store's) is tried again. */
 const MAX_IMAGE_BACKOFF_MS = 5 * 60_000;
 /** How long {@link Forwarder.stop} waits for attempts in flight. */

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { ImageStore, ImageWrite, ObjectContent, ObjectFacts, StoredObject } from '../core/store.js';
 import { SpooledStore } from '../spool/spooled-store.js';
+import type { SpooledStoreOptions } from '../spool/spooled-store.js';
 import { DiskStore } from './disk.js';
 import type { ConditionalWrites } from './s3.js';
 import { parseS3Location } from './s3-location.js';
@@ -16,8 +17,11 @@ export interface StoreSettings {
   /** Disk and spool: fsync each image before answering (default); see DiskStoreOptions.fsync. */
   fsync?: boolean;
   /** S3: receive into this local spool and forward in the background (see SpooledStore); unset, answer only once the store has the image. */
-  spool?: { folder: string; maxBytes: number; forwardConcurrency: number };
+  spool?: SpoolSettings;
 }
+
+/** A spool's folder, size and forwarding (see {@link SpooledStoreOptions}). */
+export type SpoolSettings = Pick<SpooledStoreOptions, 'folder' | 'maxBytes' | 'forwardConcurrency' | 'backoff'>;
 
 /** The store a location names; not yet opened. */
 export function storeFor(settings: StoreSettings): ImageStore {

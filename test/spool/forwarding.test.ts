@@ -88,12 +88,12 @@ describe('spool in front of an S3 store', () => {
     await s3.down();
     await start();
     const images = Array.from({ length: 5 }, (_, n) => jpeg(n));
-    const receipts = [];
+    const receipts: string[] = [];
     for (const [n, body] of images.entries()) {
       const response = await cameraUpload(receiver, { body, filename: `image-${n}.jpg` });
       assert.equal(response.status, 200, response.body);
       assert.equal(response.json.sha256, sha256(body));
-      receipts.push(response.json.key);
+      receipts.push(String(response.json.key));
     }
     assert.equal((await spoolFiles(spoolFolder)).length, 5);
 

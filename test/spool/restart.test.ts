@@ -1,0 +1,222 @@
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { CreateBucketCommand, GetObjectCommand, paginateListObjectsV2 } from '@aws-sdk/client-s3';
+import { createS3Client } from '../../src/stores/s3.js';
+import { startLocalS3 } from '../support/local-s3.js';
+import { SAMPLE_JPEG, request } from '../support/receiver.js';
+
+const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
+const PREFIX = 'cams';
+
+/** An S3 server the test can take away and bring back, with a bucket of its own. */
+interface OutageStore {
+  name: string;
+  endpoint: string;
+  region: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+  bucket: string;
+  down(): Promise<void>;
+  up(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function s3rverStore(): Promise<OutageStore> {
+  const s3 = await startLocalS3();
+  return { name: 's3rver', ...s3, down: () => s3.down(), up: () => s3.up(), stop: () => s3.stop() };
+}
+
+/** Ceph RGW from scripts/ceph-rgw.sh: its gateway is stopped and started by the script. */
+async function cephStore(): Promise<OutageStore> {
+  const directory = process.env.S3_TEST_CEPH_DIR!;
+  const endpoint = process.env.S3_TEST_ENDPOINT!;
+  const region = process.env.S3_TEST_REGION || 'us-east-1';
+  const credentials = { accessKeyId: process.env.S3_TEST_ACCESS_KEY_ID!, secretAccessKey: process.env.S3_TEST_SECRET_ACCESS_KEY! };
+  const bucket = `outage-${Date.now()}`;
+  const client = createS3Client({ endpoint, region, credentials });
+  await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  client.destroy();
+  const script = (command: string): Promise<void> =>
+    promisify(execFile)('bash', [path.join(projectRoot, 'scripts', 'ceph-rgw.sh'), command, directory]).then(() => undefined);
+  return { name: 'Ceph RGW', endpoint, region, credentials, bucket, down: () => script('gateway-stop'), up: () => script('gateway-start'), stop: () => script('gateway-start') };
+}
+
+/** A distinct JPEG per upload: the sample with a comment segment after its start marker. */
+function jpeg(n: number): Buffer {
+  const comment = Buffer.from(`restart ${n}`);
+  const segment = Buffer.alloc(4);
+  segment.writeUInt16BE(0xfffe, 0);
+  segment.writeUInt16BE(comment.length + 2, 2);
+  return Buffer.concat([SAMPLE_JPEG.subarray(0, 2), segment, comment, SAMPLE_JPEG.subarray(2)]);
+}
+
+interface Serve {
+  child: ChildProcess;
+  url: string;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+/** `images-to-s3 serve` on an S3 store, in a child process, as a user runs it. */
+async function startServe(store: OutageStore, folder: string): Promise<Serve> {
+  const args = ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--host', '127.0.0.1', '--port', '0', '--store', `s3://${store.bucket}/${PREFIX}`];
+  args.push('--tokens', path.join(folder, 'tokens.json'), '--forward-max-backoff', '2', '--no-gallery', '--log-level', 'warn');
+  const child = spawn(process.execPath, args, {
+    cwd: projectRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      AWS_ENDPOINT_URL_S3: store.endpoint,
+      AWS_REGION: store.region,
+      AWS_ACCESS_KEY_ID: store.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: store.credentials.secretAccessKey,
+      IMAGES_TO_S3_STORE_TIMEOUT: '3',
+    },
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const deadline = Date.now() + 30_000;
+  while (!/http:\/\/127\.0\.0\.1:\d+\//.test(output)) {
+    if (Date.now() > deadline || child.exitCode !== null) {
+      child.kill('SIGKILL');
+      throw new Error(`serve did not start:\n${output}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return { child, url: /http:\/\/127\.0\.0\.1:\d+\//.exec(output)![0], output: () => output, exited };
+}
+
+function upload(serve: Serve, token: string, body: Buffer, filename: string): ReturnType<typeof request> {
+  return request(`${serve.url}?accessToken=${token}`, {
+    method: 'POST',
+    headers: { 'content-type': 'image/jpeg', 'content-length': String(body.length), 'content-disposition': `attachment; filename="${filename}"` },
+    body,
+  });
+}
+
+/** Every object under the prefix, with its bytes. */
+async function objects(store: OutageStore): Promise<Map<string, Buffer>> {
+  const client = createS3Client({ endpoint: store.endpoint, region: store.region, credentials: store.credentials });
+  const found = new Map<string, Buffer>();
+  try {
+    for await (const page of paginateListObjectsV2({ client }, { Bucket: store.bucket, Prefix: `${PREFIX}/` })) {
+      for (const object of page.Contents ?? []) {
+        const got = await client.send(new GetObjectCommand({ Bucket: store.bucket, Key: object.Key! }));
+        found.set(object.Key!.slice(PREFIX.length + 1), Buffer.from(await got.Body!.transformToByteArray()));
+      }
+    }
+  } finally {
+    client.destroy();
+  }
+  return found;
+}
+
+const spooled = async (folder: string): Promise<number> => (await readdir(path.join(folder, 'spool', 'ready')).catch(() => [])).length;
+
+async function until(condition: () => Promise<boolean>, what: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+function outageSuite(name: string, makeStore: () => Promise<OutageStore>, skip?: string): void {
+  describe(`serve with a spool, ${name} going away`, { skip: skip ?? false }, () => {
+    const folders: string[] = [];
+    const children: ChildProcess[] = [];
+    after(async () => {
+      for (const child of children) child.kill('SIGKILL');
+      for (const folder of folders) await rm(folder, { recursive: true, force: true });
+    });
+
+    async function prepare(): Promise<{ store: OutageStore; folder: string; token: string }> {
+      const store = await makeStore();
+      const folder = await mkdtemp(path.join(os.tmpdir(), 'images-to-s3-restart-'));
+      folders.push(folder);
+      const created = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'token', 'create', 'yard', '--json', '--tokens', path.join(folder, 'tokens.json')], {
+        cwd: projectRoot,
+      });
+      return { store, folder, token: (JSON.parse(created.stdout) as { token: string }).token };
+    }
+
+    it('takes 20 images while the store is down, survives kill -9, and forwards each exactly once when the store is back', async () => {
+      const { store, folder, token } = await prepare();
+      try {
+        await store.down();
+        const first = await startServe(store, folder);
+        children.push(first.child);
+        const images = Array.from({ length: 20 }, (_, n) => jpeg(n));
+        const receipts: string[] = [];
+        for (const [n, body] of images.entries()) {
+          const response = await upload(first, token, body, `image-${n}.jpg`);
+          assert.equal(response.status, 200, response.body);
+          receipts.push(String(response.json.key));
+        }
+        first.child.kill('SIGKILL');
+        await first.exited;
+        assert.equal(await spooled(folder), 20, 'every acknowledged image is in the spool after kill -9');
+
+        const second = await startServe(store, folder);
+        children.push(second.child);
+        assert.match(second.output(), /20 images from before, being forwarded/);
+        await store.up();
+        await until(async () => (await spooled(folder)) === 0, 'the spool to drain', 60_000);
+        const stored = await objects(store);
+        assert.deepEqual([...stored.keys()].sort(), [...receipts].sort(), 'each image once, under its receipt\'s key');
+        for (const [n, key] of receipts.entries()) assert.deepEqual(stored.get(key), images[n]);
+        second.child.kill('SIGTERM');
+        assert.equal(await second.exited, 0);
+      } finally {
+        await store.up().catch(() => undefined);
+        await store.stop();
+      }
+    });
+
+    it('shuts down cleanly on SIGTERM during an outage, and forwards what waited at the next start', async () => {
+      const { store, folder, token } = await prepare();
+      try {
+        await store.down();
+        const first = await startServe(store, folder);
+        children.push(first.child);
+        const images = Array.from({ length: 5 }, (_, n) => jpeg(100 + n));
+        for (const [n, body] of images.entries()) assert.equal((await upload(first, token, body, `term-${n}.jpg`)).status, 200);
+        await until(async () => (await request(`${first.url}readyz`)).json.status === 'degraded', 'readyz to say degraded', 20_000);
+        const ready = await request(`${first.url}readyz`);
+        assert.equal(ready.status, 200);
+        assert.equal(ready.json.storeState, 'unreachable');
+        assert.equal(ready.json.spooled, 5);
+        const stopping = Date.now();
+        first.child.kill('SIGTERM');
+        assert.equal(await first.exited, 0);
+        assert.ok(Date.now() - stopping < 10_000, 'a store that is down does not hold up the shutdown');
+        assert.equal(await spooled(folder), 5);
+
+        await store.up();
+        const second = await startServe(store, folder);
+        children.push(second.child);
+        await until(async () => (await spooled(folder)) === 0, 'the spool to drain', 60_000);
+        const stored = [...(await objects(store)).values()];
+        assert.equal(stored.length, 5);
+        for (const body of images) assert.equal(stored.filter((bytes) => bytes.equals(body)).length, 1);
+        second.child.kill('SIGTERM');
+        assert.equal(await second.exited, 0);
+      } finally {
+        await store.up().catch(() => undefined);
+        await store.stop();
+      }
+    });
+  });
+}
+
+outageSuite('s3rver', s3rverStore);
+const cephConfigured = ['S3_TEST_CEPH_DIR', 'S3_TEST_ENDPOINT', 'S3_TEST_ACCESS_KEY_ID', 'S3_TEST_SECRET_ACCESS_KEY'].every((name) => process.env[name]);
+outageSuite('Ceph RGW', cephStore, cephConfigured ? undefined : 'set S3_TEST_CEPH_DIR and S3_TEST_* (scripts/ceph-rgw.sh start, then . DIR/env) to run against Ceph RGW, stopping and starting its gateway');
