@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import diagnosticsChannel from 'node:diagnostics_channel';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import type { ClientRequest } from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -331,6 +331,73 @@ function s3StoreSuite(
         assert.equal(stored.length, image.length, `${what} has another size`);
         assert.equal(sha256(stored), sha256(image), `${what} has other bytes`);
       }
+    });
+
+    it('streams a spooled file in one PutObject signed with its SHA-256, even when larger than a part', async () => {
+      const store = await openStore();
+      const image = jpeg(PART_SIZE + 123_456);
+      const folder = await mkdtemp(path.join(os.tmpdir(), 'images-to-s3-s3-file-'));
+      try {
+        const file = path.join(folder, 'spooled.image');
+        // A spooled file holds a trailer after the image: only bytes 0 to size - 1 are the image.
+        await writeFile(file, Buffer.concat([image, Buffer.from('trailer')]));
+        const write = { ...imageWrite('file/yard/big.jpg', bodyOf([])), file: { path: file, size: image.length, sha256: sha256(image) } };
+
+        const puts = await putsDuring('file/', () => store.write(write));
+
+        assert.deepEqual(
+          puts.map((put) => [put.path, put.payloadHash]),
+          [[`/${bucket}/${PREFIX}file/yard/big.jpg?x-id=PutObject`, sha256(image)]],
+        );
+        assert.equal(sha256(await getObject(`${PREFIX}file/yard/big.jpg`)), sha256(image));
+      } finally {
+        await rm(folder, { recursive: true, force: true });
+      }
+    });
+
+    it('counts a taken key as stored when the object there is the same image, and gives another image an alternate key', async () => {
+      const store = await openStore();
+      const image = jpeg(40_000);
+      const facts = { metadata: { camera: 'yard', sha256: sha256(image) } };
+      await store.write(imageWrite('same/yard/a.jpg', bodyOf([image]), facts));
+      const sameAs =
+        (bytes: Buffer) =>
+        (existing: { size: number; metadata: Record<string, string> }): boolean =>
+          existing.size === bytes.length && existing.metadata.sha256 === sha256(bytes);
+
+      const again = { ...imageWrite('same/yard/a.jpg', bodyOf([image]), facts), isSameImage: sameAs(image) };
+      assert.deepEqual(await store.write(again), { key: 'same/yard/a.jpg' });
+      assert.deepEqual(again.alternates, []);
+
+      const other = jpeg(40_000);
+      const different = { ...imageWrite('same/yard/a.jpg', bodyOf([other]), { metadata: { camera: 'yard', sha256: sha256(other) } }), isSameImage: sameAs(other) };
+      const { key } = await store.write(different);
+      assert.deepEqual([key], different.alternates);
+      assert.equal(sha256(await getObject(`${PREFIX}same/yard/a.jpg`)), sha256(image));
+      assert.deepEqual(await rawKeys(`${PREFIX}same/`), [`${PREFIX}same/yard/a.jpg`, `${PREFIX}${key}`].sort());
+    });
+
+    it('holds no more image bytes in memory at once than its budget, however many large uploads run', async () => {
+      const budget = 4 * PART_SIZE;
+      const store = await openStore({ memoryBudgetBytes: budget });
+      const images = Array.from({ length: 5 }, () => jpeg(2 * PART_SIZE + 1000));
+      let most = 0;
+      const sampler = setInterval(() => (most = Math.max(most, store.memoryUse.reservedBytes)), 1);
+      try {
+        const keys = await Promise.all(images.map((image, n) => store.write(imageWrite(`budget/yard/${n}.jpg`, bodyOf(chunked(image, 40)))).then(({ key }) => key)));
+        for (const [n, key] of keys.entries()) assert.equal(sha256(await getObject(`${PREFIX}${key}`)), sha256(images[n]!));
+      } finally {
+        clearInterval(sampler);
+      }
+      assert.equal(store.memoryUse.budgetBytes, budget);
+      assert.ok(most <= budget, `${most} bytes reserved at once, budget ${budget}`);
+      assert.equal(most, budget, 'two large uploads (two parts each) filled the budget while the others waited');
+      assert.equal(store.memoryUse.reservedBytes, 0);
+
+      // Announced small images reserve what they announce: 20 of them fit at once beside each other.
+      const small = jpeg(300_000);
+      await Promise.all(Array.from({ length: 20 }, (_, n) => store.write({ ...imageWrite(`budget/yard/small-${n}.jpg`, bodyOf([small])), size: small.length })));
+      assert.equal(store.memoryUse.reservedBytes, 0);
     });
 
     it('never overwrites: a second image under a taken key goes to the alternate key', async () => {

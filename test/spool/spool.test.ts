@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { StoreFullError } from '../../src/core/errors.js';
+import { Spool } from '../../src/spool/spool.js';
+import { MemoryBudget } from '../../src/stores/memory-budget.js';
+import { bodyOf, bytesOf, failingBody, imageWrite, jpeg, sha256 } from '../stores/helpers.js';
+import { mountTmpfs } from '../support/tmpfs.js';
+
+const folders: string[] = [];
+after(async () => {
+  for (const folder of folders) await rm(folder, { recursive: true, force: true });
+});
+
+async function newFolder(): Promise<string> {
+  const folder = await mkdtemp(path.join(os.tmpdir(), 'images-to-s3-spool-unit-'));
+  folders.push(folder);
+  return folder;
+}
+
+const metadata = { camera: 'yard', 'received-at': '2026-12-02T10:00:00.000Z' };
+const image = (key: string, chunks: readonly Uint8Array[]): ReturnType<typeof imageWrite> => imageWrite(key, bodyOf(chunks), { metadata });
+
+describe('Spool', () => {
+  it('keeps an image with its facts across a restart, oldest first', async () => {
+    const folder = await newFolder();
+    const spool = new Spool({ folder, maxBytes: 1e9 });
+    await spool.open();
+    const body = jpeg(5000);
+    const first = await spool.add(image('yard/a.jpg', [body.subarray(0, 100), body.subarray(100)]));
+    const second = await spool.add(image('yard/b.jpg', [Buffer.from('second')]));
+    assert.equal(first.sha256, sha256(body));
+    assert.equal(first.size, body.length);
+    assert.equal(first.receivedAt.toISOString(), metadata['received-at']);
+
+    const reopened = new Spool({ folder, maxBytes: 1e9 });
+    assert.deepEqual(await reopened.open(), { images: 2, bytes: body.length + 6, damaged: [] });
+    const waiting = [...reopened.waiting()];
+    assert.deepEqual(
+      waiting.map((entry) => entry.key),
+      ['yard/a.jpg', 'yard/b.jpg'],
+    );
+    assert.deepEqual({ ...waiting[0], file: '' }, { ...first, file: '' });
+    assert.deepEqual(await bytesOf(reopened.bodyOf(waiting[0]!)), body);
+    assert.deepEqual(await bytesOf(reopened.bodyOf(waiting[1]!)), Buffer.from('second'));
+    assert.equal(reopened.find('yard/b.jpg')?.sha256, second.sha256);
+    assert.deepEqual(reopened.contents().byCamera, new Map([['yard', 2]]));
+  });
+
+  it('leaves nothing of an image whose body failed, and frees its key', async () => {
+    const folder = await newFolder();
+    const spool = new Spool({ folder, maxBytes: 1e9 });
+    await spool.open();
+    await assert.rejects(spool.add(imageWrite('yard/a.jpg', failingBody([Buffer.from('part')], new Error('connection reset')), { metadata })), /connection reset/);
+    assert.deepEqual(await readdir(path.join(folder, 'incoming')), []);
+    assert.deepEqual(await readdir(path.join(folder, 'ready')), []);
+    assert.equal((await spool.add(image('yard/a.jpg', [Buffer.from('again')]))).key, 'yard/a.jpg');
+  });
+
+  it('moves files that are not complete images to damaged/ (never deletes them) and drops unacknowledged temporaries', async () => {
+    const folder = await newFolder();
+    const spool = new Spool({ folder, maxBytes: 1e9 });
+    await spool.open();
+    const kept = await spool.add(image('yard/kept.jpg', [Buffer.from('kept')]));
+    const cut = await spool.add(image('yard/cut.jpg', [jpeg(5000)]));
+    // A file cut short (as --no-fsync and a power cut can leave it), a stranger, a temporary file.
+    await truncate(cut.file, 1000);
+    await writeFile(path.join(folder, 'ready', 'zz-stranger.image'), 'not a spooled image');
+    await writeFile(path.join(folder, 'incoming', 'interrupted.part'), 'half an upload');
+
+    const reopened = new Spool({ folder, maxBytes: 1e9 });
+    const recovery = await reopened.open();
+    assert.equal(recovery.images, 1);
+    assert.deepEqual(recovery.damaged.sort(), [path.basename(cut.file), 'zz-stranger.image'].sort());
+    assert.deepEqual([...reopened.waiting()].map((entry) => entry.key), [kept.key]);
+    assert.equal((await readFile(path.join(folder, 'damaged', path.basename(cut.file)))).length, 1000);
+    assert.deepEqual(await readdir(path.join(folder, 'incoming')), []);
+  });
+
+  it('gives an image whose key another one waiting (or just forwarded) has an alternate key', async () => {
+    const folder = await newFolder();
+    const spool = new Spool({ folder, maxBytes: 1e9 });
+    await spool.open();
+    const first = await spool.add(image('yard/image.jpg', [Buffer.from('1')]));
+    const write = image('yard/image.jpg', [Buffer.from('2')]);
+    const second = await spool.add(write);
+    assert.deepEqual([second.key], write.alternates);
+    await spool.remove(first);
+    assert.equal(spool.find('yard/image.jpg'), undefined);
+    const again = image('yard/image.jpg', [Buffer.from('3')]);
+    const third = await spool.add(again);
+    assert.deepEqual([third.key], again.alternates, 'a key just forwarded is taken in the store');
+  });
+
+  it('counts room by announced size, and by the largest image so far when none is announced', async () => {
+    const folder = await newFolder();
+    const spool = new Spool({ folder, maxBytes: 100 });
+    await spool.open();
+    assert.equal(spool.hasRoomFor(100), true);
+    assert.equal(spool.hasRoomFor(101), false);
+    await spool.add(image('yard/a.jpg', [Buffer.alloc(60)]));
+    assert.equal(spool.hasRoomFor(40), true);
+    assert.equal(spool.hasRoomFor(), false, 'another image like the largest does not fit');
+  });
+
+  it('reports a full filesystem as StoreFullError, and ENOSPC while writing too, leaving nothing behind', async (t) => {
+    const mount = path.join(await newFolder(), 'small');
+    await mkdir(mount);
+    const cannot = mountTmpfs(mount, '1m');
+    if (cannot !== undefined) {
+      t.skip(cannot);
+      return;
+    }
+    try {
+      const spool = new Spool({ folder: mount, maxBytes: 1e9, minFreeBytes: 2 * 1024 * 1024 });
+      await spool.open();
+      await assert.rejects(spool.check(), StoreFullError);
+      const roomy = new Spool({ folder: mount, maxBytes: 1e9, minFreeBytes: 0 });
+      await roomy.open();
+      await assert.rejects(roomy.add(image('yard/big.jpg', [jpeg(2 * 1024 * 1024)])), StoreFullError);
+      assert.deepEqual(await readdir(path.join(mount, 'incoming')), []);
+      assert.deepEqual(await readdir(path.join(mount, 'ready')), []);
+    } finally {
+      execFileSync('umount', [mount]);
+    }
+  });
+});
+
+describe('MemoryBudget', () => {
+  it('grants reservations in order, whole, and never more than the budget at once', async () => {
+    const budget = new MemoryBudget(10);
+    const releaseA = await budget.reserve(6);
+    const order: string[] = [];
+    const b = budget.reserve(6).then((release) => (order.push('b'), release));
+    const c = budget.reserve(2).then((release) => (order.push('c'), release));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(order, [], 'c waits behind b, though it would fit: first come, first served');
+    assert.equal(budget.reservedBytes, 6);
+    releaseA();
+    const releaseB = await b;
+    const releaseC = await c;
+    assert.deepEqual(order, ['b', 'c']);
+    assert.equal(budget.reservedBytes, 8);
+    releaseB();
+    releaseB();
+    assert.equal(budget.reservedBytes, 2, 'a second release gives nothing back twice');
+    releaseC();
+    assert.equal(budget.reservedBytes, 0);
+    const all = await budget.reserve(1000);
+    assert.equal(budget.reservedBytes, 10, 'a reservation larger than the budget takes the whole budget');
+    all();
+  });
+});
