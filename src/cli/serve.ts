@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ImageReceiver } from '../core/receiver.js';
 import { KeyTemplate } from '../core/object-key.js';
+import type { ImageStore } from '../core/store.js';
 import { createReceiverServer } from '../server/server.js';
 import { GALLERY_ACCESS_FILE, GalleryAccess } from '../gallery/access.js';
 import type { OpenedGalleryAccess } from '../gallery/access.js';
@@ -74,7 +75,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   }
   const tokens = new TokenRegistry(options.tokens);
   const firstToken = (await tokens.list()).length === 0 ? await tokens.create(FIRST_CAMERA) : undefined;
-  const gallery = options.gallery ? await galleryFor(options, tokens) : undefined;
+  const gallery = options.gallery ? await galleryFor(options, tokens, store) : undefined;
 
   const receiver = new ImageReceiver({ tokens, store, keyTemplate, maxBytes: options.maxBytes });
   const tls = options.tlsCert && options.tlsKey ? { cert: await readFile(options.tlsCert), key: await readFile(options.tlsKey) } : undefined;
@@ -198,7 +199,7 @@ interface ServedGallery {
  * registry (so instances sharing the registry share sessions too), thumbnails cached in a folder
  * there, and the registry's cameras shown even before they send anything.
  */
-async function galleryFor(options: ServeOptions, tokens: TokenRegistry): Promise<ServedGallery> {
+async function galleryFor(options: ServeOptions, tokens: TokenRegistry, store: ImageStore): Promise<ServedGallery> {
   if (options.recipientPath === GALLERY_PATH || options.recipientPath.startsWith(`${GALLERY_PATH}/`)) {
     throw new Error(`--recipient-path cannot be inside ${GALLERY_PATH} while the gallery is on (--no-gallery turns it off).`);
   }
@@ -213,6 +214,7 @@ async function galleryFor(options: ServeOptions, tokens: TokenRegistry): Promise
       keyTemplate: options.keyTemplate,
       thumbnailCacheDir: path.join(folder, 'thumbnails'),
       knownCameras: async () => [...new Set((await tokens.list()).map((entry) => entry.camera))],
+      ...(store instanceof SpooledStore && { waitingKeys: () => [...store.spool.waiting()].map((image) => image.key) }),
     },
   };
 }

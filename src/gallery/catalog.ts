@@ -48,6 +48,8 @@ export interface CameraSummary {
   /** Time since its latest image. */
   silentMs?: number;
   state: CameraState;
+  /** Images received but not yet in the store (waiting in the spool), when there are any. */
+  waiting?: number;
 }
 
 export interface ImageCatalogOptions {
@@ -56,6 +58,8 @@ export interface ImageCatalogOptions {
   clock?: () => Date;
   /** Cameras to show even before they sent anything (e.g. those with a token). */
   knownCameras?: () => Promise<string[]>;
+  /** Keys of images received but still on their way to the store (a spool's), counted per camera. */
+  waitingKeys?: () => Iterable<string>;
   /** How long lists that can still grow are reused. */
   freshMs?: number;
   /** Scanned layouts: how long one listing of every key is reused. */
@@ -78,6 +82,7 @@ export class ImageCatalog {
   private readonly store: ImageStore;
   private readonly clock: () => Date;
   private readonly knownCameras: () => Promise<string[]>;
+  private readonly waitingKeys: (() => Iterable<string>) | undefined;
   private readonly freshMs: number;
   private readonly scanMs: number;
   private readonly lists: ExpiringCache<CatalogImage[]>;
@@ -90,6 +95,7 @@ export class ImageCatalog {
     this.layout = options.layout;
     this.clock = options.clock ?? (() => new Date());
     this.knownCameras = options.knownCameras ?? (() => Promise.resolve([]));
+    this.waitingKeys = options.waitingKeys;
     this.freshMs = options.freshMs ?? 2_000;
     this.scanMs = options.scanMs ?? 10_000;
     const now = (): number => this.clock().getTime();
@@ -203,7 +209,8 @@ export class ImageCatalog {
   async summaries(): Promise<CameraSummary[]> {
     const today = this.today();
     const now = this.clock().getTime();
-    return Promise.all(
+    const waiting = this.waitingByCamera();
+    const summaries = await Promise.all(
       (await this.cameras()).map(async (camera): Promise<CameraSummary> => {
         const todays = await this.images(camera, today);
         let recent = todays;
@@ -219,6 +226,18 @@ export class ImageCatalog {
         return { camera, latest, today: todays.length, silentMs, state, ...(usualIntervalMs !== undefined && { usualIntervalMs }) };
       }),
     );
+    return summaries.map((summary) => (waiting.has(summary.camera) ? { ...summary, waiting: waiting.get(summary.camera)! } : summary));
+  }
+
+  private waitingByCamera(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const key of this.waitingKeys?.() ?? []) {
+      const facts = this.layout.parse(key);
+      if (facts === undefined) continue;
+      const camera = facts.camera ?? ALL_IMAGES;
+      counts.set(camera, (counts.get(camera) ?? 0) + 1);
+    }
+    return counts;
   }
 
   /** How long a list of `day` is reused: briefly while the day can still grow, long once it is over. */

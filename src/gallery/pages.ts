@@ -147,7 +147,7 @@ function cameraCard(urls: GalleryUrls, summary: CameraSummary, now: Date): Html 
   const { camera, latest } = summary;
   const name = cameraLabel(camera);
   // Changes whenever anything shown changes, so live updates replace only cards that changed.
-  const version = [latest?.key ?? '', summary.today, summary.state].join('|');
+  const version = [latest?.key ?? '', summary.today, summary.state, summary.waiting ?? 0].join('|');
   const state = {
     live: { label: 'Live', detail: 'sending as usual' },
     overdue: { label: 'Overdue', detail: `nothing for ${formatDuration(summary.silentMs ?? 0)}` },
@@ -170,7 +170,7 @@ function cameraCard(urls: GalleryUrls, summary: CameraSummary, now: Date): Html 
           ? html`<p class="latest">Latest ${latest.day === dayOfDate(now) ? '' : `${formatDay(latest.day)} `}<time datetime="${latest.storedAt.toISOString()}">${formatTime(latest.storedAt)}</time> UTC · <time class="ago" data-relative="${latest.storedAt.toISOString()}" datetime="${latest.storedAt.toISOString()}">${formatAgo(now.getTime() - latest.storedAt.getTime())}</time></p>`
           : html`<p class="latest">${state.detail}</p>`
       }
-      <p class="stats"><strong>${summary.today.toLocaleString('en')}</strong> today${summary.usualIntervalMs !== undefined && html` · usually every ${formatDuration(summary.usualIntervalMs)}`}${summary.state === 'overdue' && html` · <span class="warn">${state.detail}</span>`}</p>
+      <p class="stats"><strong>${summary.today.toLocaleString('en')}</strong> today${summary.usualIntervalMs !== undefined && html` · usually every ${formatDuration(summary.usualIntervalMs)}`}${summary.state === 'overdue' && html` · <span class="warn">${state.detail}</span>`}${summary.waiting !== undefined && html` · <span class="waiting" title="Received and safe on the receiver's disk; moved to the store when it can be reached">${summary.waiting.toLocaleString('en')} waiting to be forwarded</span>`}</p>
     </div>
   </a>
 </li>`;

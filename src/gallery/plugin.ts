@@ -46,6 +46,8 @@ export interface GalleryOptions {
   keyTemplate?: string;
   /** Cameras to show before they sent anything (those with a token). */
   knownCameras?: () => Promise<string[]>;
+  /** Keys of images received but not yet in the store (a spool's): the overview counts them per camera. */
+  waitingKeys?: () => Iterable<string>;
   /** A folder that keeps thumbnails across restarts; memory only when unset. */
   thumbnailCacheDir?: string;
   /** How often open pages ask for news. */
@@ -96,6 +98,7 @@ export async function galleryPlugin(app: FastifyInstance, options: GalleryOption
     layout,
     clock,
     ...(options.knownCameras && { knownCameras: options.knownCameras }),
+    ...(options.waitingKeys && { waitingKeys: options.waitingKeys }),
     ...(options.freshMs !== undefined && { freshMs: options.freshMs }),
   });
   const thumbnails = new ThumbnailService({ store, ...(options.thumbnailCacheDir !== undefined && { cacheDir: options.thumbnailCacheDir }) });
@@ -302,6 +305,7 @@ export async function galleryPlugin(app: FastifyInstance, options: GalleryOption
         today: summary.today,
         ...(summary.usualIntervalMs !== undefined && { usualIntervalMs: summary.usualIntervalMs }),
         ...(summary.silentMs !== undefined && { silentMs: summary.silentMs }),
+        ...(summary.waiting !== undefined && { waiting: summary.waiting }),
         ...(summary.latest && { latest: imageJson(summary.latest) }),
       })),
     });
@@ -440,7 +444,7 @@ function decodeMetadata(value: string | undefined): string | undefined {
 }
 
 function versionOf(summary: CameraSummary): string {
-  return [summary.camera, summary.latest?.key ?? '', summary.today, summary.state].join('|');
+  return [summary.camera, summary.latest?.key ?? '', summary.today, summary.state, summary.waiting ?? 0].join('|');
 }
 
 function imageJson(image: CatalogImage): { key: string; day: string; storedAt: string; size: number } {

@@ -124,6 +124,13 @@ function suite(name: string, open: () => Promise<StoreUnderTest>, skip?: string)
       }
     });
 
+    it('counts per camera the images still waiting to be forwarded (a spool)', async () => {
+      const waiting = ['front-door/2026/11/23/d-1100.jpg', 'front-door/2026/11/23/d-1101.jpg', 'back-yard/2026/11/23/e-1100.jpg', '.not-an-image'];
+      const catalog = new ImageCatalog({ store: subject.store, layout: new GalleryLayout('{camera}/{yyyy}/{MM}/{dd}/{filename}'), clock: () => new Date('2026-11-23T12:00:00Z'), waitingKeys: () => waiting });
+      const byCamera = Object.fromEntries((await catalog.summaries()).map((summary) => [summary.camera, summary.waiting]));
+      assert.deepEqual(byCamera, { 'back-yard': 1, 'front-door': 2, notes: undefined });
+    });
+
     it('reuses a day while it is fresh, and lists today again after that', async () => {
       const store = new RecordingStore(subject.store);
       const catalog = catalogAt('2026-11-23T12:00:00Z', store);
