@@ -1,12 +1,12 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { constants, createReadStream } from 'node:fs';
-import { access, mkdir, open, readdir, rename, rm, statfs, unlink } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, statfs, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { StoreFullError } from '../core/errors.js';
 import type { ImageWrite } from '../core/store.js';
-import { fileStoreError, isCode, syncFolder, writeAll, writeBody } from '../stores/files.js';
+import { fileStoreError, isCode, syncFolder, writableFreeBytes, writeAll, writeBody } from '../stores/files.js';
 
 /** One image waiting in the spool to be forwarded to the store. */
 export interface SpooledImage {
@@ -225,14 +225,7 @@ export class Spool {
 
   /** Throws StoreFullError when the spool's filesystem is (nearly) full, or another error when it cannot be written. */
   async check(): Promise<void> {
-    let free: number;
-    try {
-      await access(this.incoming, constants.W_OK);
-      const space = await statfs(this.folder);
-      free = space.bavail * space.bsize;
-    } catch (error) {
-      throw fileStoreError(error, this.folder);
-    }
+    const free = await writableFreeBytes(this.incoming, this.folder);
     if (free < this.minFreeBytes) {
       throw new StoreFullError(`Only ${Math.floor(free / 1024 / 1024)} MB free for the spool in ${this.folder}`, {
         callerMessage: 'The receiver\'s spool disk is full; the image was not stored.',

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { constants, createReadStream } from 'node:fs';
-import { access, link, mkdir, open, readdir, rm, rmdir, stat, statfs, unlink } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { link, mkdir, open, readdir, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { StoreFullError } from '../core/errors.js';
 import type { ImageStore, ImageWrite, ObjectContent, ObjectFacts, StoredObject } from '../core/store.js';
 import { IMAGE_TYPES } from '../core/image-types.js';
-import { fileStoreError as storeError, isCode, syncFolder, writeBody } from './files.js';
+import { fileStoreError as storeError, isCode, syncFolder, writableFreeBytes, writeBody } from './files.js';
 
 /** Folder, inside the store's root, for files still being received. Keys never start with a dot. */
 const INCOMING = '.incoming';
@@ -138,14 +138,7 @@ export class DiskStore implements ImageStore {
   }
 
   async check(): Promise<void> {
-    let free: number;
-    try {
-      await access(this.incoming, constants.W_OK);
-      const space = await statfs(this.root);
-      free = space.bavail * space.bsize;
-    } catch (error) {
-      throw storeError(error, this.root);
-    }
+    const free = await writableFreeBytes(this.incoming, this.root);
     if (free < this.minFreeBytes) {
       throw new StoreFullError(`Only ${Math.floor(free / 1024 / 1024)} MB free in ${this.root}`);
     }

@@ -1,5 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
-import { open } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, open, statfs } from 'node:fs/promises';
 import { StoreFullError, StoreUnavailableError } from '../core/errors.js';
 
 /**
@@ -72,6 +73,20 @@ export async function syncFolder(folder: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * The free space of `root`'s filesystem, after checking that `writable` (a folder in it) can be
+ * written; failures become the store errors of {@link fileStoreError}.
+ */
+export async function writableFreeBytes(writable: string, root: string): Promise<number> {
+  try {
+    await access(writable, constants.W_OK);
+    const space = await statfs(root);
+    return space.bavail * space.bsize;
+  } catch (error) {
+    throw fileStoreError(error, root);
   }
 }
 

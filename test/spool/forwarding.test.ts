@@ -11,25 +11,9 @@ import { startLocalS3 } from '../support/local-s3.js';
 import type { LocalS3 } from '../support/local-s3.js';
 import { SAMPLE_JPEG, cameraUpload, request, startReceiver } from '../support/receiver.js';
 import type { RunningReceiver } from '../support/receiver.js';
-
-/** A distinct JPEG per upload: the sample with a different comment after its start marker. */
-function jpeg(n: number): Buffer {
-  const comment = Buffer.from(`image ${n}`);
-  const segment = Buffer.alloc(4);
-  segment.writeUInt16BE(0xfffe, 0);
-  segment.writeUInt16BE(comment.length + 2, 2);
-  return Buffer.concat([SAMPLE_JPEG.subarray(0, 2), segment, comment, SAMPLE_JPEG.subarray(2)]);
-}
+import { distinctJpeg as jpeg, until } from './helpers.js';
 
 const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
-
-async function until(condition: () => Promise<boolean> | boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 async function spoolFiles(folder: string): Promise<string[]> {
   return (await readdir(path.join(folder, 'ready')).catch(() => [])).sort();

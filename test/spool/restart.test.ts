@@ -10,7 +10,8 @@ import { promisify } from 'node:util';
 import { CreateBucketCommand, GetObjectCommand, paginateListObjectsV2 } from '@aws-sdk/client-s3';
 import { createS3Client } from '../../src/stores/s3.js';
 import { startLocalS3 } from '../support/local-s3.js';
-import { SAMPLE_JPEG, request } from '../support/receiver.js';
+import { request } from '../support/receiver.js';
+import { distinctJpeg as jpeg, until } from './helpers.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 const PREFIX = 'cams';
@@ -45,15 +46,6 @@ async function cephStore(): Promise<OutageStore> {
   const script = (command: string): Promise<void> =>
     promisify(execFile)('bash', [path.join(projectRoot, 'scripts', 'ceph-rgw.sh'), command, directory]).then(() => undefined);
   return { name: 'Ceph RGW', endpoint, region, credentials, bucket, down: () => script('gateway-stop'), up: () => script('gateway-start'), stop: () => script('gateway-start') };
-}
-
-/** A distinct JPEG per upload: the sample with a comment segment after its start marker. */
-function jpeg(n: number): Buffer {
-  const comment = Buffer.from(`restart ${n}`);
-  const segment = Buffer.alloc(4);
-  segment.writeUInt16BE(0xfffe, 0);
-  segment.writeUInt16BE(comment.length + 2, 2);
-  return Buffer.concat([SAMPLE_JPEG.subarray(0, 2), segment, comment, SAMPLE_JPEG.subarray(2)]);
 }
 
 interface Serve {
@@ -120,14 +112,6 @@ async function objects(store: OutageStore): Promise<Map<string, Buffer>> {
 }
 
 const spooled = async (folder: string): Promise<number> => (await readdir(path.join(folder, 'spool', 'ready')).catch(() => [])).length;
-
-async function until(condition: () => Promise<boolean>, what: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
 
 function outageSuite(name: string, makeStore: () => Promise<OutageStore>, skip?: string): void {
   describe(`serve with a spool, ${name} going away`, { skip: skip ?? false }, () => {
