@@ -214,7 +214,10 @@ async function galleryFor(options: ServeOptions, tokens: TokenRegistry, store: I
       keyTemplate: options.keyTemplate,
       thumbnailCacheDir: path.join(folder, 'thumbnails'),
       knownCameras: async () => [...new Set((await tokens.list()).map((entry) => entry.camera))],
-      ...(store instanceof SpooledStore && { waitingKeys: () => [...store.spool.waiting()].map((image) => image.key) }),
+      ...(store instanceof SpooledStore && {
+        waitingKeys: () => [...store.spool.waiting()].map((image) => image.key),
+        storeNotice: () => store.listingNotice(),
+      }),
     },
   };
 }

@@ -60,6 +60,8 @@ export interface ImageCatalogOptions {
   knownCameras?: () => Promise<string[]>;
   /** Keys of images received but still on their way to the store (a spool's), counted per camera. */
   waitingKeys?: () => Iterable<string>;
+  /** Whether the store's listings are partial right now (a spooled store whose store is down): nothing listed is then reused. */
+  partial?: () => boolean;
   /** How long lists that can still grow are reused. */
   freshMs?: number;
   /** Scanned layouts: how long one listing of every key is reused. */
@@ -83,6 +85,7 @@ export class ImageCatalog {
   private readonly clock: () => Date;
   private readonly knownCameras: () => Promise<string[]>;
   private readonly waitingKeys: (() => Iterable<string>) | undefined;
+  private readonly partial: () => boolean;
   private readonly freshMs: number;
   private readonly scanMs: number;
   private readonly lists: ExpiringCache<CatalogImage[]>;
@@ -96,6 +99,7 @@ export class ImageCatalog {
     this.clock = options.clock ?? (() => new Date());
     this.knownCameras = options.knownCameras ?? (() => Promise.resolve([]));
     this.waitingKeys = options.waitingKeys;
+    this.partial = options.partial ?? (() => false);
     this.freshMs = options.freshMs ?? 2_000;
     this.scanMs = options.scanMs ?? 10_000;
     const now = (): number => this.clock().getTime();
@@ -130,7 +134,7 @@ export class ImageCatalog {
     if (!isDay(day)) return [];
     if (!this.layout.indexed) return (await this.scan()).cameras.get(camera)?.get(day) ?? [];
     const prefix = this.layout.dayPrefix(camera, day);
-    return this.lists.get(prefix, this.lifetime(day), () =>
+    return this.lists.get(prefix, () => this.lifetime(day), () =>
       this.io.run(async () => {
         const images: CatalogImage[] = [];
         for await (const object of this.store.list(prefix)) {
@@ -242,6 +246,7 @@ export class ImageCatalog {
 
   /** How long a list of `day` is reused: briefly while the day can still grow, long once it is over. */
   private lifetime(day: Day): number {
+    if (this.partial()) return 0;
     // A minute of grace after midnight for uploads that were admitted just before it.
     const over = Date.parse(`${day}T00:00:00Z`) + 86_400_000 + 60_000 < this.clock().getTime();
     return over ? PAST_MS : this.freshMs;
@@ -250,7 +255,7 @@ export class ImageCatalog {
   /** Folder names below `prefix`, whose date part so far is `part` ('' above the date). */
   private folderNames(prefix: string, part: string): Promise<string[]> {
     const growing = this.today().startsWith(part) || part === '';
-    return this.folders.get(prefix, growing ? this.freshMs : PAST_MS, () => this.io.run(() => this.listFolders(prefix)));
+    return this.folders.get(prefix, () => (this.partial() ? 0 : growing ? this.freshMs : PAST_MS), () => this.io.run(() => this.listFolders(prefix)));
   }
 
   private async listFolders(prefix: string): Promise<string[]> {
@@ -267,7 +272,7 @@ export class ImageCatalog {
 
   /** Scanned layouts: every key below the fixed prefix, grouped by camera and day. */
   private scan(): Promise<ScanIndex> {
-    return this.scans.get('all', this.scanMs, () =>
+    return this.scans.get('all', () => (this.partial() ? 0 : this.scanMs), () =>
       this.io.run(async () => {
         const index: ScanIndex = { cameras: new Map(), byKey: new Map() };
         for await (const object of this.store.list(this.layout.fixedPrefix)) {

@@ -120,7 +120,7 @@ export function loginPage(urls: GalleryUrls, options: { next: string; error?: st
   });
 }
 
-export function overviewPage(urls: GalleryUrls, summaries: CameraSummary[], options: { pollMs: number; now: Date; today: Day }): Html {
+export function overviewPage(urls: GalleryUrls, summaries: CameraSummary[], options: { pollMs: number; now: Date; today: Day; notice?: string }): Html {
   const count = summaries.length;
   return layout({
     urls,
@@ -131,6 +131,7 @@ export function overviewPage(urls: GalleryUrls, summaries: CameraSummary[], opti
   <h1>Cameras</h1>
   <p class="meta"><span>${count === 1 ? '1 camera' : `${count} cameras`}</span> · <span>today is ${formatDay(options.today)} (UTC)</span> · <span class="live-note" aria-live="polite">updates by itself</span></p>
 </div>
+${options.notice !== undefined && html`<p class="notice" role="status">${options.notice}</p>`}
 ${count === 0 && html`<p class="empty">No images yet. Point a camera at this receiver, or try <code>images-to-s3 simulate</code>; its images show up here.</p>`}
 <ul class="cards" id="cards" data-refresh-url="${urls.cardsFragment()}" data-poll-ms="${options.pollMs}">
 ${cameraCards(urls, summaries, options.now)}

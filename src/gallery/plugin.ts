@@ -48,6 +48,11 @@ export interface GalleryOptions {
   knownCameras?: () => Promise<string[]>;
   /** Keys of images received but not yet in the store (a spool's): the overview counts them per camera. */
   waitingKeys?: () => Iterable<string>;
+  /**
+   * While it gives a text, the store's listings are partial (a spool's images only, while the
+   * store is unreachable): the overview shows the text, and nothing listed is reused.
+   */
+  storeNotice?: () => string | undefined;
   /** A folder that keeps thumbnails across restarts; memory only when unset. */
   thumbnailCacheDir?: string;
   /** How often open pages ask for news. */
@@ -99,6 +104,7 @@ export async function galleryPlugin(app: FastifyInstance, options: GalleryOption
     clock,
     ...(options.knownCameras && { knownCameras: options.knownCameras }),
     ...(options.waitingKeys && { waitingKeys: options.waitingKeys }),
+    ...(options.storeNotice && { partial: () => options.storeNotice!() !== undefined }),
     ...(options.freshMs !== undefined && { freshMs: options.freshMs }),
   });
   const thumbnails = new ThumbnailService({ store, ...(options.thumbnailCacheDir !== undefined && { cacheDir: options.thumbnailCacheDir }) });
@@ -197,7 +203,8 @@ export async function galleryPlugin(app: FastifyInstance, options: GalleryOption
 
   app.get('/', { config: { gallery: 'page' } }, async (_request, reply) => {
     const summaries = await catalog.summaries();
-    return sendHtml(reply, overviewPage(urls, summaries, { pollMs, now: clock(), today: catalog.today() }));
+    const notice = options.storeNotice?.();
+    return sendHtml(reply, overviewPage(urls, summaries, { pollMs, now: clock(), today: catalog.today(), ...(notice !== undefined && { notice }) }));
   });
 
   app.get<{ Params: { camera: string }; Querystring: { day?: string; page?: string } }>(

@@ -56,11 +56,16 @@ export class SpooledStore implements ImageStore {
     return { key: spooled.key };
   }
 
+  /** The spool's images and the store's objects; while the store is unreachable, the spool's alone (see {@link listingNotice}). */
   async *list(prefix = ''): AsyncIterable<StoredObject> {
     const spooled = [...this.spool.waiting()]
       .filter((image) => image.key.startsWith(prefix))
       .sort((a, b) => keyOrder(a.key, b.key))
       .map((image) => ({ key: image.key, size: image.size, lastModified: image.receivedAt }));
+    if (this.forwarder.storeDown) {
+      yield* spooled;
+      return;
+    }
     let next = 0;
     for await (const object of this.target.list(prefix)) {
       while (next < spooled.length && keyOrder(spooled[next]!.key, object.key) < 0) yield spooled[next++]!;
@@ -84,7 +89,7 @@ export class SpooledStore implements ImageStore {
   }
 
   async listFolders(prefix: string): Promise<string[]> {
-    const stored = this.target.listFolders ? await this.target.listFolders(prefix) : [];
+    const stored = this.target.listFolders && !this.forwarder.storeDown ? await this.target.listFolders(prefix) : [];
     const folders = new Set(stored);
     for (const image of this.spool.waiting()) {
       if (!image.key.startsWith(prefix)) continue;
@@ -116,6 +121,14 @@ export class SpooledStore implements ImageStore {
       message: `The store ${this.location} is unreachable since ${report.unreachableSince?.toISOString() ?? 'start'} (${report.lastError ?? 'no answer'}); images are spooled and forwarded when it is back.`,
       ...facts,
     });
+  }
+
+  /** While listings hold only the spool's images (the store is unreachable), why, in words for a viewer. */
+  listingNotice(): string | undefined {
+    if (!this.forwarder.storeDown) return undefined;
+    const { images } = this.spool.contents();
+    const since = this.forwarder.status().unreachableSince;
+    return `The image store is unreachable${since ? ` since ${since.toISOString().slice(0, 16).replace('T', ' ')} UTC` : ''}. Shown are only the ${images === 1 ? 'image' : `${images.toLocaleString('en')} images`} received since then, safe on the receiver and forwarded when the store is back.`;
   }
 
   /** What waits in the spool, and what the forwarder did. */

@@ -91,7 +91,11 @@ describe('spool in front of an S3 store', () => {
     assert.match(metrics, /^images_to_s3_spool_images 5$/m);
     assert.match(metrics, /^images_to_s3_store_reachable 0$/m);
 
-    // Viewable while waiting: the receipt's key reads the spooled bytes.
+    // Listed while the store is unreachable (the spool's alone, and said so), and viewable: the receipt's key reads the spooled bytes.
+    const listed: string[] = [];
+    for await (const object of store.list('')) listed.push(object.key);
+    assert.deepEqual(listed, [...receipts].sort());
+    assert.match(store.listingNotice() ?? '', /unreachable since .* only the 5 images received/);
     const spooled = await store.read(receipts[0]!);
     assert.ok(spooled);
     const chunks: Buffer[] = [];
@@ -102,6 +106,7 @@ describe('spool in front of an S3 store', () => {
     await until(async () => (await spoolFiles(spoolFolder)).length === 0, 'the spool to drain');
     assert.deepEqual(await s3.keys(), [...receipts].sort());
     for (const [n, body] of images.entries()) assert.deepEqual(await keysHolding(body), [receipts[n]]);
+    assert.equal(store.listingNotice(), undefined);
     const after = await request(`${receiver.url}readyz`);
     assert.equal(after.json.status, 'ready');
     assert.equal(after.json.spooled, 0);
@@ -138,7 +143,8 @@ describe('spool in front of an S3 store', () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
     await s3.up();
     await until(() => store.report().spool.images === 0, 'the spool to drain');
-    assert.equal((await s3.keys()).length, 40);
+    const keys = await s3.keys();
+    assert.equal(keys.length, 40, `keys: ${keys.join(" ")}`);
     for (const body of images) assert.equal((await keysHolding(body)).length, 1);
   });
 

@@ -30,8 +30,8 @@ export interface LocalS3 {
 
 /**
  * s3rver in-process, behind a small proxy that adds what s3rver lacks and AWS S3 has: a
- * `PutObject` with `If-None-Match: *` on an existing key is refused with 412 PreconditionFailed.
- * Everything else passes through unchanged.
+ * `PutObject` with `If-None-Match: *` on an existing key is refused with 412 PreconditionFailed,
+ * and a PUT cut off before its body ended stores nothing. Everything else passes through unchanged.
  */
 export async function startLocalS3(bucket = 'images'): Promise<LocalS3> {
   const directory = await mkdtemp(path.join(os.tmpdir(), 'images-to-s3-lambda-s3-'));
@@ -70,6 +70,19 @@ export async function startLocalS3(bucket = 'images'): Promise<LocalS3> {
         outgoing.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message><Condition>If-None-Match</Condition></Error>');
         return;
       }
+      // A PUT reaches s3rver only once its body is complete: AWS S3 never keeps a cut-off PutObject,
+      // s3rver would keep what arrived.
+      let body: Buffer | undefined;
+      if (incoming.method === 'PUT') {
+        const chunks: Buffer[] = [];
+        const complete = await new Promise<boolean>((resolve) => {
+          incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
+          incoming.on('end', () => resolve(true));
+          incoming.on('close', () => resolve(incoming.complete));
+        });
+        if (!complete) return;
+        body = Buffer.concat(chunks);
+      }
       const forward = http.request(
         { host: '127.0.0.1', port: backendPort, method: incoming.method, path: urlPath, headers: { ...incoming.headers, connection: 'close' }, agent: backend },
         (response) => {
@@ -78,9 +91,14 @@ export async function startLocalS3(bucket = 'images'): Promise<LocalS3> {
         },
       );
       forward.on('error', () => outgoing.destroy());
-      // A client cut off (see down()) must not leave s3rver holding a half-sent request.
-      outgoing.on('close', () => forward.destroy());
-      incoming.pipe(forward);
+      if (body === undefined) {
+        // A client cut off (see down()) must not leave s3rver holding a half-sent request.
+        outgoing.on('close', () => forward.destroy());
+        incoming.pipe(forward);
+      } else {
+        // A complete PUT is stored whole even when its client is gone before the answer.
+        forward.end(body);
+      }
     })();
   });
   proxy.on('connection', (socket) => {
