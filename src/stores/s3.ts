@@ -289,20 +289,23 @@ export class S3Store implements ImageStore {
   private async putWhole(image: ImageWrite, body: () => Buffer | Readable, length: number, payloadHash: string | undefined): Promise<{ key: string }> {
     let key = this.knownTaken.has(image.key) ? image.alternateKey() : image.key;
     for (let attempt = 1; ; attempt++) {
-      const params: PutObjectCommandInput = {
-        ...this.objectParams(key, image),
-        Body: body(),
-        ContentLength: length,
-      };
       // Under the key's lock even with conditional writes: a multipart upload of this process may
       // hold the key, and its completion is not create-only everywhere (see putInParts).
       const stored = await this.withKeyLock(key, async () => {
-        if (this.usesConditionalWrites) {
-          return this.putObject({ ...params, IfNoneMatch: '*' }, payloadHash).then(() => true, rethrowUnlessTaken);
+        const conditional = this.usesConditionalWrites;
+        if (!conditional && (await this.exists(key))) return false;
+        const payload = body();
+        try {
+          const params: PutObjectCommandInput = { ...this.objectParams(key, image), Body: payload, ContentLength: length, ...(conditional && { IfNoneMatch: '*' }) };
+          await this.putObject(params, payloadHash);
+          return true;
+        } catch (error) {
+          if (conditional && isTaken(error)) return false;
+          throw error;
+        } finally {
+          // A file stream the request did not read to its end (it failed, or never connected) still holds its file open.
+          if (!Buffer.isBuffer(payload)) payload.destroy();
         }
-        if (await this.exists(key)) return false;
-        await this.putObject(params, payloadHash);
-        return true;
       });
       if (stored || (await this.holdsSameImage(key, image))) return { key };
       this.rememberTaken(key);
@@ -458,11 +461,6 @@ function isHttpRequest(request: unknown): request is { headers: Record<string, s
 function isTaken(error: unknown): boolean {
   const status = statusOf(error);
   return status === 412 || status === 409;
-}
-
-function rethrowUnlessTaken(error: unknown): false {
-  if (isTaken(error)) return false;
-  throw error;
 }
 
 function statusOf(error: unknown): number | undefined {

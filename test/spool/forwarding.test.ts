@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
@@ -14,6 +14,16 @@ import type { RunningReceiver } from '../support/receiver.js';
 import { distinctJpeg as jpeg, until } from './helpers.js';
 
 const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
+
+/** Files of this process open under `folder`. */
+async function openFilesUnder(folder: string): Promise<number> {
+  let count = 0;
+  for (const fd of await readdir('/proc/self/fd')) {
+    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+    if (target.startsWith(`${folder}/`)) count++;
+  }
+  return count;
+}
 
 async function spoolFiles(folder: string): Promise<string[]> {
   return (await readdir(path.join(folder, 'ready')).catch(() => [])).sort();
@@ -90,6 +100,9 @@ describe('spool in front of an S3 store', () => {
     const metrics = (await request(`${receiver.url}metrics`)).body;
     assert.match(metrics, /^images_to_s3_spool_images 5$/m);
     assert.match(metrics, /^images_to_s3_store_reachable 0$/m);
+    // Attempts that never reached the store leave no spool file open.
+    await until(() => store.report().forwarder.failures >= 4, 'a few more attempts');
+    assert.ok((await openFilesUnder(spoolFolder)) <= 1, 'at most the attempt in flight holds a spooled file');
 
     // Listed while the store is unreachable (the spool's alone, and said so), and viewable: the receipt's key reads the spooled bytes.
     const listed: string[] = [];
