@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { alternateKey } from '../core/object-key.js';
 import type { ImageStore } from '../core/store.js';
+import { isCode } from '../stores/files.js';
 import type { Spool, SpooledImage } from './spool.js';
 
 /** Where the forwarder reports what it does; pino's (and so Fastify's) logger fits. */
@@ -203,6 +204,11 @@ export class Forwarder {
         }
       },
       (error) => {
+        if (isCode(causeOf(error), 'ENOENT') && (causeOf(error) as { path?: unknown }).path === image.file) {
+          this.log.error({ camera: image.camera, key: image.key, file: image.file }, 'a spooled image was removed from the spool folder by something else; it cannot be forwarded');
+          void this.spool.remove(image);
+          return;
+        }
         const previous = this.retryAt.get(image.file)?.attempts ?? 0;
         const delay = this.delay(previous + 1, MAX_IMAGE_BACKOFF_MS);
         this.retryAt.set(image.file, { attempts: previous + 1, at: this.clock() + delay });
@@ -233,6 +239,8 @@ export class Forwarder {
         onImageFailure(error);
         return false;
       }
+      // Attempts that were already under way when the breaker opened do not open it further.
+      if (this.clock() < this.closedUntil) return false;
       this.failuresInRow++;
       const delay = this.delay(this.failuresInRow, this.backoff.maxMs);
       this.closedUntil = this.clock() + delay;
@@ -263,8 +271,12 @@ function seedFor(image: SpooledImage, attempt: number): Buffer {
   return createHash('sha256').update(`${image.sha256}:${image.receivedAt.toISOString()}:${attempt}`).digest();
 }
 
+function causeOf(error: unknown): unknown {
+  return (error as { cause?: unknown } | undefined)?.cause ?? error;
+}
+
 function concernsOneImage(error: unknown): boolean {
-  const cause = (error as { cause?: unknown } | undefined)?.cause ?? error;
+  const cause = causeOf(error);
   const status = (cause as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
   if (status !== undefined) return IMAGE_STATUSES.has(status);
   // A spooled file that cannot be read is this image's problem, not the store's.

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
@@ -154,7 +154,7 @@ export class S3Store implements ImageStore {
     const { file } = image;
     if (file) {
       try {
-        return await this.putWhole(image, () => createReadStream(file.path, { start: 0, end: file.size - 1 }), file.size, file.sha256);
+        return await this.putWhole(image, () => openFileBody(file.path, file.size), file.size, file.sha256);
       } catch (error) {
         throw storeError(error);
       }
@@ -203,7 +203,7 @@ export class S3Store implements ImageStore {
         const whole = Buffer.concat(head, headBytes);
         head.length = 0;
         // The body was read to its end, so the writer's hash, if it has one, is known.
-        return await this.putWhole(image, () => whole, whole.byteLength, image.sha256?.());
+        return await this.putWhole(image, () => Promise.resolve(whole), whole.byteLength, image.sha256?.());
       }
       return await this.putInParts(image, head, source);
     } catch (error) {
@@ -286,7 +286,7 @@ export class S3Store implements ImageStore {
    * One `PutObject` of a body held in memory or read from a file (`body` gives it afresh for each
    * attempt); on a clash the same bytes go to another key, unless the object there is this image.
    */
-  private async putWhole(image: ImageWrite, body: () => Buffer | Readable, length: number, payloadHash: string | undefined): Promise<{ key: string }> {
+  private async putWhole(image: ImageWrite, body: () => Promise<Buffer | Readable>, length: number, payloadHash: string | undefined): Promise<{ key: string }> {
     let key = this.knownTaken.has(image.key) ? image.alternateKey() : image.key;
     for (let attempt = 1; ; attempt++) {
       // Under the key's lock even with conditional writes: a multipart upload of this process may
@@ -294,7 +294,7 @@ export class S3Store implements ImageStore {
       const stored = await this.withKeyLock(key, async () => {
         const conditional = this.usesConditionalWrites;
         if (!conditional && (await this.exists(key))) return false;
-        const payload = body();
+        const payload = await body();
         try {
           const params: PutObjectCommandInput = { ...this.objectParams(key, image), Body: payload, ContentLength: length, ...(conditional && { IfNoneMatch: '*' }) };
           await this.putObject(params, payloadHash);
@@ -448,6 +448,18 @@ export class S3Store implements ImageStore {
       await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key })).catch(() => undefined);
     }
   }
+}
+
+/**
+ * The first `size` bytes of a file as a stream, the file opened first: a missing file fails here,
+ * as a rejected promise, not later as an 'error' event nobody may be listening to yet.
+ */
+async function openFileBody(file: string, size: number): Promise<Readable> {
+  const handle = await open(file, 'r');
+  const stream = handle.createReadStream({ start: 0, end: size - 1 });
+  // A read error mid-request reaches the SDK through the request failing; it must not also crash the process.
+  stream.on('error', () => undefined);
+  return stream;
 }
 
 const silentLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };

@@ -187,6 +187,21 @@ describe('spool in front of an S3 store', () => {
     assert.ok(receiver.logs.some((line) => line.includes('forwarded image under another key') && line.includes(moved[0]!)));
   });
 
+  it('gives up, with an error in the log, on a spooled file that something else removed, and forwards the rest', async () => {
+    await s3.down();
+    await start();
+    const kept = jpeg(1);
+    assert.equal((await upload(kept, 'kept.jpg')).status, 200);
+    assert.equal((await upload(jpeg(2), 'gone.jpg')).status, 200);
+    const gone = [...store.spool.waiting()].find((image) => image.key.endsWith('gone.jpg'))!;
+    await rm(gone.file);
+    await s3.up();
+    await until(() => store.report().spool.images === 0, 'the spool to empty');
+    assert.deepEqual(await keysHolding(kept), [[...(await s3.keys())][0]]);
+    assert.equal((await s3.keys()).length, 1);
+    assert.ok(receiver.logs.some((line) => line.includes('removed from the spool folder by something else') && line.includes(gone.key)));
+  });
+
   it('refuses with 507 when the spool is full, says why, and drops nothing spooled', async () => {
     await s3.down();
     await start({ maxBytes: SAMPLE_JPEG.length * 3 + 100 });
