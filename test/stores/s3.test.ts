@@ -391,7 +391,7 @@ function s3StoreSuite(
       }
       assert.equal(store.memoryUse.budgetBytes, budget);
       assert.ok(most <= budget, `${most} bytes reserved at once, budget ${budget}`);
-      assert.equal(most, budget, 'two large uploads (two parts each) filled the budget while the others waited');
+      assert.equal(most, budget, 'four large uploads (a part each) filled the budget while the fifth waited');
       assert.equal(store.memoryUse.reservedBytes, 0);
 
       // Announced small images reserve what they announce: 20 of them fit at once beside each other.
