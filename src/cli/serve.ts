@@ -73,6 +73,9 @@ export async function serve(options: ServeOptions): Promise<void> {
   if (options.retentionDays !== undefined && !(store instanceof DiskStore)) {
     throw new Error('--retention-days applies to the disk store; for S3 use a lifecycle rule on the bucket (see the README).');
   }
+  // Before any token is created: a store that cannot be opened must not use up the first one unseen.
+  // (A spooled store opens its spool here; its remote store is opened by the forwarder, when reachable.)
+  await store.open();
   const tokens = new TokenRegistry(options.tokens);
   const firstToken = (await tokens.list()).length === 0 ? await tokens.create(FIRST_CAMERA) : undefined;
   const gallery = options.gallery ? await galleryFor(options, tokens, store) : undefined;
@@ -90,8 +93,8 @@ export async function serve(options: ServeOptions): Promise<void> {
     ...(tls && { tls }),
     ...(gallery && { gallery: gallery.options }),
   });
+  // The forwarder's first attempt is under way; what it reports from now on goes to the receiver's log.
   if (store instanceof SpooledStore) store.forwarder.log = app.log;
-  await store.open();
   await app.listen({ host: options.host, port: options.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
