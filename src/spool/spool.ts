@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, statfs, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
@@ -146,24 +147,16 @@ export class Spool {
     const temporary = path.join(this.incoming, `${randomUUID()}.part`);
     let file: FileHandle | undefined;
     let key: string | undefined;
-    let counted = 0;
+    const tally = { bytes: 0 };
     const hash = image.sha256 ? undefined : createHash('sha256');
-    const counting = async function* (this: Spool): AsyncGenerator<Uint8Array> {
-      for await (const chunk of image.body) {
-        counted += chunk.byteLength;
-        this.receiving += chunk.byteLength;
-        hash?.update(chunk);
-        yield chunk;
-      }
-    }.bind(this);
     try {
       file = await open(temporary, 'wx', 0o640);
-      await writeBody(file, counting());
+      await writeBody(file, this.counted(image.body, tally, hash));
       key = this.claimKey(image);
       const receivedAt = new Date(image.metadata['received-at'] ?? Date.now());
       const spooled = {
         key,
-        size: counted,
+        size: tally.bytes,
         sha256: hash ? hash.digest('hex') : image.sha256!(),
         contentType: image.contentType,
         metadata: image.metadata,
@@ -187,7 +180,17 @@ export class Spool {
       throw fileStoreError(error, this.folder);
     } finally {
       if (key !== undefined) this.claimedKeys.delete(key);
-      this.receiving -= counted;
+      this.receiving -= tally.bytes;
+    }
+  }
+
+  /** The body as it passes, counted in `tally` and in the bytes being received, and hashed into `hash`. */
+  private async *counted(body: AsyncIterable<Uint8Array>, tally: { bytes: number }, hash: Hash | undefined): AsyncGenerator<Uint8Array> {
+    for await (const chunk of body) {
+      tally.bytes += chunk.byteLength;
+      this.receiving += chunk.byteLength;
+      hash?.update(chunk);
+      yield chunk;
     }
   }
 
