@@ -42,6 +42,8 @@ export interface ForwarderReport {
 export const DEFAULT_BACKOFF = { initialMs: 1_000, maxMs: 30_000 };
 /** The longest wait before an image the store refused on its own account (not the store's) is tried again. */
 const MAX_IMAGE_BACKOFF_MS = 5 * 60_000;
+/** The in-flight name of a probe of the store (never a spooled file's path). */
+const PROBE = '(probe)';
 /** How long {@link Forwarder.stop} waits for attempts in flight. */
 const STOP_GRACE_MS = 5_000;
 /** HTTP statuses that are about one image, not the store: the others try the breaker. */
@@ -165,13 +167,33 @@ export class Forwarder {
         earliestRetry = Math.min(earliestRetry, retry.at);
         continue;
       }
-      const forwarding = this.forward(image).finally(() => {
-        this.inFlight.delete(image.file);
-        this.pump();
-      });
-      this.inFlight.set(image.file, forwarding);
+      void this.track(image.file, this.forward(image));
     }
     if (earliestRetry !== Infinity) this.wakeAt(earliestRetry);
+    // An open breaker with no image to probe with (the spool emptied another way) probes the store itself.
+    if (this.failuresInRow > 0 && this.inFlight.size === 0) void this.track(PROBE, this.attempt(() => this.store.check()));
+  }
+
+  /**
+   * Asks the store whether it is there (for readiness), unless the answer is known: the store is
+   * not yet open, already known to be down, or being probed. A failure opens the breaker as any
+   * failed attempt does.
+   */
+  async checkStore(): Promise<void> {
+    if (this.stopped || !this.opened || this.failuresInRow > 0 || this.inFlight.has(PROBE)) return;
+    await this.track(PROBE, this.attempt(() => this.store.check()));
+  }
+
+  /** Counts `work` as in flight under `name` until it ends, then looks for more to do. */
+  private track(name: string, work: Promise<unknown>): Promise<void> {
+    const tracked = work
+      .then(() => undefined)
+      .finally(() => {
+        this.inFlight.delete(name);
+        this.pump();
+      });
+    this.inFlight.set(name, tracked);
+    return tracked;
   }
 
   private wakeAt(at: number): void {
@@ -206,7 +228,7 @@ export class Forwarder {
       (error) => {
         if (isCode(causeOf(error), 'ENOENT') && (causeOf(error) as { path?: unknown }).path === image.file) {
           this.log.error({ camera: image.camera, key: image.key, file: image.file }, 'a spooled image was removed from the spool folder by something else; it cannot be forwarded');
-          void this.spool.remove(image);
+          void this.spool.remove(image).catch(() => undefined);
           return;
         }
         const previous = this.retryAt.get(image.file)?.attempts ?? 0;

@@ -106,7 +106,9 @@ export class SpooledStore implements ImageStore {
     if (!this.spool.hasRoomFor()) throw this.fullError();
   }
 
-  health(): Promise<StoreHealth> {
+  async health(): Promise<StoreHealth> {
+    // Idle, the forwarder has nothing to learn the store's state from: ask the store.
+    await this.forwarder.checkStore();
     const contents = this.spool.contents();
     const report = this.forwarder.status();
     const facts = {
@@ -114,13 +116,13 @@ export class SpooledStore implements ImageStore {
       spooledBytes: contents.bytes,
       ...(contents.oldest && { oldestSpooledAt: contents.oldest.toISOString() }),
     };
-    if (report.storeReachable) return Promise.resolve({ status: 'ready', storeState: 'reachable', ...facts });
-    return Promise.resolve({
+    if (report.storeReachable) return { status: 'ready', storeState: 'reachable', ...facts };
+    return {
       status: 'degraded',
       storeState: 'unreachable',
       message: `The store ${this.location} is unreachable since ${report.unreachableSince?.toISOString() ?? 'start'} (${report.lastError ?? 'no answer'}); images are spooled and forwarded when it is back.`,
       ...facts,
-    });
+    };
   }
 
   /** While listings hold only the spool's images (the store is unreachable), why, in words for a viewer. */

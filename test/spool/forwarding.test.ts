@@ -126,6 +126,21 @@ describe('spool in front of an S3 store', () => {
     assert.match((await request(`${receiver.url}metrics`)).body, /^images_to_s3_forwarded_total 5$/m);
   });
 
+  it('tells in /readyz when the store of an idle receiver goes away and comes back, with nothing waiting', async () => {
+    await start();
+    await storeOpened();
+    assert.equal((await request(`${receiver.url}readyz`)).json.storeState, 'reachable');
+    await s3.down();
+    const down = await request(`${receiver.url}readyz`);
+    assert.equal(down.status, 200);
+    assert.equal(down.json.status, 'degraded');
+    assert.equal(down.json.storeState, 'unreachable');
+    assert.equal(down.json.spooled, 0);
+    await s3.up();
+    // The breaker probes the store by itself, though no image waits to probe it with.
+    await until(async () => (await request(`${receiver.url}readyz`)).json.status === 'ready', 'readyz to see the store back');
+  });
+
   it('costs a dead store one request per backoff, not one per image (circuit breaker)', async () => {
     await start();
     await storeOpened();
