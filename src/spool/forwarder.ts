@@ -175,12 +175,12 @@ export class Forwarder {
   }
 
   /**
-   * Asks the store whether it is there (for readiness), unless the answer is known: the store is
-   * not yet open, already known to be down, or being probed. A failure opens the breaker as any
-   * failed attempt does.
+   * Asks the store whether it is there (for readiness), unless the answer is known or coming: the
+   * store is not yet open, already known to be down, or attempts are under way (forwards or a
+   * probe). A failure opens the breaker as any failed attempt does.
    */
   async checkStore(): Promise<void> {
-    if (this.stopped || !this.opened || this.failuresInRow > 0 || this.inFlight.has(PROBE)) return;
+    if (this.stopped || !this.opened || this.failuresInRow > 0 || this.inFlight.size > 0) return;
     await this.track(PROBE, this.attempt(() => this.store.check()));
   }
 
