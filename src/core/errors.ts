@@ -22,29 +22,41 @@ export interface StoreErrorOptions {
   retryAfterSeconds?: number;
 }
 
-/** The store cannot take the image now (unreachable, timing out, refusing): 503, worth retrying. */
-export class StoreUnavailableError extends Error {
-  readonly status = 503;
+/**
+ * The store could not take the image. The message is for the log; the caller is told
+ * {@link callerMessage}, or else the class's {@link genericMessage}, with {@link status}.
+ */
+export abstract class StoreError extends Error {
+  abstract readonly status: 503 | 507;
+  abstract readonly genericMessage: string;
   readonly callerMessage: string | undefined;
   readonly retryAfterSeconds: number | undefined;
   constructor(message: string, options: StoreErrorOptions = {}) {
     super(message, { cause: options.cause });
-    this.name = 'StoreUnavailableError';
     this.callerMessage = options.callerMessage;
     this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
 
-/** The store has no room left for the image (disk full, quota, a full spool): 507. */
-export class StoreFullError extends Error {
-  readonly status = 507;
-  readonly callerMessage: string | undefined;
-  readonly retryAfterSeconds: number | undefined;
+/** The store cannot take the image now (unreachable, timing out, refusing): 503, worth retrying. */
+export class StoreUnavailableError extends StoreError {
+  readonly status = 503;
+  readonly genericMessage = 'The image store is not available right now; the image was not stored.';
+  override readonly retryAfterSeconds: number;
   constructor(message: string, options: StoreErrorOptions = {}) {
-    super(message, { cause: options.cause });
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+    this.retryAfterSeconds = options.retryAfterSeconds ?? 10;
+  }
+}
+
+/** The store has no room left for the image (disk full, quota, a full spool): 507. */
+export class StoreFullError extends StoreError {
+  readonly status = 507;
+  readonly genericMessage = 'The image store is full; the image was not stored.';
+  constructor(message: string, options: StoreErrorOptions = {}) {
+    super(message, options);
     this.name = 'StoreFullError';
-    this.callerMessage = options.callerMessage;
-    this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
 

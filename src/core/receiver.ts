@@ -1,5 +1,5 @@
 import { announcedSha256 } from './content-digest.js';
-import { RequestBodyError, StoreFullError, StoreUnavailableError, UploadError } from './errors.js';
+import { RequestBodyError, StoreError, UploadError } from './errors.js';
 import { storedFilename, cameraFilename } from './filename.js';
 import { ImageBody, tooLargeMessage } from './image-body.js';
 import { ACCEPTED_MEDIA_TYPES, SIGNATURE_BYTES, imageTypeForBytes, imageTypeForContentType } from './image-types.js';
@@ -213,15 +213,9 @@ function failure(error: unknown, log: UploadOutcome['log']): UploadOutcome {
   if (error instanceof UploadError || error instanceof RequestBodyError) {
     return reply(error.status, error.message, { ...log, cause: error.cause });
   }
-  if (error instanceof StoreUnavailableError) {
+  if (error instanceof StoreError) {
     return {
-      ...reply(503, error.callerMessage ?? 'The image store is not available right now; the image was not stored.', { ...log, error: error.message, cause: error.cause }),
-      headers: { 'retry-after': String(error.retryAfterSeconds ?? 10) },
-    };
-  }
-  if (error instanceof StoreFullError) {
-    return {
-      ...reply(507, error.callerMessage ?? 'The image store is full; the image was not stored.', { ...log, error: error.message, cause: error.cause }),
+      ...reply(error.status, error.callerMessage ?? error.genericMessage, { ...log, error: error.message, cause: error.cause }),
       headers: error.retryAfterSeconds === undefined ? {} : { 'retry-after': String(error.retryAfterSeconds) },
     };
   }
