@@ -105,3 +105,8 @@ export interface ImageStore {
   health?(): Promise<StoreHealth>;
   close(): Promise<void>;
 }
+
+/** The order of {@link ImageStore.list} (and of folder names): by UTF-8 bytes, as S3 lists keys. */
+export function compareKeys(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}

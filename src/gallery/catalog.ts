@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { compareKeys } from '../core/store.js';
 import type { ImageStore, StoredObject } from '../core/store.js';
 import { ExpiringCache, TaskLimiter } from './cache.js';
 import { ALL_IMAGES, addDays, dayOf, isDay } from './layout.js';
@@ -126,7 +127,7 @@ export class ImageCatalog {
       for (const camera of (await this.scan()).cameras.keys()) names.add(camera);
     }
     if (this.layout.hasCamera) for (const camera of await this.knownCameras()) names.add(camera);
-    return [...names].sort(compareText);
+    return [...names].sort(compareKeys);
   }
 
   /** The images of `camera` filed under `day`, oldest first. */
@@ -152,7 +153,7 @@ export class ImageCatalog {
    */
   async days(camera: string, range: { from?: Day; to?: Day; limit?: number; ascending?: boolean } = {}): Promise<Day[]> {
     const limit = range.limit ?? Number.POSITIVE_INFINITY;
-    const order = (a: string, b: string): number => (range.ascending ? compareText(a, b) : compareText(b, a));
+    const order = (a: string, b: string): number => (range.ascending ? compareKeys(a, b) : compareKeys(b, a));
     const within = (part: string): boolean =>
       (range.from === undefined || part >= range.from.slice(0, part.length)) && (range.to === undefined || part <= range.to.slice(0, part.length));
     if (!this.layout.indexed) {
@@ -305,7 +306,7 @@ function imageOf(object: StoredObject, camera: string, day: Day): CatalogImage {
 }
 
 function byTime(a: CatalogImage, b: CatalogImage): number {
-  return a.storedAt.getTime() - b.storedAt.getTime() || compareText(a.key, b.key);
+  return a.storedAt.getTime() - b.storedAt.getTime() || compareKeys(a.key, b.key);
 }
 
 function latestOf(images: CatalogImage[]): CatalogImage | undefined {
@@ -319,9 +320,4 @@ function usualInterval(images: CatalogImage[]): number | undefined {
   if (gaps.length === 0) return undefined;
   gaps.sort((a, b) => a - b);
   return gaps[Math.floor(gaps.length / 2)];
-}
-
-/** Order by UTF-8 bytes, as S3 lists keys. */
-function compareText(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }

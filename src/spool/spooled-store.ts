@@ -1,4 +1,5 @@
 import { StoreFullError } from '../core/errors.js';
+import { compareKeys } from '../core/store.js';
 import type { ImageStore, ImageWrite, ObjectContent, ObjectFacts, StoreHealth, StoredObject } from '../core/store.js';
 import { Forwarder } from './forwarder.js';
 import type { ForwarderLog, ForwarderReport } from './forwarder.js';
@@ -60,7 +61,7 @@ export class SpooledStore implements ImageStore {
   async *list(prefix = ''): AsyncIterable<StoredObject> {
     const spooled = [...this.spool.waiting()]
       .filter((image) => image.key.startsWith(prefix))
-      .sort((a, b) => keyOrder(a.key, b.key))
+      .sort((a, b) => compareKeys(a.key, b.key))
       .map((image) => ({ key: image.key, size: image.size, lastModified: image.receivedAt }));
     if (this.forwarder.storeDown) {
       yield* spooled;
@@ -68,7 +69,7 @@ export class SpooledStore implements ImageStore {
     }
     let next = 0;
     for await (const object of this.target.list(prefix)) {
-      while (next < spooled.length && keyOrder(spooled[next]!.key, object.key) < 0) yield spooled[next++]!;
+      while (next < spooled.length && compareKeys(spooled[next]!.key, object.key) < 0) yield spooled[next++]!;
       // Stored, but not yet removed from the spool: listed once.
       if (next < spooled.length && spooled[next]!.key === object.key) next++;
       yield object;
@@ -97,7 +98,7 @@ export class SpooledStore implements ImageStore {
       const slash = rest.indexOf('/');
       if (slash > 0) folders.add(rest.slice(0, slash));
     }
-    return [...folders].sort(keyOrder);
+    return [...folders].sort(compareKeys);
   }
 
   /** Ready while the spool takes images, whatever the store does: {@link health} tells the rest. */
@@ -153,9 +154,4 @@ export class SpooledStore implements ImageStore {
     const message = `The receiver's spool is full (${images} images, ${mb(bytes)} waiting, limit ${mb(this.spool.maxBytes)}): ${why}. Nothing spooled was dropped; this image was not stored.`;
     return new StoreFullError(message, { callerMessage: message, retryAfterSeconds: 60 });
   }
-}
-
-/** Key order as S3 lists keys: by UTF-8 bytes. */
-function keyOrder(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }

@@ -4,6 +4,7 @@ import { link, mkdir, open, readdir, rm, rmdir, stat, unlink } from 'node:fs/pro
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { StoreFullError } from '../core/errors.js';
+import { compareKeys } from '../core/store.js';
 import type { ImageStore, ImageWrite, ObjectContent, ObjectFacts, StoredObject } from '../core/store.js';
 import { IMAGE_TYPES } from '../core/image-types.js';
 import { fileStoreError as storeError, isCode, syncFolder, writableFreeBytes, writeBody } from './files.js';
@@ -119,7 +120,7 @@ export class DiskStore implements ImageStore {
       return entries
         .filter((entry) => entry.isDirectory() && !entry.name.startsWith('.'))
         .map((entry) => entry.name)
-        .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+        .sort(compareKeys);
     } catch (error) {
       if (isCode(error, 'ENOENT') || isCode(error, 'ENOTDIR')) return [];
       throw error;

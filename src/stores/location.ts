@@ -26,7 +26,7 @@ export type SpoolSettings = Pick<SpooledStoreOptions, 'folder' | 'maxBytes' | 'f
 /** The store a location names; not yet opened. */
 export function storeFor(settings: StoreSettings): ImageStore {
   const { location } = settings;
-  if (location.startsWith('s3://')) {
+  if (!isLocalStore(location)) {
     const { bucket, prefix } = parseS3Location(location);
     const store = new DeferredStore(`s3://${bucket}/${prefix}`, async () => {
       const { S3Store, createS3Client } = await import('./s3.js');
@@ -48,7 +48,7 @@ export function storeFor(settings: StoreSettings): ImageStore {
  * a dot-folder no key can reach), in the working directory for other stores.
  */
 export function defaultTokensFile(location: string): string {
-  const folder = location.startsWith('s3://') ? path.resolve('.images-to-s3') : path.join(diskFolder(location), '.images-to-s3');
+  const folder = isLocalStore(location) ? path.join(diskFolder(location), '.images-to-s3') : path.resolve('.images-to-s3');
   return path.join(folder, 'tokens.json');
 }
 
