@@ -30,8 +30,6 @@ export interface SpoolContents {
   bytes: number;
   /** When the oldest waiting image was received. */
   oldest: Date | undefined;
-  /** Waiting images by camera. */
-  byCamera: Map<string, number>;
 }
 
 /** What {@link Spool.open} found from before. */
@@ -86,8 +84,6 @@ export class Spool {
   /** Keys of images being received, claimed before their trailer is written. */
   private readonly claimedKeys = new Set<string>();
   private readonly recentKeys = new Set<string>();
-  /** Waiting images by camera, kept as images come and go: metrics read it at every scrape. */
-  private readonly byCamera = new Map<string, number>();
   private bytes = 0;
   /** The largest image seen: with less room than that, the spool counts as full for readiness. */
   private largest = 0;
@@ -201,9 +197,6 @@ export class Spool {
     });
     if (this.images.delete(image.file)) {
       this.bytes -= image.size;
-      const left = (this.byCamera.get(image.camera) ?? 1) - 1;
-      if (left > 0) this.byCamera.set(image.camera, left);
-      else this.byCamera.delete(image.camera);
       this.byKey.delete(image.key);
       this.recentKeys.add(image.key);
       if (this.recentKeys.size > RECENT_KEYS_LIMIT) this.recentKeys.delete(this.recentKeys.values().next().value!);
@@ -226,7 +219,7 @@ export class Spool {
   }
 
   contents(): SpoolContents {
-    return { images: this.images.size, bytes: this.bytes, oldest: this.images.values().next().value?.receivedAt, byCamera: new Map(this.byCamera) };
+    return { images: this.images.size, bytes: this.bytes, oldest: this.images.values().next().value?.receivedAt };
   }
 
   /** Throws StoreFullError when the spool's filesystem is (nearly) full, or another error when it cannot be written. */
@@ -243,7 +236,6 @@ export class Spool {
     this.images.set(image.file, image);
     this.byKey.set(image.key, image);
     this.bytes += image.size;
-    this.byCamera.set(image.camera, (this.byCamera.get(image.camera) ?? 0) + 1);
     this.largest = Math.max(this.largest, image.size);
   }
 
