@@ -122,22 +122,41 @@ function outageSuite(name: string, makeStore: () => Promise<OutageStore>, skip?:
       for (const folder of folders) await rm(folder, { recursive: true, force: true });
     });
 
-    async function prepare(): Promise<{ store: OutageStore; folder: string; token: string }> {
+    /**
+     * Runs `test` with a registry and folder of its own and the store taken away; `serve` starts
+     * the CLI on them. Afterwards the store is back and stopped, whatever the test did.
+     */
+    async function duringOutage(test: (setup: { store: OutageStore; folder: string; token: string; serve: () => Promise<Serve> }) => Promise<void>): Promise<void> {
       const store = await makeStore();
       const folder = await mkdtemp(path.join(os.tmpdir(), 'images-to-s3-restart-'));
       folders.push(folder);
       const created = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'token', 'create', 'yard', '--json', '--tokens', path.join(folder, 'tokens.json')], {
         cwd: projectRoot,
       });
-      return { store, folder, token: (JSON.parse(created.stdout) as { token: string }).token };
-    }
-
-    it('takes 20 images while the store is down, survives kill -9, and forwards each exactly once when the store is back', async () => {
-      const { store, folder, token } = await prepare();
+      const token = (JSON.parse(created.stdout) as { token: string }).token;
+      const serve = async (): Promise<Serve> => {
+        const started = await startServe(store, folder);
+        children.push(started.child);
+        return started;
+      };
       try {
         await store.down();
-        const first = await startServe(store, folder);
-        children.push(first.child);
+        await test({ store, folder, token, serve });
+      } finally {
+        await store.up().catch(() => undefined);
+        await store.stop();
+      }
+    }
+
+    /** SIGTERM, and the exit code it ended with. */
+    async function terminate(serve: Serve): Promise<number | null> {
+      serve.child.kill('SIGTERM');
+      return serve.exited;
+    }
+
+    it('takes 20 images while the store is down, survives kill -9, and forwards each exactly once when the store is back', () =>
+      duringOutage(async ({ store, folder, token, serve }) => {
+        const first = await serve();
         const images = Array.from({ length: 20 }, (_, n) => jpeg(n));
         const receipts: string[] = [];
         for (const [n, body] of images.entries()) {
@@ -149,28 +168,19 @@ function outageSuite(name: string, makeStore: () => Promise<OutageStore>, skip?:
         await first.exited;
         assert.equal(await spooled(folder), 20, 'every acknowledged image is in the spool after kill -9');
 
-        const second = await startServe(store, folder);
-        children.push(second.child);
+        const second = await serve();
         assert.match(second.output(), /20 images from before, being forwarded/);
         await store.up();
         await until(async () => (await spooled(folder)) === 0, 'the spool to drain', 60_000);
         const stored = await objects(store);
         assert.deepEqual([...stored.keys()].sort(), [...receipts].sort(), 'each image once, under its receipt\'s key');
         for (const [n, key] of receipts.entries()) assert.deepEqual(stored.get(key), images[n]);
-        second.child.kill('SIGTERM');
-        assert.equal(await second.exited, 0);
-      } finally {
-        await store.up().catch(() => undefined);
-        await store.stop();
-      }
-    });
+        assert.equal(await terminate(second), 0);
+      }));
 
-    it('shuts down cleanly on SIGTERM during an outage, and forwards what waited at the next start', async () => {
-      const { store, folder, token } = await prepare();
-      try {
-        await store.down();
-        const first = await startServe(store, folder);
-        children.push(first.child);
+    it('shuts down cleanly on SIGTERM during an outage, and forwards what waited at the next start', () =>
+      duringOutage(async ({ store, folder, token, serve }) => {
+        const first = await serve();
         const images = Array.from({ length: 5 }, (_, n) => jpeg(100 + n));
         for (const [n, body] of images.entries()) assert.equal((await upload(first, token, body, `term-${n}.jpg`)).status, 200);
         await until(async () => (await request(`${first.url}readyz`)).json.status === 'degraded', 'readyz to say degraded', 20_000);
@@ -179,25 +189,18 @@ function outageSuite(name: string, makeStore: () => Promise<OutageStore>, skip?:
         assert.equal(ready.json.storeState, 'unreachable');
         assert.equal(ready.json.spooled, 5);
         const stopping = Date.now();
-        first.child.kill('SIGTERM');
-        assert.equal(await first.exited, 0);
+        assert.equal(await terminate(first), 0);
         assert.ok(Date.now() - stopping < 10_000, 'a store that is down does not hold up the shutdown');
         assert.equal(await spooled(folder), 5);
 
         await store.up();
-        const second = await startServe(store, folder);
-        children.push(second.child);
+        const second = await serve();
         await until(async () => (await spooled(folder)) === 0, 'the spool to drain', 60_000);
         const stored = [...(await objects(store)).values()];
         assert.equal(stored.length, 5);
         for (const body of images) assert.equal(stored.filter((bytes) => bytes.equals(body)).length, 1);
-        second.child.kill('SIGTERM');
-        assert.equal(await second.exited, 0);
-      } finally {
-        await store.up().catch(() => undefined);
-        await store.stop();
-      }
-    });
+        assert.equal(await terminate(second), 0);
+      }));
   });
 }
 
