@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -8,7 +7,7 @@ import { StoreFullError } from '../../src/core/errors.js';
 import { Spool } from '../../src/spool/spool.js';
 import { MemoryBudget } from '../../src/stores/memory-budget.js';
 import { bodyOf, bytesOf, failingBody, imageWrite, jpeg, sha256 } from '../stores/helpers.js';
-import { mountTmpfs } from '../support/tmpfs.js';
+import { onTmpfs } from '../support/tmpfs.js';
 
 const folders: string[] = [];
 after(async () => {
@@ -109,15 +108,8 @@ describe('Spool', () => {
     assert.equal(spool.hasRoomFor(), false, 'another image like the largest does not fit');
   });
 
-  it('reports a full filesystem as StoreFullError, and ENOSPC while writing too, leaving nothing behind', async (t) => {
-    const mount = path.join(await newFolder(), 'small');
-    await mkdir(mount);
-    const cannot = mountTmpfs(mount, '1m');
-    if (cannot !== undefined) {
-      t.skip(cannot);
-      return;
-    }
-    try {
+  it('reports a full filesystem as StoreFullError, and ENOSPC while writing too, leaving nothing behind', async (t) =>
+    onTmpfs(t, path.join(await newFolder(), 'small'), '1m', async (mount) => {
       const spool = new Spool({ folder: mount, maxBytes: 1e9, minFreeBytes: 2 * 1024 * 1024 });
       await spool.open();
       await assert.rejects(spool.check(), StoreFullError);
@@ -126,10 +118,7 @@ describe('Spool', () => {
       await assert.rejects(roomy.add(image('yard/big.jpg', [jpeg(2 * 1024 * 1024)])), StoreFullError);
       assert.deepEqual(await readdir(path.join(mount, 'incoming')), []);
       assert.deepEqual(await readdir(path.join(mount, 'ready')), []);
-    } finally {
-      execFileSync('umount', [mount]);
-    }
-  });
+    }));
 });
 
 describe('MemoryBudget', () => {

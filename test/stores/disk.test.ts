@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { RequestBodyError, StoreFullError, StoreUnavailableError, UploadError } from '../../src/core/errors.js';
 import { DiskStore } from '../../src/stores/disk.js';
 import { bodyOf, bytesOf, chunked, failingBody, imageWrite, jpeg, keysOf } from './helpers.js';
-import { mountTmpfs } from '../support/tmpfs.js';
+import { onTmpfs } from '../support/tmpfs.js';
 
 /** Every file under `folder`, as paths relative to it. */
 async function filesUnder(folder: string): Promise<string[]> {
@@ -216,15 +216,8 @@ describe('DiskStore open and check', () => {
 
 
 describe('DiskStore on a small real filesystem', () => {
-  it('reports a full disk as StoreFullError and leaves no partial file', async (t) => {
-    const mountPoint = path.join(sandbox, 'small');
-    await mkdir(mountPoint);
-    const cannot = mountTmpfs(mountPoint, '64k');
-    if (cannot !== undefined) {
-      t.skip(cannot);
-      return;
-    }
-    try {
+  it('reports a full disk as StoreFullError and leaves no partial file', (t) =>
+    onTmpfs(t, path.join(sandbox, 'small'), '64k', async (mountPoint) => {
       const small = new DiskStore(mountPoint);
       await small.open();
 
@@ -235,28 +228,15 @@ describe('DiskStore on a small real filesystem', () => {
       const image = jpeg(8 * 1024);
       const { key } = await small.write(imageWrite('cam/small.jpg', bodyOf([image])));
       assert.deepEqual(await readFile(path.join(mountPoint, ...key.split('/'))), image);
-    } finally {
-      execFileSync('umount', [mountPoint]);
-    }
-  });
+    }));
 
-  it('reports a read-only filesystem as StoreUnavailableError', async (t) => {
-    const mountPoint = path.join(sandbox, 'readonly');
-    await mkdir(mountPoint);
-    const cannot = mountTmpfs(mountPoint, '64k');
-    if (cannot !== undefined) {
-      t.skip(cannot);
-      return;
-    }
-    try {
+  it('reports a read-only filesystem as StoreUnavailableError', (t) =>
+    onTmpfs(t, path.join(sandbox, 'readonly'), '64k', async (mountPoint) => {
       const readonly = new DiskStore(mountPoint);
       await readonly.open();
       execFileSync('mount', ['-o', 'remount,ro', mountPoint]);
 
       await assert.rejects(readonly.check(), StoreUnavailableError);
       await assert.rejects(readonly.write(imageWrite('cam/a.jpg', bodyOf([jpeg(100)]))), StoreUnavailableError);
-    } finally {
-      execFileSync('umount', [mountPoint]);
-    }
-  });
+    }));
 });
