@@ -284,8 +284,8 @@ export class Forwarder {
 }
 
 /** A body that opens its file only when a store reads it (S3 reads {@link ImageWrite.file} instead). */
-function lazyBody(open: () => AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
-  return { [Symbol.asyncIterator]: () => open()[Symbol.asyncIterator]() };
+async function* lazyBody(open: () => Promise<AsyncIterable<Uint8Array>>): AsyncGenerator<Uint8Array> {
+  yield* await open();
 }
 
 /** The same alternate keys for the same image on every try, so a retry finds its own earlier copy. */

@@ -1,13 +1,12 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, statfs, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { StoreFullError } from '../core/errors.js';
 import type { ImageWrite } from '../core/store.js';
-import { fileStoreError, isCode, syncFolder, writableFreeBytes, writeAll, writeBody } from '../stores/files.js';
+import { fileStoreError, isCode, openFileStart, syncFolder, writableFreeBytes, writeAll, writeBody } from '../stores/files.js';
 
 /** One image waiting in the spool to be forwarded to the store. */
 export interface SpooledImage {
@@ -213,9 +212,9 @@ export class Spool {
     return this.byKey.get(key);
   }
 
-  /** An image's bytes, from its file. */
-  bodyOf(image: SpooledImage): Readable {
-    return createReadStream(image.file, { start: 0, end: image.size - 1 });
+  /** An image's bytes, from its file (opened first: a file already forwarded and removed fails here). */
+  bodyOf(image: SpooledImage): Promise<Readable> {
+    return openFileStart(image.file, image.size);
   }
 
   contents(): SpoolContents {

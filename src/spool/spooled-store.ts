@@ -1,6 +1,7 @@
 import { StoreFullError } from '../core/errors.js';
 import { compareKeys } from '../core/store.js';
 import type { ImageStore, ImageWrite, ObjectContent, ObjectFacts, StoreHealth, StoredObject } from '../core/store.js';
+import { isCode } from '../stores/files.js';
 import { Forwarder } from './forwarder.js';
 import type { ForwarderLog, ForwarderReport } from './forwarder.js';
 import { Spool } from './spool.js';
@@ -80,7 +81,13 @@ export class SpooledStore implements ImageStore {
   async read(key: string): Promise<ObjectContent | undefined> {
     const image = this.spool.find(key);
     if (image === undefined) return this.target.read(key);
-    return { key, size: image.size, lastModified: image.receivedAt, contentType: image.contentType, body: this.spool.bodyOf(image) };
+    try {
+      return { key, size: image.size, lastModified: image.receivedAt, contentType: image.contentType, body: await this.spool.bodyOf(image) };
+    } catch (error) {
+      // Forwarded and removed from the spool since it was found: the store has it now.
+      if (isCode(error, 'ENOENT')) return this.target.read(key);
+      throw error;
+    }
   }
 
   async head(key: string): Promise<ObjectFacts | undefined> {

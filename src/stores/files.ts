@@ -1,6 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { access, open, statfs } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import { StoreFullError, StoreUnavailableError } from '../core/errors.js';
 
 /**
@@ -88,6 +89,22 @@ export async function writableFreeBytes(writable: string, root: string): Promise
   } catch (error) {
     throw fileStoreError(error, root);
   }
+}
+
+/** Read size for image files: most images in one or a few reads, little memory per reader. */
+const FILE_READ_BYTES = 1024 * 1024;
+
+/**
+ * The first `size` bytes of a file as a stream, the file opened first: a missing file fails here,
+ * as a rejected promise, not later as an 'error' event nobody may be listening to yet.
+ */
+export async function openFileStart(file: string, size: number): Promise<Readable> {
+  const handle = await open(file, 'r');
+  // Large reads: 64 KB ones cost the forwarder a third more CPU per image (bench S7).
+  const stream = handle.createReadStream({ start: 0, end: size - 1, highWaterMark: FILE_READ_BYTES });
+  // A read error mid-stream reaches the reader through its request or loop failing; it must not also crash the process.
+  stream.on('error', () => undefined);
+  return stream;
 }
 
 /** Store-level failures become the errors the contract maps to 503 and 507; others pass. */

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
@@ -19,6 +18,7 @@ import {
 import type { CompletedPart, PutObjectCommandInput } from '@aws-sdk/client-s3';
 import { RequestBodyError, StoreUnavailableError, UploadError } from '../core/errors.js';
 import type { ImageStore, ImageWrite, ObjectContent, ObjectFacts, StoredObject } from '../core/store.js';
+import { openFileStart } from './files.js';
 import { MemoryBudget } from './memory-budget.js';
 
 /**
@@ -158,7 +158,7 @@ export class S3Store implements ImageStore {
     const { file } = image;
     if (file) {
       try {
-        return await this.putWhole(image, () => openFileBody(file.path, file.size), file.size, file.sha256);
+        return await this.putWhole(image, () => openFileStart(file.path, file.size), file.size, file.sha256);
       } catch (error) {
         throw storeError(error);
       }
@@ -480,22 +480,6 @@ export class S3Store implements ImageStore {
     }
   }
 }
-
-/**
- * The first `size` bytes of a file as a stream, the file opened first: a missing file fails here,
- * as a rejected promise, not later as an 'error' event nobody may be listening to yet.
- */
-async function openFileBody(file: string, size: number): Promise<Readable> {
-  const handle = await open(file, 'r');
-  // Large reads: 64 KB ones cost the forwarder a third more CPU per image (bench S7).
-  const stream = handle.createReadStream({ start: 0, end: size - 1, highWaterMark: FILE_READ_BYTES });
-  // A read error mid-request reaches the SDK through the request failing; it must not also crash the process.
-  stream.on('error', () => undefined);
-  return stream;
-}
-
-/** Read size for spooled files: most images in one or a few reads, little memory per forward. */
-const FILE_READ_BYTES = 1024 * 1024;
 
 const silentLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 

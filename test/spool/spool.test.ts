@@ -43,8 +43,8 @@ describe('Spool', () => {
       ['yard/a.jpg', 'yard/b.jpg'],
     );
     assert.deepEqual({ ...waiting[0], file: '' }, { ...first, file: '' });
-    assert.deepEqual(await bytesOf(reopened.bodyOf(waiting[0]!)), body);
-    assert.deepEqual(await bytesOf(reopened.bodyOf(waiting[1]!)), Buffer.from('second'));
+    assert.deepEqual(await bytesOf(await reopened.bodyOf(waiting[0]!)), body);
+    assert.deepEqual(await bytesOf(await reopened.bodyOf(waiting[1]!)), Buffer.from('second'));
     assert.equal(reopened.find('yard/b.jpg')?.sha256, second.sha256);
     assert.deepEqual(
       waiting.map((entry) => entry.camera),
