@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { StoreFullError } from '../core/errors.js';
 import type { ImageWrite } from '../core/store.js';
-import { fileStoreError, isCode, openFileStart, syncFolder, writableFreeBytes, writeAll, writeBody } from '../stores/files.js';
+import { fileStoreError, isCode, openFileStart, syncFolder, writableFreeBytes, writeBody } from '../stores/files.js';
 
 /** One image waiting in the spool to be forwarded to the store. */
 export interface SpooledImage {
@@ -144,12 +144,13 @@ export class Spool {
     let key: string | undefined;
     const tally = { bytes: 0 };
     const hash = image.sha256 ? undefined : createHash('sha256');
-    try {
-      file = await open(temporary, 'wx', 0o640);
-      await writeBody(file, this.counted(image.body, tally, hash));
+    const receivedAt = new Date(image.metadata['received-at'] ?? Date.now());
+    let spooled: TrailerFacts | undefined;
+    // Once the body has passed (its size and hash known), its key and the trailer that records it;
+    // the trailer goes out with the body's last bytes, in the same write.
+    const trailer = (): Buffer => {
       key = this.claimKey(image);
-      const receivedAt = new Date(image.metadata['received-at'] ?? Date.now());
-      const spooled = {
+      spooled = {
         key,
         size: tally.bytes,
         sha256: hash ? hash.digest('hex') : image.sha256!(),
@@ -158,7 +159,11 @@ export class Spool {
         camera: image.metadata.camera ?? '',
         receivedAt,
       };
-      await writeAll(file, [trailerOf(spooled)]);
+      return trailerOf(spooled);
+    };
+    try {
+      file = await open(temporary, 'wx', 0o640);
+      await writeBody(file, this.counted(image.body, tally, hash, trailer));
       if (this.fsync) await file.sync();
       await file.close();
       file = undefined;
@@ -166,7 +171,7 @@ export class Spool {
       const target = path.join(this.ready, name);
       await rename(temporary, target);
       if (this.fsync) await syncFolder(this.ready);
-      const stored: SpooledImage = { file: target, ...spooled };
+      const stored: SpooledImage = { file: target, ...spooled! };
       this.index(stored);
       return stored;
     } catch (error) {
@@ -179,14 +184,18 @@ export class Spool {
     }
   }
 
-  /** The body as it passes, counted in `tally` and in the bytes being received, and hashed into `hash`. */
-  private async *counted(body: AsyncIterable<Uint8Array>, tally: { bytes: number }, hash: Hash | undefined): AsyncGenerator<Uint8Array> {
+  /**
+   * The body as it passes, counted in `tally` and in the bytes being received, and hashed into
+   * `hash`; then what `end` gives (the trailer).
+   */
+  private async *counted(body: AsyncIterable<Uint8Array>, tally: { bytes: number }, hash: Hash | undefined, end: () => Uint8Array): AsyncGenerator<Uint8Array> {
     for await (const chunk of body) {
       tally.bytes += chunk.byteLength;
       this.receiving += chunk.byteLength;
       hash?.update(chunk);
       yield chunk;
     }
+    yield end();
   }
 
   /** Removes a forwarded image. */

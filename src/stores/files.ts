@@ -54,7 +54,7 @@ export async function writeBody(file: FileHandle, body: AsyncIterable<Uint8Array
 }
 
 /** `writev` until every byte is written (a regular file may take fewer bytes than asked). */
-export async function writeAll(file: FileHandle, chunks: Uint8Array[]): Promise<void> {
+async function writeAll(file: FileHandle, chunks: Uint8Array[]): Promise<void> {
   let remaining = chunks;
   while (remaining.length > 0) {
     const { bytesWritten } = await file.writev(remaining);
