@@ -4,7 +4,7 @@ import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination } from 'aws-cdk-
 import { HttpLambdaAuthorizer, HttpLambdaResponseType } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { AccessLogField, AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
-import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Code, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
@@ -38,6 +38,7 @@ export const METRICS_NAMESPACE = 'images-to-s3';
 export class ImagesToS3Stack extends Stack {
   readonly bucket: Bucket;
   readonly secret: Secret;
+  readonly tokenAdministratorPolicy: ManagedPolicy;
   readonly api: HttpApi;
   readonly stage: HttpStage;
   readonly uploadFunction: NodejsFunction;
@@ -76,6 +77,20 @@ export class ImagesToS3Stack extends Stack {
         includeSpace: false,
         passwordLength: 32,
       },
+    });
+
+    // For the people (or roles) who run `images-to-s3 token create|list|revoke --tokens
+    // aws-secretsmanager:<ARN>`: read the secret, store a new value as a version that is not yet
+    // current, and move AWSCURRENT to it only if nobody changed the secret meanwhile. Nothing else,
+    // on this secret only: no DeleteSecret, no rotation, no other secret.
+    this.tokenAdministratorPolicy = new ManagedPolicy(this, 'TokenAdministratorPolicy', {
+      description: `Manage the camera tokens of ${config.stackName} (images-to-s3 token create, list, revoke)`,
+      statements: [
+        new PolicyStatement({
+          actions: ['secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:UpdateSecretVersionStage'],
+          resources: [this.secret.secretArn],
+        }),
+      ],
     });
 
     this.authorizerFunction = this.handlerFunction('authorizer', config, {
@@ -162,6 +177,10 @@ export class ImagesToS3Stack extends Stack {
     });
     new CfnOutput(this, 'ApiAccessTokenSecretArn', { description: 'The token secret, for the AWS CLI', value: this.secret.secretArn });
     new CfnOutput(this, 'BucketName', { description: 'The bucket, for the AWS CLI', value: this.bucket.bucketName });
+    new CfnOutput(this, 'TokenAdministratorPolicyArn', {
+      description: 'The IAM policy to attach to whoever manages camera tokens (images-to-s3 token create|list|revoke)',
+      value: this.tokenAdministratorPolicy.managedPolicyArn,
+    });
 
     this.acknowledgeReviewedFindings();
   }

@@ -192,9 +192,22 @@ describe('the CDK stack (synthesized, with the real esbuild bundling)', () => {
     }
   });
 
-  it('outputs the seed\'s Recipient, ApiAccessToken and Bucket (plus ARN and name for the CLI), and tags everything application', () => {
+  it('has a managed policy for token administrators: read the secret, write a version and move AWSCURRENT, on this secret only', () => {
+    const secret = logicalId(template, 'AWS::SecretsManager::Secret');
+    const policy = only(template, 'AWS::IAM::ManagedPolicy') as { Properties: Json };
+    assert.deepEqual(policy.Properties.PolicyDocument, {
+      Statement: [{ Action: ['secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:UpdateSecretVersionStage'], Effect: 'Allow', Resource: { Ref: secret } }],
+      Version: '2012-10-17',
+    });
+    assert.match(String(policy.Properties.Description), /camera tokens of images-to-s3/);
+    for (const attachment of ['Users', 'Groups', 'Roles']) assert.equal(policy.Properties[attachment], undefined, `attached by the user, not by the stack (${attachment})`);
+    const policyId = logicalId(template, 'AWS::IAM::ManagedPolicy');
+    assert.deepEqual((template.toJSON().Outputs as Record<string, { Value: unknown }>).TokenAdministratorPolicyArn!.Value, { Ref: policyId });
+  });
+
+  it('outputs the seed\'s Recipient, ApiAccessToken and Bucket (plus ARN and name for the CLI, and the token policy), and tags everything application', () => {
     const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
-    assert.deepEqual(Object.keys(outputs).sort(), ['ApiAccessToken', 'ApiAccessTokenSecretArn', 'Bucket', 'BucketName', 'Recipient']);
+    assert.deepEqual(Object.keys(outputs).sort(), ['ApiAccessToken', 'ApiAccessTokenSecretArn', 'Bucket', 'BucketName', 'Recipient', 'TokenAdministratorPolicyArn']);
     const text = (value: unknown): string => JSON.stringify(value);
     assert.match(text(outputs.Recipient!.Value), /execute-api/);
     assert.match(text(outputs.ApiAccessToken!.Value), /console\.aws\.amazon\.com\/secretsmanager\/secret\?name=/);
