@@ -24,8 +24,7 @@ import {
   setupCamera,
 } from '../camera/vapix/setup.js';
 import type { CameraRemoveResult, CameraSetupResult, CameraSetupStatus, StepListener } from '../camera/vapix/setup.js';
-import { defaultTokensFile } from '../stores/location.js';
-import { TokenRegistry } from '../tokens/registry.js';
+import { openRegistry } from '../state/location.js';
 import type { CreatedToken } from '../tokens/registry.js';
 import type { ConnectionOptions, SetupCommandOptions } from './camera.js';
 
@@ -94,7 +93,7 @@ export async function runSetup(options: SetupCommandOptions): Promise<void> {
   };
   // Check the options once, before any camera or the registry is touched.
   planCameraSetup({ ...setupOptions, token: options.token ?? 'placeholder-token-0000', ...(options.name !== undefined && { name: options.name }) });
-  const registry = options.createToken ? new TokenRegistry(options.tokens ?? defaultTokensFile(options.store)) : undefined;
+  const registry = options.createToken ? await openRegistry(options) : undefined;
   const targets = await targetsFrom(options);
 
   await runFleet('setup', targets, options, options.token === undefined ? [] : [options.token], async (target, onStep): Promise<Report> => {

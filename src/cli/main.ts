@@ -8,8 +8,11 @@ import { AXIS_DEFAULT_FILENAME_PATTERN } from '../camera/filename-pattern.js';
 import { formatSummary, simulate } from '../camera/simulator.js';
 import { DEFAULT_MAX_BYTES } from '../core/receiver.js';
 import { DEFAULT_KEY_TEMPLATE, KeyTemplate } from '../core/object-key.js';
-import { DEFAULT_STORE_LOCATION, defaultTokensFile } from '../stores/location.js';
-import { TokenRegistry } from '../tokens/registry.js';
+import { GalleryAccess } from '../gallery/access.js';
+import { openRegistry, stateFor } from '../state/location.js';
+import { toInfo } from '../tokens/registry.js';
+import type { TokenRegistry } from '../tokens/registry.js';
+import { DEFAULT_STORE_LOCATION } from '../stores/location.js';
 import { addCameraCommand } from './camera.js';
 import { serve } from './serve.js';
 import type { ServeOptions } from './serve.js';
@@ -23,11 +26,18 @@ const env = (name: string): string => `IMAGES_TO_S3_${name}`;
 const storeOption = (): Option =>
   new Option('--store <location>', 'where images go: file:<folder> or s3://bucket[/prefix]').env(env('STORE')).default(DEFAULT_STORE_LOCATION);
 const tokensOption = (): Option =>
-  new Option('--tokens <file>', 'token registry file (default: <folder>/.images-to-s3/tokens.json for a disk store, ./.images-to-s3/tokens.json otherwise)').env(env('TOKENS'));
+  new Option(
+    '--tokens <location>',
+    'token registry: a file, s3://bucket/key or aws-secretsmanager:<name or ARN> (default: beside the images, <folder>/.images-to-s3/tokens.json or s3://bucket/prefix/.images-to-s3/tokens.json)',
+  ).env(env('TOKENS'));
 
-/** The registry file named by --tokens, or the default for the store. */
-function registryFor(options: { tokens?: string; store: string }): TokenRegistry {
-  return new TokenRegistry(options.tokens ?? defaultTokensFile(options.store));
+/** Says so when the registry's store cannot protect concurrent edits from each other. */
+async function warnIfUnprotected(registry: TokenRegistry): Promise<void> {
+  if ((await registry.document.protection()) === 'last-writer-wins') {
+    process.stderr.write(
+      `Note: ${registry.location} is on a store that ignores conditional writes (If-Match), so two token commands run at the same moment can lose one's change. Run them one at a time, and check with \`token list\`.\n`,
+    );
+  }
 }
 
 const program = new Command('images-to-s3')
@@ -98,9 +108,9 @@ program
     ),
   )
   .addOption(new Option('--no-gallery', 'turn the web gallery at /gallery off').env(env('NO_GALLERY')))
-  .action(async (options: Omit<ServeOptions, 'tokens'> & { tokens?: string }) => {
+  .action(async (options: ServeOptions) => {
     if (!options.recipientPath.startsWith('/')) throw new InvalidArgumentError('--recipient-path must start with "/".');
-    await serve({ ...options, tokens: registryFor(options).filePath });
+    await serve(options);
   });
 
 const token = program.command('token').description('manage the access tokens cameras send as accessToken=…');
@@ -113,7 +123,9 @@ token
   .option('--token <value>', 'register this existing token instead of generating one (e.g. the Axis reference stack\'s secret)')
   .option('--json', 'print {"camera":…,"token":…} as JSON')
   .action(async (camera: string, options: { store: string; tokens?: string; token?: string; json?: boolean }) => {
-    const created = await registryFor(options).create(camera, options.token ? { token: options.token } : {});
+    const registry = await openRegistry(options);
+    const created = await registry.create(camera, options.token ? { token: options.token } : {});
+    await warnIfUnprotected(registry);
     if (options.json) {
       process.stdout.write(`${JSON.stringify({ camera: created.camera, token: created.token, id: created.id })}\n`);
     } else {
@@ -135,10 +147,15 @@ token
   .addOption(tokensOption())
   .option('--json', 'print a JSON array')
   .action(async (options: { store: string; tokens?: string; json?: boolean }) => {
-    const entries = await registryFor(options).list();
+    const registry = await openRegistry(options);
+    const content = await registry.content();
+    const entries = content.tokens.map(toInfo);
     if (options.json) {
       process.stdout.write(`${JSON.stringify(entries)}\n`);
       return;
+    }
+    if (content.sharedToken !== undefined && registry.sharedTokenCamera !== undefined) {
+      process.stdout.write(`The secret's shared accessToken (the reference stack's) is valid for camera "${registry.sharedTokenCamera}".\n`);
     }
     if (entries.length === 0) {
       process.stdout.write('No tokens yet: `images-to-s3 token create <camera>` makes one.\n');
@@ -155,13 +172,30 @@ token
   .addOption(storeOption())
   .addOption(tokensOption())
   .action(async (target: string, options: { store: string; tokens?: string }) => {
-    const removed = await registryFor(options).revoke(target);
+    const registry = await openRegistry(options);
+    const removed = await registry.revoke(target);
+    if (removed.length > 0) await warnIfUnprotected(registry);
     if (removed.length === 0) {
       process.stderr.write(`No token has the id or camera "${target}". See \`images-to-s3 token list\`.\n`);
       process.exitCode = 1;
       return;
     }
     for (const entry of removed) process.stdout.write(`Revoked ${entry.id} (camera "${entry.camera}").\n`);
+  });
+
+program
+  .command('gallery')
+  .description('the web gallery at /gallery')
+  .command('password')
+  .description('set a new generated gallery password (shown once); every receiver on the same store ends its sessions within seconds')
+  .addOption(storeOption())
+  .addOption(tokensOption())
+  .action(async (options: { store: string; tokens?: string }) => {
+    const { gallery } = await stateFor(options);
+    const password = await GalleryAccess.changePassword(gallery);
+    process.stdout.write(
+      [`New gallery password (shown this once; ${gallery.location} keeps only its hash):`, `  ${password}`, 'Sessions signed in with the old one have ended. Receivers started with --gallery-password keep theirs.', ''].join('\n'),
+    );
   });
 
 program

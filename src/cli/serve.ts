@@ -5,26 +5,34 @@ import { ImageReceiver } from '../core/receiver.js';
 import { KeyTemplate } from '../core/object-key.js';
 import type { ImageStore } from '../core/store.js';
 import { createReceiverServer } from '../server/server.js';
-import { GALLERY_ACCESS_FILE, GalleryAccess } from '../gallery/access.js';
+import { GalleryAccess } from '../gallery/access.js';
 import type { OpenedGalleryAccess } from '../gallery/access.js';
 import { GALLERY_PATH } from '../gallery/plugin.js';
 import type { GalleryOptions } from '../gallery/plugin.js';
 import type { FastifyBaseLogger } from 'fastify';
 import { DiskStore } from '../stores/disk.js';
-import { defaultSpoolFolder, isLocalStore, storeFor } from '../stores/location.js';
+import { isLocalStore, storeFor } from '../stores/location.js';
 import type { SpoolSettings } from '../stores/location.js';
 import { DEFAULT_BACKOFF } from '../spool/forwarder.js';
 import { defaultSpoolMaxBytes } from '../spool/spool.js';
 import { SpooledStore } from '../spool/spooled-store.js';
 import type { ConditionalWrites } from '../stores/s3.js';
 import { TokenRegistry } from '../tokens/registry.js';
+import type { CreatedToken, RegistryTrouble } from '../tokens/registry.js';
+import { DocumentUnreachableError } from '../state/document.js';
+import type { SharedDocument } from '../state/document.js';
+import { FileDocument } from '../state/file-document.js';
+import { LocallyCopiedDocument } from '../state/local-copy.js';
+import { adoptEarlierDocument, stateFor } from '../state/location.js';
+import type { ReceiverState } from '../state/location.js';
 import { formatByteSize } from './sizes.js';
 
 export interface ServeOptions {
   host: string;
   port: number;
   store: string;
-  tokens: string;
+  /** `--tokens`: where the registry is, when not beside the images (see stateFor). */
+  tokens?: string;
   maxBytes: number;
   keyTemplate: string;
   recipientPath: string;
@@ -62,7 +70,8 @@ export async function serve(options: ServeOptions): Promise<void> {
     throw new Error('--tls-cert and --tls-key go together: give both, or neither for plain HTTP.');
   }
   const keyTemplate = new KeyTemplate(options.keyTemplate);
-  const spool = await spoolFor(options);
+  const state = await stateFor(options);
+  const spool = await spoolFor(options, state);
   const store = storeFor({
     location: options.store,
     conditionalWrites: options.s3ConditionalWrites,
@@ -76,10 +85,9 @@ export async function serve(options: ServeOptions): Promise<void> {
   // Before any token is created: a store that cannot be opened must not use up the first one unseen.
   // (A spooled store opens its spool here; its remote store is opened by the forwarder, when reachable.)
   await store.open();
-  const tokens = new TokenRegistry(options.tokens);
-  const firstToken = (await tokens.list()).length === 0 ? await tokens.create(FIRST_CAMERA) : undefined;
-  const gallery = options.gallery ? await galleryFor(options, tokens, store) : undefined;
-
+  const shared = await sharedState(state);
+  const tokens = shared.tokens;
+  const gallery = options.gallery ? await galleryFor(options, state, tokens, store) : undefined;
   const receiver = new ImageReceiver({ tokens, store, keyTemplate, maxBytes: options.maxBytes });
   const tls = options.tlsCert && options.tlsKey ? { cert: await readFile(options.tlsCert), key: await readFile(options.tlsKey) } : undefined;
   const app = await createReceiverServer({
@@ -95,6 +103,10 @@ export async function serve(options: ServeOptions): Promise<void> {
   });
   // The forwarder's first attempt is under way; what it reports from now on goes to the receiver's log.
   if (store instanceof SpooledStore) store.forwarder.log = app.log;
+  const watch = await tokens.watch(registryTroubleLogger(app.log, tokens.location));
+  const galleryWatch = gallery?.access.access.watch(tokens.recheckMs, (error) =>
+    app.log.warn({ err: error, document: gallery.location }, 'gallery: cannot read its access document; the password and sessions read before stay valid'),
+  );
   await app.listen({ host: options.host, port: options.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
@@ -103,11 +115,13 @@ export async function serve(options: ServeOptions): Promise<void> {
     'images-to-s3 receiver is running.',
     `  store:       ${store.location}`,
     ...(store instanceof SpooledStore ? [`  spool:       ${spoolLine(store)}`] : []),
-    `  tokens:      ${options.tokens}`,
+    `  tokens:      ${tokens.location}`,
+    ...shared.banner.map((line) => `  ${line}`),
     `  key layout:  ${keyTemplate.template}`,
     '  Recipient URL for the camera (Settings > System > Events > Recipients, type HTTP/HTTPS):',
     ...recipientUrls(options.host, port, options.recipientPath, Boolean(tls)).map((url) => `    ${url}`),
   ];
+  const { firstToken } = shared;
   if (firstToken) {
     lines.push(
       `  Created an access token for camera "${FIRST_CAMERA}". It is shown this once; the registry keeps only its hash.`,
@@ -136,6 +150,8 @@ export async function serve(options: ServeOptions): Promise<void> {
         app.server.closeAllConnections();
       }, options.shutdownTimeout * 1000);
       retention?.stop();
+      watch.stop();
+      galleryWatch?.stop();
       void app
         .close()
         .then(() => store.close())
@@ -150,13 +166,13 @@ export async function serve(options: ServeOptions): Promise<void> {
 }
 
 /** The spool's settings: none for a local store or with --no-spool. */
-async function spoolFor(options: ServeOptions): Promise<SpoolSettings | undefined> {
+async function spoolFor(options: ServeOptions, state: ReceiverState): Promise<SpoolSettings | undefined> {
   if (isLocalStore(options.store)) {
     if (typeof options.spool === 'string') throw new Error('--spool applies to S3 stores: the disk store is local already.');
     return undefined;
   }
   if (options.spool === false) return undefined;
-  const folder = path.resolve(options.spool ?? defaultSpoolFolder(options.tokens));
+  const folder = path.resolve(options.spool ?? path.join(state.localFolder, 'spool'));
   const maxBytes = options.spoolMaxBytes ?? (await defaultSpoolMaxBytes(folder));
   return { folder, maxBytes, forwardConcurrency: options.forwardConcurrency, backoff: { ...DEFAULT_BACKOFF, maxMs: options.forwardMaxBackoff * 1000 } };
 }
@@ -194,28 +210,28 @@ function startRetention(store: DiskStore, days: number, log: FastifyBaseLogger):
 interface ServedGallery {
   options: GalleryOptions;
   access: OpenedGalleryAccess;
-  file: string;
+  location: string;
 }
 
 /**
- * The gallery's settings: its password and session secret in `gallery.json` beside the token
- * registry (so instances sharing the registry share sessions too), thumbnails cached in a folder
- * there, and the registry's cameras shown even before they send anything.
+ * The gallery's settings: its password hash and session secret in the access document beside the
+ * token registry (so receivers sharing the registry share sessions too, and a password changed
+ * with `images-to-s3 gallery password` ends them on all), thumbnails cached in this receiver's own
+ * folder, and the registry's cameras shown even before they send anything.
  */
-async function galleryFor(options: ServeOptions, tokens: TokenRegistry, store: ImageStore): Promise<ServedGallery> {
+async function galleryFor(options: ServeOptions, state: ReceiverState, tokens: TokenRegistry, store: ImageStore): Promise<ServedGallery> {
   if (options.recipientPath === GALLERY_PATH || options.recipientPath.startsWith(`${GALLERY_PATH}/`)) {
     throw new Error(`--recipient-path cannot be inside ${GALLERY_PATH} while the gallery is on (--no-gallery turns it off).`);
   }
-  const folder = path.dirname(options.tokens);
-  const file = path.join(folder, GALLERY_ACCESS_FILE);
-  const access = await GalleryAccess.open({ file, ...(options.galleryPassword !== undefined && { password: options.galleryPassword }) });
+  const document = locallyCopied(state, state.gallery, 'gallery.copy.json');
+  const access = await GalleryAccess.open({ document, ...(options.galleryPassword !== undefined && { password: options.galleryPassword }) });
   return {
-    file,
+    location: document.location,
     access,
     options: {
       access: access.access,
       keyTemplate: options.keyTemplate,
-      thumbnailCacheDir: path.join(folder, 'thumbnails'),
+      thumbnailCacheDir: path.join(state.localFolder, 'thumbnails'),
       knownCameras: async () => [...new Set((await tokens.list()).map((entry) => entry.camera))],
       ...(store instanceof SpooledStore && {
         waitingKeys: () => [...store.spool.waiting()].map((image) => image.key),
@@ -225,15 +241,70 @@ async function galleryFor(options: ServeOptions, tokens: TokenRegistry, store: I
   };
 }
 
+/** A remote document with a copy in this receiver's folder, read when the remote cannot be at start; a local one as it is. */
+function locallyCopied(state: ReceiverState, document: SharedDocument, copyName: string): SharedDocument {
+  return document instanceof FileDocument ? document : new LocallyCopiedDocument(document, path.join(state.localFolder, copyName));
+}
+
+interface SharedState {
+  tokens: TokenRegistry;
+  /** The token made for {@link FIRST_CAMERA} when the registry had none. */
+  firstToken?: CreatedToken;
+  /** Lines for the start-up banner about where the shared state is. */
+  banner: string[];
+}
+
+/**
+ * The token registry (with its first token when it had none), after adopting the files an earlier
+ * release kept in the working directory. A registry that cannot be reached does not stop the
+ * receiver: its spool takes images, and tokens count once the registry (or the copy of it kept
+ * here) can be read.
+ */
+async function sharedState(state: ReceiverState): Promise<SharedState> {
+  const banner: string[] = [];
+  const unreachable = (error: unknown): undefined => {
+    if (!(error instanceof DocumentUnreachableError)) throw error;
+    return undefined;
+  };
+  if (state.earlierFiles) {
+    const earlier: Array<[SharedDocument, string]> = [
+      [state.tokens, state.earlierFiles.tokens],
+      [state.gallery, state.earlierFiles.gallery],
+    ];
+    for (const [document, file] of earlier) {
+      if (await adoptEarlierDocument(document, file).catch(unreachable)) banner.push(`moved ${file} to ${document.location}, where every receiver on this store reads it; the file is no longer used`);
+    }
+  }
+  // The AWS stack's secret holds its shared token in clear: no copy of it is written here.
+  const document = state.sharedTokenCamera === undefined ? locallyCopied(state, state.tokens, 'tokens.copy.json') : state.tokens;
+  const tokens = new TokenRegistry(document, state.sharedTokenCamera === undefined ? {} : { sharedTokenCamera: state.sharedTokenCamera });
+  const firstToken = await tokens.createFirst(FIRST_CAMERA).catch(unreachable);
+  if (document instanceof LocallyCopiedDocument && document.fromCopy) banner.push(`the registry cannot be reached: tokens as last read, from ${document.file}`);
+  return { tokens, banner, ...(firstToken && { firstToken }) };
+}
+
+/** Logs a registry that cannot be read once when it starts and once when it ends, not every second. */
+function registryTroubleLogger(log: FastifyBaseLogger, registry: string): (trouble: RegistryTrouble | undefined) => void {
+  let previous: string | undefined;
+  return (trouble) => {
+    const message = trouble?.error.message;
+    if (message === previous) return;
+    previous = message;
+    if (trouble === undefined) log.info({ registry }, 'token registry: read again');
+    else if (trouble.usingLastRead) log.warn({ registry, err: trouble.error }, 'token registry: cannot be read; the tokens read last stay in force');
+    else log.error({ registry, err: trouble.error }, 'token registry: cannot be read; uploads are refused until it can');
+  };
+}
+
 /** The gallery's lines of the start-up banner. */
 function galleryBanner(gallery: ServedGallery, urls: string[], warnPlainHttp: boolean): string[] {
   const lines = ['  Gallery, in a browser:', ...urls.map((url) => `    ${url}`)];
   if (gallery.access.generatedPassword !== undefined) {
-    lines.push(`  Gallery password (shown this once; ${gallery.file} keeps only its hash):`, `    ${gallery.access.generatedPassword}`);
+    lines.push(`  Gallery password (shown this once; ${gallery.location} keeps only its hash):`, `    ${gallery.access.generatedPassword}`);
   } else if (gallery.access.source === 'option') {
     lines.push('  Gallery password: the one given with --gallery-password.');
   } else {
-    lines.push(`  Gallery password: printed at the first start. Lost it? Set --gallery-password, or delete ${gallery.file} and restart for a new one.`);
+    lines.push('  Gallery password: printed at the first start. Lost it? `images-to-s3 gallery password` sets a new one (with the same --store/--tokens).');
   }
   if (warnPlainHttp) lines.push('  Over plain HTTP the password travels unencrypted: use --tls-cert/--tls-key, or an HTTPS proxy, beyond your own network.');
   return lines;

@@ -118,7 +118,13 @@ export class ImageReceiver {
     if (new Set(presented).size > 1) {
       return reply(400, 'The accessToken parameter is given more than once with different values: give it once.');
     }
-    const camera = await this.tokens.verify(presented[0]!);
+    let camera: string | undefined;
+    try {
+      camera = await this.tokens.verify(presented[0]!);
+    } catch (error) {
+      // The registry could not be read (unreachable, damaged): nothing was stored, say so.
+      return failure(error, {});
+    }
     if (camera === undefined) {
       return reply(403, 'The access token is not valid (unknown or revoked). Check the camera\'s "Custom CGI parameters" against the tokens issued for it.');
     }

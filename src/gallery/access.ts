@@ -13,9 +13,9 @@
  */
 import { createHmac, randomBytes, randomInt, scrypt, timingSafeEqual } from 'node:crypto';
 import type { ScryptOptions } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
-import { link, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
-import path from 'node:path';
+import { UNCHANGED, updateDocument } from '../state/document.js';
+import type { SharedDocument } from '../state/document.js';
+import { FileDocument } from '../state/file-document.js';
 import { TaskLimiter } from './cache.js';
 
 /** The file, beside `tokens.json`, that keeps the gallery's password hash and session secret. */
@@ -67,46 +67,110 @@ export interface OpenedGalleryAccess {
   generatedPassword?: string;
 }
 
+export interface GalleryAccessOptions {
+  /** Where the password hash and session secret are kept: a shared document, or a file's path. */
+  document: SharedDocument | string;
+  /** The password; unset, the document's, or a new one generated, stored as a hash and returned once. */
+  password?: string;
+  clock?: () => Date;
+  sessionSeconds?: number;
+}
+
 export class GalleryAccess {
   readonly sessionSeconds: number;
-  private readonly sessionKey: Buffer;
+  private password: { option: Buffer } | { hash: ScryptHash };
+  private sessionKey: Buffer;
+  private tag: string | undefined;
   private readonly checks = new TaskLimiter(1);
 
   private constructor(
-    private readonly password: { option: Buffer } | { hash: ScryptHash },
-    sessionSecret: Buffer,
+    private readonly document: SharedDocument,
+    private readonly option: Buffer | undefined,
+    version: { file: AccessFile; tag: string | undefined },
     private readonly clock: () => Date,
     sessionSeconds: number,
   ) {
     this.sessionSeconds = sessionSeconds;
-    const fingerprint = 'option' in password ? createHmac('sha256', sessionSecret).update(password.option).digest('base64url') : password.hash.hash;
-    this.sessionKey = createHmac('sha256', sessionSecret).update(`images-to-s3 gallery session\0${fingerprint}`).digest();
+    [this.password, this.sessionKey] = this.keysFor(version.file);
+    this.tag = version.tag;
   }
 
   /**
-   * Reads (or creates) the access file `file`. With `password`, that is the password; without,
-   * the file's, or a new one generated, stored as a hash and returned once.
+   * Reads (or creates) the access document. Of several receivers starting at once on a new one,
+   * one generates the password; the others use it.
    */
-  static async open(options: { file: string; password?: string; clock?: () => Date; sessionSeconds?: number }): Promise<OpenedGalleryAccess> {
+  static async open(options: GalleryAccessOptions): Promise<OpenedGalleryAccess> {
     const clock = options.clock ?? (() => new Date());
     const sessionSeconds = options.sessionSeconds ?? DEFAULT_SESSION_SECONDS;
     if (options.password !== undefined && options.password.length < MIN_PASSWORD_LENGTH) {
       throw new Error(`The gallery password must have at least ${MIN_PASSWORD_LENGTH} characters.`);
     }
-    const store = new AccessFileStore(options.file);
-    let file = await store.read();
-    if (!file) file = await store.create({ version: FILE_VERSION, sessionSecret: randomBytes(32).toString('base64url') });
+    const document = typeof options.document === 'string' ? new FileDocument(options.document) : options.document;
+    const option = options.password === undefined ? undefined : Buffer.from(options.password, 'utf8');
+    const found = await document.read();
+    const current = found && parseAccessFile(found.text, document.location);
+    // Hashed before the update, which may run more than once, and only when it may be needed.
+    const generated = option === undefined && current?.password === undefined ? generatePassword() : undefined;
+    const hash = generated === undefined ? undefined : await hashPassword(generated, clock());
+
+    const opened = await updateDocument(document, (version) => {
+      const file = version && parseAccessFile(version.text, document.location);
+      if (file !== undefined && (option !== undefined || file.password !== undefined)) return { result: { file, generated: false } };
+      const next: AccessFile = { ...(file ?? { version: FILE_VERSION, sessionSecret: randomBytes(32).toString('base64url') }), ...(option === undefined && { password: hash! }) };
+      return { text: accessText(next), result: { file: next, generated: option === undefined } };
+    });
+    const tag = (await document.read())?.tag;
+    const access = new GalleryAccess(document, option, { file: opened.file, tag }, clock, sessionSeconds);
+    if (option !== undefined) return { access, source: 'option' };
+    return opened.generated ? { access, source: 'generated', generatedPassword: generated! } : { access, source: 'file' };
+  }
+
+  /**
+   * Replaces the password kept in `document` by a new one, generated, stored as a hash and returned
+   * to be shown once. Every session signed with the old one ends, on every receiver that reads it.
+   */
+  static async changePassword(document: SharedDocument, clock: () => Date = () => new Date()): Promise<string> {
+    const password = generatePassword();
+    const hash = await hashPassword(password, clock());
+    await updateDocument(document, (version) => {
+      const file = version && parseAccessFile(version.text, document.location);
+      return { text: accessText({ ...(file ?? { version: FILE_VERSION, sessionSecret: randomBytes(32).toString('base64url') }), password: hash }), result: undefined };
+    });
+    return password;
+  }
+
+  /**
+   * Reads the document again every `intervalMs` in the background, so a password changed elsewhere
+   * (`images-to-s3 gallery password`) ends this receiver's sessions too. `onError` hears of a read
+   * that failed; what was read before stays in force.
+   */
+  watch(intervalMs: number, onError: (error: unknown) => void): { stop(): void } {
+    let running = false;
+    const timer = setInterval(() => {
+      if (running) return;
+      running = true;
+      this.reload()
+        .catch(onError)
+        .finally(() => (running = false));
+    }, intervalMs).unref();
+    return { stop: () => clearInterval(timer) };
+  }
+
+  /** Takes up the document's current version, if it changed. */
+  async reload(): Promise<void> {
+    const found = await this.document.readIfChanged(this.tag);
+    if (found === UNCHANGED || found === undefined) return;
+    [this.password, this.sessionKey] = this.keysFor(parseAccessFile(found.text, this.document.location));
+    this.tag = found.tag;
+  }
+
+  private keysFor(file: AccessFile): [GalleryAccess['password'], Buffer] {
     const secret = Buffer.from(file.sessionSecret, 'base64url');
-
-    if (options.password !== undefined) {
-      return { access: new GalleryAccess({ option: Buffer.from(options.password, 'utf8') }, secret, clock, sessionSeconds), source: 'option' };
-    }
-    if (file.password) return { access: new GalleryAccess({ hash: file.password }, secret, clock, sessionSeconds), source: 'file' };
-
-    const generatedPassword = generatePassword();
-    const hash = await hashPassword(generatedPassword, clock());
-    await store.replace({ ...file, password: hash });
-    return { access: new GalleryAccess({ hash }, secret, clock, sessionSeconds), source: 'generated', generatedPassword };
+    const option = this.option;
+    const password: GalleryAccess['password'] | undefined = option !== undefined ? { option } : file.password ? { hash: file.password } : undefined;
+    if (password === undefined) throw new Error(`The gallery access document ${this.document.location} has no password; restart a receiver, or run \`images-to-s3 gallery password\`.`);
+    const fingerprint = 'option' in password ? createHmac('sha256', secret).update(password.option).digest('base64url') : password.hash.hash;
+    return [password, createHmac('sha256', secret).update(`images-to-s3 gallery session\0${fingerprint}`).digest()];
   }
 
   /**
@@ -173,63 +237,13 @@ function derive(password: Buffer, salt: Buffer, cost: { N: number; r: number; p:
   return new Promise((resolve, reject) => scrypt(password, salt, length, options, (error, key) => (error ? reject(error) : resolve(key))));
 }
 
-/** The access file: JSON, mode 0600, created exclusively (two first starts agree), replaced atomically. */
-class AccessFileStore {
-  constructor(private readonly file: string) {}
-
-  async read(): Promise<AccessFile | undefined> {
-    let text: string;
-    try {
-      text = await readFile(this.file, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new Error(`Cannot read the gallery access file ${this.file}: ${(error as Error).message}`, { cause: error });
-    }
-    return parseAccessFile(text, this.file);
-  }
-
-  /** Creates the file unless another process just did; either way returns what is in it now. */
-  async create(content: AccessFile): Promise<AccessFile> {
-    const temporary = await this.writeTemporary(content);
-    try {
-      await link(temporary, this.file);
-      return content;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      return (await this.read())!;
-    } finally {
-      await unlink(temporary).catch(() => undefined);
-    }
-  }
-
-  async replace(content: AccessFile): Promise<void> {
-    const temporary = await this.writeTemporary(content);
-    try {
-      await rename(temporary, this.file);
-    } catch (error) {
-      await unlink(temporary).catch(() => undefined);
-      throw error;
-    }
-  }
-
-  private async writeTemporary(content: AccessFile): Promise<string> {
-    const folder = path.dirname(this.file);
-    await mkdir(folder, { recursive: true, mode: 0o700 });
-    const temporary = path.join(folder, `.${path.basename(this.file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-    const handle = await open(temporary, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
-    try {
-      await handle.writeFile(`${JSON.stringify(content, null, 2)}\n`, 'utf8');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    return temporary;
-  }
+function accessText(content: AccessFile): string {
+  return `${JSON.stringify(content, null, 2)}\n`;
 }
 
 function parseAccessFile(text: string, file: string): AccessFile {
   const bad = (problem: string): Error =>
-    new Error(`The gallery access file ${file} is not valid (${problem}); fix it, or delete it to have a new password generated.`);
+    new Error(`The gallery access document ${file} is not valid (${problem}); fix it, or delete it to have a new password generated.`);
   let document: unknown;
   try {
     document = JSON.parse(text);

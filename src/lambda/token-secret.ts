@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { TokenVerifier } from '../core/receiver.js';
-import { RegistryFileError, cameraForToken, isValidCameraName, parseRegistryDocument, verifierEntries } from '../tokens/registry.js';
+import { RegistryFileError, cameraForToken, isValidCameraName, parseRegistryText, registryEntries } from '../tokens/registry.js';
 import type { VerifierEntry } from '../tokens/registry.js';
 
 /**
@@ -27,28 +26,9 @@ export interface TokenSecretDocument {
   tokens?: unknown[];
 }
 
-/** Parses the secret's JSON into verifier entries; the shared token is hashed at once. */
+/** Parses the secret's JSON into verifier entries; the shared token stands for `sharedTokenCamera`. */
 export function tokenSecretEntries(secretString: string, sharedTokenCamera: string, source: string): VerifierEntry[] {
-  let document: unknown;
-  try {
-    document = JSON.parse(secretString);
-  } catch {
-    // The parser's message may quote the secret: leave it out.
-    throw new RegistryFileError(source, 'the secret is not valid JSON');
-  }
-  if (typeof document !== 'object' || document === null || Array.isArray(document)) {
-    throw new RegistryFileError(source, 'the secret must be a JSON object such as {"accessToken":"…"}');
-  }
-  const { accessToken, tokens } = document as TokenSecretDocument;
-  if (accessToken !== undefined && typeof accessToken !== 'string') {
-    throw new RegistryFileError(source, '"accessToken" must be a string');
-  }
-  const registered = tokens === undefined ? [] : parseRegistryDocument(document, source);
-  const entries = verifierEntries(registered);
-  if (accessToken) {
-    entries.push({ camera: sharedTokenCamera, digest: createHash('sha256').update(accessToken, 'utf8').digest() });
-  }
-  return entries;
+  return registryEntries(parseRegistryText(secretString, source), sharedTokenCamera);
 }
 
 export interface SecretTokenVerifierOptions {

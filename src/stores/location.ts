@@ -43,26 +43,13 @@ export function storeFor(settings: StoreSettings): ImageStore {
   return new DiskStore(diskFolder(location), undefined, settings.fsync === undefined ? {} : { fsync: settings.fsync });
 }
 
-/**
- * Where the token registry lives unless told otherwise: beside the images for the disk store (in
- * a dot-folder no key can reach), in the working directory for other stores.
- */
-export function defaultTokensFile(location: string): string {
-  const folder = isLocalStore(location) ? path.join(diskFolder(location), '.images-to-s3') : path.resolve('.images-to-s3');
-  return path.join(folder, 'tokens.json');
-}
-
-/** Where an S3 store's spool lives unless told otherwise: beside the token registry. */
-export function defaultSpoolFolder(tokensFile: string): string {
-  return path.join(path.dirname(tokensFile), 'spool');
-}
-
 /** Whether a location names a store that is local already (and so has no spool). */
 export function isLocalStore(location: string): boolean {
   return !location.startsWith('s3://');
 }
 
-function diskFolder(location: string): string {
+/** The folder of a disk store's location (`file:<folder>` or a plain path). */
+export function diskFolder(location: string): string {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location) && !location.startsWith('file://')) {
     throw new Error(`Unknown store "${location}": use file:<folder> or s3://bucket[/prefix]`);
   }

@@ -488,13 +488,13 @@ function isHttpRequest(request: unknown): request is { headers: Record<string, s
   return typeof request === 'object' && request !== null && typeof (request as { headers?: unknown }).headers === 'object';
 }
 
-/** 412 (or 409 for a concurrent conditional write) means the key exists. */
-function isTaken(error: unknown): boolean {
+/** 412 (or 409 for a concurrent conditional write): a conditional write found the key taken, or changed. */
+export function isTaken(error: unknown): boolean {
   const status = statusOf(error);
   return status === 412 || status === 409;
 }
 
-function statusOf(error: unknown): number | undefined {
+export function statusOf(error: unknown): number | undefined {
   return (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
 }
 

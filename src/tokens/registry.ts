@@ -1,19 +1,19 @@
 /**
- * Per-camera access tokens, kept as SHA-256 hashes in a JSON file.
+ * Per-camera access tokens, kept as SHA-256 hashes in a JSON document: a local file, an object in
+ * the images' bucket, or the AWS stack's secret (see {@link SharedDocument}).
  *
- * The CLI edits the file (create / revoke) while a long-running receiver
- * holds a {@link TokenRegistry} on the same file and calls
- * {@link TokenRegistry.verify} for every upload; the receiver notices edits on
- * its next verify, without a restart.
+ * The CLI edits the document (create / revoke) while long-running receivers hold a
+ * {@link TokenRegistry} on the same document and call {@link TokenRegistry.verify} for every
+ * upload; they notice edits within about a second, without a restart.
  *
  * @module
  */
 
 import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
-import type { BigIntStats } from 'node:fs';
-import { constants as fsConstants } from 'node:fs';
-import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
-import path from 'node:path';
+import { StoreUnavailableError } from '../core/errors.js';
+import { DocumentUnreachableError, UNCHANGED, updateDocument } from '../state/document.js';
+import type { DocumentVersion, SharedDocument } from '../state/document.js';
+import { FileDocument } from '../state/file-document.js';
 
 import {
   DuplicateTokenError,
@@ -44,8 +44,11 @@ export const GENERATED_TOKEN_LENGTH = 32;
 /** Version written to, and the only one accepted from, the registry file. */
 export const REGISTRY_FILE_VERSION = 1;
 
-/** How long a running receiver may take to see a change another process made to the file. */
+/** How long a running receiver may take to see a change another process made to the registry. */
 export const DEFAULT_RECHECK_MS = 1_000;
+
+/** A watching registry that meets an unknown token looks again unless it looked this recently. */
+const MISS_RECHECK_MS = 250;
 
 const TOKEN_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 const TOKEN_ID_PATTERN = /^tok_[0-9a-f]{10}$/;
@@ -85,15 +88,6 @@ export interface VerifierEntry {
   digest: Buffer;
 }
 
-/** Identity of one version of the file: an atomic rename always changes ino or ctime. */
-interface FileSignature {
-  dev: bigint;
-  ino: bigint;
-  size: bigint;
-  mtimeNs: bigint;
-  ctimeNs: bigint;
-}
-
 /**
  * Whether `camera` is an acceptable camera name: 1–63 characters of
  * `[A-Za-z0-9._-]`, starting with a letter or digit (so never `.` or `..`).
@@ -128,23 +122,8 @@ function newTokenId(): string {
   return `tok_${randomBytes(5).toString('hex')}`;
 }
 
-function signatureOf(stats: BigIntStats): FileSignature {
-  return { dev: stats.dev, ino: stats.ino, size: stats.size, mtimeNs: stats.mtimeNs, ctimeNs: stats.ctimeNs };
-}
-
-function sameSignature(a: FileSignature, b: FileSignature): boolean {
-  return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
-}
-
-function isNotFound(error: unknown): boolean {
-  return (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-function toInfo({ id, camera, createdAt }: StoredToken): TokenInfo {
+/** A stored entry as shown to users: no hash. */
+export function toInfo({ id, camera, createdAt }: StoredToken): TokenInfo {
   return { id, camera, createdAt };
 }
 
@@ -210,15 +189,71 @@ export function cameraForToken(entries: readonly VerifierEntry[], token: string)
 }
 
 /**
- * Write queues per resolved file path, shared by every instance in this
- * process so two registries on one file cannot lose each other's updates.
+ * A registry document as read: its tokens, the seed's shared `accessToken` where there is one (the
+ * AWS stack's secret), and every other key, kept as it was when the document is written back.
  */
-const writeQueues = new Map<string, Promise<unknown>>();
+export interface RegistryContent {
+  document: Record<string, unknown>;
+  tokens: StoredToken[];
+  sharedToken?: string;
+}
 
 /**
- * Per-camera access tokens stored in a JSON file.
+ * Parses a registry document's text. A document with neither `version` nor `tokens` (a seed-shaped
+ * secret, `{"accessToken":"…"}`) has no tokens yet; `source` names it in error messages, which never
+ * quote the text (a secret's may hold a token).
  *
- * File format (UTF-8 JSON, mode 0600, replaced atomically on every change):
+ * @throws {@link RegistryFileError} for a document that is not of this format.
+ */
+export function parseRegistryText(text: string, source: string): RegistryContent {
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch {
+    throw new RegistryFileError(source, 'not valid JSON; fix or restore it');
+  }
+  if (typeof document !== 'object' || document === null || Array.isArray(document)) {
+    throw new RegistryFileError(source, 'expected a JSON object with "version" and "tokens"');
+  }
+  const fields = document as Record<string, unknown>;
+  const { accessToken } = fields;
+  if (accessToken !== undefined && typeof accessToken !== 'string') throw new RegistryFileError(source, '"accessToken" must be a string');
+  const tokens = fields.version === undefined && fields.tokens === undefined ? [] : parseRegistryDocument(document, source);
+  return { document: fields, tokens, ...(accessToken && { sharedToken: accessToken }) };
+}
+
+/** The text of a registry document with these tokens, every other key kept. */
+function registryText(content: RegistryContent, tokens: StoredToken[]): string {
+  return `${JSON.stringify({ ...content.document, version: REGISTRY_FILE_VERSION, tokens }, null, 2)}\n`;
+}
+
+/** Entries for {@link cameraForToken}: the registered tokens, and the shared token for `sharedTokenCamera` when given. */
+export function registryEntries(content: RegistryContent, sharedTokenCamera: string | undefined): VerifierEntry[] {
+  const entries = verifierEntries(content.tokens);
+  if (sharedTokenCamera !== undefined && content.sharedToken) entries.push({ camera: sharedTokenCamera, digest: sha256(content.sharedToken) });
+  return entries;
+}
+
+const EMPTY: RegistryContent = { document: {}, tokens: [] };
+
+export interface TokenRegistryOptions {
+  /** See {@link TokenRegistry.recheckMs}; default {@link DEFAULT_RECHECK_MS}. */
+  recheckMs?: number;
+  /** The document's `accessToken` (the AWS stack's shared token) stands for this camera; unset, it is not accepted. */
+  sharedTokenCamera?: string;
+}
+
+/** What a watching registry reports: the document could not be read, and what it goes on with. */
+export interface RegistryTrouble {
+  error: Error;
+  /** Whether verification goes on with the tokens last read (the backend is unreachable), rather than failing. */
+  usingLastRead: boolean;
+}
+
+/**
+ * Per-camera access tokens in a JSON document.
+ *
+ * Document format (UTF-8 JSON; a file is mode 0600 and replaced atomically on every change):
  *
  * ```json
  * {
@@ -235,34 +270,41 @@ const writeQueues = new Map<string, Promise<unknown>>();
  * ```
  *
  * - Only hashes are stored; a token is shown once, by {@link TokenRegistry.create}.
- * - A camera may have several tokens at once, so tokens can be rotated
- *   without downtime.
- * - A missing file is an empty registry. An unreadable or malformed file is a
- *   {@link RegistryFileError}, never an empty registry.
- * - Writes go to a temporary file in the same directory (mode 0600), are
- *   fsynced and renamed over the file; the directory is created if missing.
- * - Writes are serialised within this process and re-read the file each time,
- *   so edits made meanwhile by another process are kept. Two processes
- *   writing at the very same moment are not coordinated (last rename wins).
+ * - A camera may have several tokens at once, so tokens can be rotated without downtime.
+ * - A missing document is an empty registry. An unreadable or malformed one is a
+ *   {@link RegistryFileError}, never an empty registry. Other keys are kept as they are.
+ * - Every change is a compare-and-swap on the document ({@link updateDocument}): edits made at
+ *   the same moment by other processes or receivers are kept.
  */
 export class TokenRegistry {
-  /** Absolute path of the registry file. */
-  readonly filePath: string;
+  readonly document: SharedDocument;
 
-  /** How long {@link verify} trusts what it last found in the file before it checks the file again. */
+  /** How long {@link verify} trusts what it last read before it checks the document again. */
   readonly recheckMs: number;
 
-  #cache: { signature: FileSignature; entries: VerifierEntry[] } | undefined;
-  /** The last check of the file (or the one running), shared by the calls made meanwhile. */
+  readonly sharedTokenCamera: string | undefined;
+
+  /** What was read last: its tag (`undefined`: there was no document) and entries. */
+  #read: { tag: string | undefined; entries: VerifierEntry[] } | undefined;
+  /** The last check (or the one running), shared by the calls made meanwhile. */
   #checked: { at: number; entries: Promise<VerifierEntry[]> } | undefined;
+  #watching = false;
+  #watch: { startedAt: number; running?: Promise<void> | undefined; onCheck?: (trouble: RegistryTrouble | undefined) => void } = { startedAt: -Infinity };
+  /** What went wrong at the watch's last check, if anything. */
+  #trouble: Error | undefined;
 
   /**
-   * @param filePath - the JSON file; resolved against the current directory now.
-   * @param options.recheckMs - see {@link recheckMs}; default {@link DEFAULT_RECHECK_MS}.
+   * @param source - a {@link SharedDocument}, or the path of a registry file (resolved now).
    */
-  constructor(filePath: string, options: { recheckMs?: number } = {}) {
-    this.filePath = path.resolve(filePath);
+  constructor(source: SharedDocument | string, options: TokenRegistryOptions = {}) {
+    this.document = typeof source === 'string' ? new FileDocument(source) : source;
     this.recheckMs = options.recheckMs ?? DEFAULT_RECHECK_MS;
+    this.sharedTokenCamera = options.sharedTokenCamera;
+  }
+
+  /** Where the registry is: a path, `s3://…` or `aws-secretsmanager:…`. */
+  get location(): string {
+    return this.document.location;
   }
 
   /**
@@ -270,77 +312,161 @@ export class TokenRegistry {
    *
    * @returns the entry including the token, which cannot be retrieved later.
    * @throws {@link InvalidCameraNameError}, {@link InvalidTokenError},
-   *   {@link DuplicateTokenError} (the token's hash is already in the file),
+   *   {@link DuplicateTokenError} (the token's hash is already registered),
    *   {@link RegistryFileError}.
    */
   async create(camera: string, options: CreateTokenOptions = {}): Promise<CreatedToken> {
+    const created = await this.#create(camera, options, () => true);
+    return created!;
+  }
+
+  /**
+   * Register a new token for `camera` only if the registry has no token at all: what a first start
+   * does. Of several receivers starting at once on an empty registry, one creates it.
+   *
+   * @returns the new token, or `undefined` when the registry had tokens.
+   */
+  createFirst(camera: string): Promise<CreatedToken | undefined> {
+    return this.#create(camera, {}, (content) => content.tokens.length === 0 && content.sharedToken === undefined);
+  }
+
+  async #create(camera: string, options: CreateTokenOptions, wanted: (content: RegistryContent) => boolean): Promise<CreatedToken | undefined> {
     if (!isValidCameraName(camera)) throw new InvalidCameraNameError(String(camera));
     const token = options.token ?? generateToken();
     if (!isValidRegisteredToken(token)) throw new InvalidTokenError(String(token).length);
     const hash = sha256(token).toString('hex');
+    const createdAt = new Date().toISOString();
 
-    return this.#serialise(async () => {
-      const tokens = await this.#readStored();
-      const existing = tokens.find((entry) => entry.sha256 === hash);
+    const created = await updateDocument(this.document, (current) => {
+      const content = this.#parse(current);
+      if (!wanted(content)) return { result: undefined };
+      const existing = content.tokens.find((entry) => entry.sha256 === hash);
       if (existing) throw new DuplicateTokenError(existing.id, existing.camera);
-
       let id = newTokenId();
-      while (tokens.some((entry) => entry.id === id)) id = newTokenId();
-      const entry: StoredToken = { id, camera, sha256: hash, createdAt: new Date().toISOString() };
-      await this.#write([...tokens, entry]);
-      return { ...toInfo(entry), token };
+      while (content.tokens.some((entry) => entry.id === id)) id = newTokenId();
+      const entry: StoredToken = { id, camera, sha256: hash, createdAt };
+      return { text: registryText(content, [...content.tokens, entry]), result: entry };
     });
+    this.#forget();
+    return created && { ...toInfo(created), token };
   }
 
   /** All registered tokens in creation order, without tokens or hashes. */
   async list(): Promise<TokenInfo[]> {
-    return (await this.#readStored()).map(toInfo);
+    return (await this.content()).tokens.map(toInfo);
+  }
+
+  /** The document as it is now, parsed. */
+  async content(): Promise<RegistryContent> {
+    return this.#parse(await this.document.read());
   }
 
   /**
-   * Revoke by token id (one token) or by camera name (all its tokens). An id
-   * wins over a camera of the same spelling.
+   * Revoke by token id (one token) or by camera name (all its tokens). An id wins over a camera of
+   * the same spelling.
    *
-   * @returns the revoked entries; empty when nothing matched (file untouched).
+   * @returns the revoked entries; empty when nothing matched (document untouched).
    */
   async revoke(cameraOrId: string): Promise<TokenInfo[]> {
-    return this.#serialise(async () => {
-      const tokens = await this.#readStored();
-      const byId = tokens.some((entry) => entry.id === cameraOrId);
+    const removed = await updateDocument(this.document, (current) => {
+      const content = this.#parse(current);
+      const byId = content.tokens.some((entry) => entry.id === cameraOrId);
       const matches = (entry: StoredToken): boolean => (byId ? entry.id : entry.camera) === cameraOrId;
-      const removed = tokens.filter(matches);
-      if (removed.length > 0) await this.#write(tokens.filter((entry) => !matches(entry)));
-      return removed.map(toInfo);
+      const revoked = content.tokens.filter(matches);
+      if (revoked.length === 0) return { result: revoked };
+      return { text: registryText(content, content.tokens.filter((entry) => !matches(entry))), result: revoked };
     });
+    this.#forget();
+    return removed.map(toInfo);
   }
 
   /**
    * The camera a token belongs to, or `undefined` if it is not registered.
    *
-   * Checks the file (one `stat`, a re-read only when it changed) at most once
-   * per {@link recheckMs}, so a token revoked by another process (e.g. `token
-   * revoke`) stops working within that time, and a change made through this
-   * instance applies to the next call. The candidate's
-   * SHA-256 is compared with every entry in constant time, so timing reveals
-   * neither which entry matched nor anything about the stored hashes.
+   * Without {@link watch}, checks the document (a `stat` or a conditional GET, a re-read only when
+   * it changed) at most once per {@link recheckMs}, so a token revoked elsewhere stops working
+   * within that time, and a change made through this instance applies to the next call. While
+   * watched, uses what the watch read last, which is at most {@link recheckMs} old. The
+   * candidate's SHA-256 is compared with every entry in constant time, so timing reveals neither
+   * which entry matched nor anything about the stored hashes.
    *
-   * @throws {@link RegistryFileError} if the file is unreadable or malformed:
-   *   failing closed and loudly beats serving a stale or empty list.
+   * @throws {@link RegistryFileError} if the document is malformed: failing closed and loudly
+   *   beats serving a stale or empty list. While the backend is unreachable, the tokens read last
+   *   still count (a revocation cannot be written there meanwhile either).
    */
   async verify(token: string): Promise<string | undefined> {
-    return cameraForToken(await this.#recentEntries(), token);
+    try {
+      if (!this.#watching) return cameraForToken(await this.#recentEntries(), token);
+      const camera = cameraForToken(this.#watchedEntries(), token);
+      // An unknown token may be one created a moment ago: look again before refusing, unless the
+      // document was looked at just now (so unknown tokens cannot make a request each).
+      if (camera !== undefined || performance.now() - this.#watch.startedAt < MISS_RECHECK_MS) return camera;
+      await this.#watchCheck();
+      return cameraForToken(this.#watchedEntries(), token);
+    } catch (error) {
+      if (!(error instanceof DocumentUnreachableError)) throw error;
+      throw new StoreUnavailableError(`Token registry: ${error.message}`, {
+        cause: error,
+        callerMessage: 'The receiver cannot reach its token registry right now, so the access token could not be checked; the image was not stored.',
+      });
+    }
   }
 
   /**
-   * Entries as found by a check of the file at most {@link recheckMs} ago. Not a `stat` per
-   * upload: under load the thread pool is busy with the uploads' writes and fsyncs, and a `stat`
-   * queued behind them held every upload back (the receiver's core stored 11–15 % fewer images per
-   * second with it, in alternating runs; see bench/RESULTS.md).
+   * Reads the document now and then every {@link recheckMs} in the background, so no upload waits
+   * for a check and an idle receiver still learns of a revocation in time. `onCheck` hears how
+   * each check went: `undefined`, or what went wrong (a malformed document fails verification
+   * until it is fixed; an unreachable backend leaves the tokens read last in force).
    */
+  async watch(onCheck: (trouble: RegistryTrouble | undefined) => void): Promise<{ stop(): void }> {
+    this.#watch.onCheck = onCheck;
+    await this.#watchCheck();
+    this.#watching = true;
+    const timer = setInterval(() => void this.#watchCheck(), this.recheckMs).unref();
+    return {
+      stop: () => {
+        clearInterval(timer);
+        this.#watching = false;
+      },
+    };
+  }
+
+  /** One check of the watch (or the one running), which records and reports how it went. */
+  #watchCheck(): Promise<void> {
+    const watch = this.#watch;
+    watch.running ??= (async () => {
+      watch.startedAt = performance.now();
+      try {
+        await this.#check();
+        this.#trouble = undefined;
+      } catch (error) {
+        this.#trouble = error instanceof Error ? error : new Error(String(error));
+      } finally {
+        watch.running = undefined;
+      }
+      const trouble = this.#trouble;
+      watch.onCheck?.(trouble && { error: trouble, usingLastRead: trouble instanceof DocumentUnreachableError && this.#read !== undefined });
+    })();
+    return watch.running;
+  }
+
+  /** What the watch read last; what went wrong instead, where that leaves nothing to go on with. */
+  #watchedEntries(): VerifierEntry[] {
+    const trouble = this.#trouble;
+    if (trouble !== undefined && !(trouble instanceof DocumentUnreachableError)) throw trouble;
+    if (this.#read === undefined) throw trouble ?? new DocumentUnreachableError(this.location, 'not read yet');
+    return this.#read.entries;
+  }
+
+  /** Entries as found by a check at most {@link recheckMs} ago (see bench/RESULTS.md for why not a check per upload). */
   #recentEntries(): Promise<VerifierEntry[]> {
     const now = performance.now();
     if (this.#checked === undefined || now - this.#checked.at >= this.recheckMs) {
-      const entries = this.#currentEntries();
+      const entries = this.#check().catch((error: unknown) => {
+        // Unreachable: go on with what was read before, if anything was.
+        if (error instanceof DocumentUnreachableError && this.#read !== undefined) return this.#read.entries;
+        throw error;
+      });
       const checked = { at: now, entries };
       this.#checked = checked;
       // A failed check is not trusted for later calls: the next one checks again.
@@ -351,127 +477,22 @@ export class TokenRegistry {
     return this.#checked.entries;
   }
 
-  /** Entries for verify, reloaded when the file's identity changed. */
-  async #currentEntries(): Promise<VerifierEntry[]> {
-    let current: FileSignature;
-    try {
-      current = signatureOf(await stat(this.filePath, { bigint: true }));
-    } catch (error) {
-      if (isNotFound(error)) {
-        this.#cache = undefined;
-        return [];
-      }
-      throw new RegistryFileError(this.filePath, `cannot stat: ${errorText(error)}`, { cause: error });
-    }
-    if (this.#cache && sameSignature(this.#cache.signature, current)) return this.#cache.entries;
-
-    const snapshot = await this.#readSnapshot();
-    if (!snapshot) {
-      this.#cache = undefined;
-      return [];
-    }
-    const entries = verifierEntries(snapshot.tokens);
-    // Keyed by what was actually read (fstat of the open file), so a rename
-    // between our stat and open just causes one more reload later.
-    this.#cache = { signature: snapshot.signature, entries };
+  /** Reads the document if it changed since the last read, and keeps its entries. */
+  async #check(): Promise<VerifierEntry[]> {
+    const previous = this.#read;
+    const found = previous === undefined ? await this.document.read() : await this.document.readIfChanged(previous.tag);
+    if (found === UNCHANGED) return previous!.entries;
+    const entries = registryEntries(this.#parse(found), this.sharedTokenCamera);
+    this.#read = { tag: found?.tag, entries };
     return entries;
   }
 
-  async #readStored(): Promise<StoredToken[]> {
-    return (await this.#readSnapshot())?.tokens ?? [];
-  }
-
-  /**
-   * Read and validate the file through one open descriptor, so content and
-   * signature belong to the same version even during a concurrent rename.
-   * `undefined` when the file does not exist.
-   */
-  async #readSnapshot(): Promise<{ signature: FileSignature; tokens: StoredToken[] } | undefined> {
-    let text: string;
-    let signature: FileSignature;
-    try {
-      const handle = await open(this.filePath, 'r');
-      try {
-        signature = signatureOf(await handle.stat({ bigint: true }));
-        text = await handle.readFile('utf8');
-      } finally {
-        await handle.close();
-      }
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw new RegistryFileError(this.filePath, `cannot read: ${errorText(error)}`, { cause: error });
-    }
-    return { signature, tokens: this.#parse(text) };
-  }
-
-  #parse(text: string): StoredToken[] {
-    let document: unknown;
-    try {
-      document = JSON.parse(text);
-    } catch (error) {
-      throw new RegistryFileError(this.filePath, `not valid JSON (${errorText(error)}); fix or restore it`, {
-        cause: error,
-      });
-    }
-    return parseRegistryDocument(document, this.filePath);
-  }
-
-  /** Replace the file atomically: temp file (0600) in the same dir, fsync, rename. */
-  async #write(tokens: StoredToken[]): Promise<void> {
-    const directory = path.dirname(this.filePath);
-    const text = `${JSON.stringify({ version: REGISTRY_FILE_VERSION, tokens }, null, 2)}\n`;
-    const tempPath = path.join(
-      directory,
-      `.${path.basename(this.filePath)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`,
-    );
-    try {
-      await mkdir(directory, { recursive: true, mode: 0o700 });
-      const handle = await open(tempPath, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
-      try {
-        // The umask can only clear bits, but make the mode exact regardless.
-        await handle.chmod(0o600);
-        await handle.writeFile(text, 'utf8');
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(tempPath, this.filePath);
-    } catch (error) {
-      await unlink(tempPath).catch(() => undefined);
-      throw new RegistryFileError(this.filePath, `cannot write: ${errorText(error)}`, { cause: error });
-    }
-    await syncDirectory(directory);
-    // The next verify reloads from disk rather than trusting a guessed signature.
-    this.#cache = undefined;
+  /** Changes made here apply to the next verify: its check finds the document's new tag. */
+  #forget(): void {
     this.#checked = undefined;
   }
 
-  #serialise<T>(task: () => Promise<T>): Promise<T> {
-    const previous = writeQueues.get(this.filePath) ?? Promise.resolve();
-    const result = previous.then(task);
-    const settled = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    writeQueues.set(this.filePath, settled);
-    // Drop the queue once idle so the map does not grow with every path ever used.
-    void settled.then(() => {
-      if (writeQueues.get(this.filePath) === settled) writeQueues.delete(this.filePath);
-    });
-    return result;
-  }
-}
-
-/** Make the rename durable; not supported everywhere (e.g. Windows), hence best effort. */
-async function syncDirectory(directory: string): Promise<void> {
-  try {
-    const handle = await open(directory, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    // Durability of the directory entry is a bonus; the data itself is fsynced.
+  #parse(version: DocumentVersion | undefined): RegistryContent {
+    return version === undefined ? EMPTY : parseRegistryText(version.text, this.location);
   }
 }

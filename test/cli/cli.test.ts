@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, GetObjectCommand, S3Client, paginateListObjectsV2 } from '@aws-sdk/client-s3';
 import type { GetObjectCommandOutput } from '@aws-sdk/client-s3';
 import { S3RVER_CREDENTIALS, startS3rver } from '../support/s3rver.js';
+import { until } from '../spool/helpers.js';
 import type { S3rverInstance } from '../support/s3rver.js';
 import { DEFAULT_RECHECK_MS } from '../../src/tokens/registry.js';
 
@@ -505,6 +506,13 @@ describe('serve + simulate with the S3 store (s3rver)', () => {
     assert.equal(summary.accepted, 25);
     assertDatedKeys(summary.acceptedKeys, 'cam-b', started, new Date());
 
+    // A 200 means spooled: the forwarder puts each image into the bucket moments later.
+    const listKeys = async (): Promise<string[]> => {
+      const keys: string[] = [];
+      for await (const page of paginateListObjectsV2({ client: client! }, { Bucket: BUCKET, Prefix: 'prefix/cam-b/' })) for (const object of page.Contents ?? []) keys.push(object.Key!);
+      return keys;
+    };
+    await until(async () => (await listKeys()).length >= 25, 'the 25 images in the bucket');
     for (const key of summary.acceptedKeys) {
       const object: GetObjectCommandOutput = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: `prefix/${key}` }));
       const bytes = Buffer.from(await object.Body!.transformToByteArray());

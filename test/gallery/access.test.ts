@@ -14,7 +14,7 @@ describe('GalleryAccess', () => {
 
   it('generates a password at the first start, shows it once and keeps only its scrypt hash', async () => {
     const file = path.join(folder, 'first', 'gallery.json');
-    const first = await GalleryAccess.open({ file });
+    const first = await GalleryAccess.open({ document: file });
     assert.equal(first.source, 'generated');
     assert.match(first.generatedPassword!, /^[a-z2-9]{5}(-[a-z2-9]{5}){3}$/);
 
@@ -23,7 +23,7 @@ describe('GalleryAccess', () => {
     assert.match(text, /"algorithm": "scrypt"/);
     assert.equal((await stat(file)).mode & 0o777, 0o600);
 
-    const again = await GalleryAccess.open({ file });
+    const again = await GalleryAccess.open({ document: file });
     assert.equal(again.source, 'file');
     assert.equal(again.generatedPassword, undefined, 'shown once only');
     assert.equal(await again.access.verifyPassword(first.generatedPassword!), true);
@@ -35,26 +35,26 @@ describe('GalleryAccess', () => {
 
   it('takes the password given instead, and ends every session when the password changes', async () => {
     const file = path.join(folder, 'given', 'gallery.json');
-    const one = await GalleryAccess.open({ file, password: 'first password' });
+    const one = await GalleryAccess.open({ document: file, password: 'first password' });
     assert.equal(one.source, 'option');
     assert.equal(one.generatedPassword, undefined);
     assert.equal(await one.access.verifyPassword('first password'), true);
     assert.equal(await one.access.verifyPassword('first passwor'), false);
     const session = one.access.issueSession();
 
-    const same = await GalleryAccess.open({ file, password: 'first password' });
+    const same = await GalleryAccess.open({ document: file, password: 'first password' });
     assert.equal(same.access.validSession(session), true);
-    const changed = await GalleryAccess.open({ file, password: 'second password' });
+    const changed = await GalleryAccess.open({ document: file, password: 'second password' });
     assert.equal(changed.access.validSession(session), false);
   });
 
   it('refuses passwords shorter than eight characters', async () => {
-    await assert.rejects(GalleryAccess.open({ file: path.join(folder, 'short.json'), password: 'seven77' }), /at least 8 characters/);
+    await assert.rejects(GalleryAccess.open({ document: path.join(folder, 'short.json'), password: 'seven77' }), /at least 8 characters/);
   });
 
   it('accepts only untampered, unexpired sessions', async () => {
     let now = new Date('2026-11-23T10:00:00Z');
-    const { access } = await GalleryAccess.open({ file: path.join(folder, 'sessions.json'), password: 'a good password', clock: () => now, sessionSeconds: 3600 });
+    const { access } = await GalleryAccess.open({ document: path.join(folder, 'sessions.json'), password: 'a good password', clock: () => now, sessionSeconds: 3600 });
     const session = access.issueSession();
     assert.equal(access.validSession(session), true);
     assert.equal(access.validSession(undefined), false);
@@ -72,7 +72,7 @@ describe('GalleryAccess', () => {
   it('explains a damaged file instead of starting with a new password', async () => {
     const file = path.join(folder, 'damaged.json');
     await writeFile(file, '{"version": 1, "sessionSecret": "short"}');
-    await assert.rejects(GalleryAccess.open({ file }), /not valid \(sessionSecret\); fix it, or delete it/);
+    await assert.rejects(GalleryAccess.open({ document: file }), /not valid \(sessionSecret\); fix it, or delete it/);
   });
 
   it('generates different passwords', () => {

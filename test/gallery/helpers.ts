@@ -42,7 +42,7 @@ export async function startGallery(
   options: { store?: ImageStore; keyTemplate?: string; gallery?: Partial<GalleryOptions>; tls?: { cert: string; key: string } } = {},
 ): Promise<RunningGallery> {
   const folder = await mkdtemp(path.join(os.tmpdir(), 'images-to-s3-gallery-'));
-  const { access } = await GalleryAccess.open({ file: path.join(folder, 'gallery.json'), password: PASSWORD });
+  const { access } = await GalleryAccess.open({ document: path.join(folder, 'gallery.json'), password: PASSWORD });
   const receiver = await startReceiver({
     ...(options.store && { store: options.store }),
     ...(options.keyTemplate !== undefined && { keyTemplate: options.keyTemplate }),

@@ -32,13 +32,13 @@ export async function tokenSecret(
       (ids[camera] ??= []).push(created.id);
     }
   }
-  const document = JSON.parse(await readFile(registry.filePath, 'utf8').catch(() => '{"version":1,"tokens":[]}')) as Record<string, unknown>;
+  const document = JSON.parse(await readFile(registry.location, 'utf8').catch(() => '{"version":1,"tokens":[]}')) as Record<string, unknown>;
   return {
     secret: JSON.stringify({ ...(sharedToken !== undefined && { accessToken: sharedToken }), ...document }),
     tokens,
     ids,
     sharedToken,
-    registryFile: registry.filePath,
+    registryFile: registry.location,
     cleanup: () => rm(directory, { recursive: true, force: true }),
   };
 }
