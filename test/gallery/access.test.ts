@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { GalleryAccess, generatePassword } from '../../src/gallery/access.js';
+import { FileDocument } from '../../src/state/file-document.js';
 
 describe('GalleryAccess', () => {
   let folder: string;
@@ -46,6 +47,26 @@ describe('GalleryAccess', () => {
     assert.equal(same.access.validSession(session), true);
     const changed = await GalleryAccess.open({ document: file, password: 'second password' });
     assert.equal(changed.access.validSession(session), false);
+  });
+
+  it('gallery password: a new password ends the sessions of every instance reading the document, at its next reload', async () => {
+    const file = path.join(folder, 'shared', 'gallery.json');
+    const [one, two] = await Promise.all([GalleryAccess.open({ document: file }), GalleryAccess.open({ document: file })]);
+    // Of two first starts at once, one generated the password and the other reads it.
+    assert.equal([one, two].filter((opened) => opened.generatedPassword !== undefined).length, 1);
+    const password = (one.generatedPassword ?? two.generatedPassword)!;
+    assert.equal(await two.access.verifyPassword(password), true);
+    const session = one.access.issueSession();
+    assert.equal(two.access.validSession(session), true);
+
+    const replaced = await GalleryAccess.changePassword(new FileDocument(file));
+    assert.notEqual(replaced, password);
+    assert.equal(two.access.validSession(session), true, 'before its reload, an instance keeps what it read');
+    await two.access.reload();
+    assert.equal(two.access.validSession(session), false);
+    assert.equal(await two.access.verifyPassword(password), false);
+    assert.equal(await two.access.verifyPassword(replaced), true);
+    assert.equal(two.access.validSession(two.access.issueSession()), true);
   });
 
   it('refuses passwords shorter than eight characters', async () => {
