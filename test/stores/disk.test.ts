@@ -240,3 +240,44 @@ describe('DiskStore on a small real filesystem', () => {
       await assert.rejects(readonly.write(imageWrite('cam/a.jpg', bodyOf([jpeg(100)]))), StoreUnavailableError);
     }));
 });
+
+describe('DiskStore retention', () => {
+  const old = new Date(Date.now() - 10 * 24 * 60 * 60 * 1000);
+  const cutoff = new Date(Date.now() - 24 * 60 * 60 * 1000);
+
+  /** Writes `count` images under camera/2020/01/0N/ and makes them (and their folders) ten days old. */
+  async function oldImages(count: number): Promise<string[]> {
+    const keys: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const { key } = await store.write(imageWrite(`yard/2020/01/0${1 + (i % 3)}/old-${i}.jpg`, bodyOf([jpeg(2_000)])));
+      await utimes(path.join(root, ...key.split('/')), old, old);
+      keys.push(key);
+    }
+    for (const day of ['01', '02', '03']) {
+      for (const folder of [`yard/2020/01/${day}`, 'yard/2020/01', 'yard/2020']) await utimes(path.join(root, ...folder.split('/')), old, old).catch(() => undefined);
+    }
+    return keys;
+  }
+
+  it('removes images older than the cutoff, keeping newer ones', async () => {
+    await oldImages(6);
+    const { key: fresh } = await store.write(imageWrite('yard/2026/12/06/fresh.jpg', bodyOf([jpeg(2_000)])));
+    assert.deepEqual(await store.removeOlderThan(cutoff), { removed: 6, bytes: 12_000 });
+    assert.deepEqual(await keysOf(store.list()), [fresh]);
+  });
+
+  it('is safe when several receivers on one disk store run it at once, while images arrive in the folders it empties', async () => {
+    await oldImages(30);
+    // Three receivers' passes over the same folder, and uploads landing in the old day folders meanwhile.
+    const others = [new DiskStore(root), new DiskStore(root)];
+    for (const other of others) await other.open();
+    const arriving = Array.from({ length: 12 }, (_, i) => store.write(imageWrite(`yard/2020/01/0${1 + (i % 3)}/late-${i}.jpg`, bodyOf([jpeg(1_000)]))));
+    const passes = await Promise.all([store, ...others].map((each) => each.removeOlderThan(cutoff)));
+    const late = await Promise.all(arriving);
+
+    // Every old image removed exactly once between them, no pass failed, every new image kept.
+    assert.equal(passes.reduce((sum, pass) => sum + pass.removed, 0), 30);
+    assert.deepEqual((await keysOf(store.list())).sort(), late.map(({ key }) => key).sort());
+    for (const { key } of late) assert.equal((await stat(path.join(root, ...key.split('/')))).size, 1_000);
+  });
+});
