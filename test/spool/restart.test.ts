@@ -11,6 +11,7 @@ import { CreateBucketCommand, GetObjectCommand, paginateListObjectsV2 } from '@a
 import { createS3Client } from '../../src/stores/s3.js';
 import { startLocalS3 } from '../support/local-s3.js';
 import { request } from '../support/receiver.js';
+import { TokenRegistry } from '../../src/tokens/registry.js';
 import { distinctJpeg as jpeg, until } from './helpers.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -56,11 +57,13 @@ interface Serve {
 }
 
 /** `images-to-s3 serve` on an S3 store, in a child process, as a user runs it. */
-async function startServe(store: OutageStore, folder: string): Promise<Serve> {
-  const args = ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--host', '127.0.0.1', '--port', '0', '--store', `s3://${store.bucket}/${PREFIX}`];
-  args.push('--tokens', path.join(folder, 'tokens.json'), '--forward-max-backoff', '2', '--no-gallery', '--log-level', 'warn');
+async function startServe(store: OutageStore, folder: string, registry: 'in the folder' | 'in the bucket' = 'in the folder'): Promise<Serve> {
+  // In the bucket (no --tokens), serve runs in `folder`, where it keeps its spool and its copy of the registry.
+  const args = ['--import', import.meta.resolve('tsx'), path.join(projectRoot, 'src', 'cli', 'main.ts'), 'serve', '--host', '127.0.0.1', '--port', '0', '--store', `s3://${store.bucket}/${PREFIX}`];
+  if (registry === 'in the folder') args.push('--tokens', path.join(folder, 'tokens.json'));
+  args.push('--forward-max-backoff', '2', '--no-gallery', '--log-level', 'warn');
   const child = spawn(process.execPath, args, {
-    cwd: projectRoot,
+    cwd: registry === 'in the folder' ? projectRoot : folder,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
       ...process.env,
@@ -177,6 +180,41 @@ function outageSuite(name: string, makeStore: () => Promise<OutageStore>, skip?:
         for (const [n, key] of receipts.entries()) assert.deepEqual(stored.get(key), images[n]);
         assert.equal(await terminate(second), 0);
       }));
+
+    it('keeps the registry in the bucket: moves the one an earlier release kept in ./.images-to-s3 there, and knows its tokens when restarted while the store is down', async () => {
+      const store = await makeStore();
+      const folder = await mkdtemp(path.join(os.tmpdir(), 'images-to-s3-restart-'));
+      folders.push(folder);
+      const serve = async (): Promise<Serve> => {
+        const started = await startServe(store, folder, 'in the bucket');
+        children.push(started.child);
+        return started;
+      };
+      const { token } = await new TokenRegistry(path.join(folder, '.images-to-s3', 'tokens.json')).create('yard');
+      try {
+        const first = await serve();
+        assert.match(first.output(), new RegExp(`moved \\S+tokens\\.json to s3://${store.bucket}/${PREFIX}/\\.images-to-s3/tokens\\.json`));
+        const before = await upload(first, token, jpeg(300), 'before.jpg');
+        assert.equal(before.status, 200, before.body);
+        first.child.kill('SIGKILL');
+        await first.exited;
+
+        await store.down();
+        const second = await serve();
+        assert.match(second.output(), /the registry cannot be reached: tokens as last read/);
+        const during = await upload(second, token, jpeg(301), 'during.jpg');
+        assert.equal(during.status, 200, during.body);
+        assert.equal((await upload(second, 'NotAToken0000000000000000', jpeg(302), 'refused.jpg')).status, 403);
+        await store.up();
+        await until(async () => (await readdir(path.join(folder, '.images-to-s3', 'spool', 'ready'))).length === 0, 'the spool to drain', 60_000);
+        const stored = await objects(store);
+        assert.deepEqual([...stored.keys()].sort(), ['.images-to-s3/tokens.json', String(before.json.key), String(during.json.key)].sort());
+        assert.equal(await terminate(second), 0);
+      } finally {
+        await store.up().catch(() => undefined);
+        await store.stop();
+      }
+    });
 
     it('shuts down cleanly on SIGTERM during an outage, and forwards what waited at the next start', () =>
       duringOutage(async ({ store, folder, token, serve }) => {
