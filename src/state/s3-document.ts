@@ -22,6 +22,11 @@ export interface S3DocumentOptions {
 
 type ETagForm = 'quoted' | 'unquoted';
 
+interface Conditions {
+  createOnly: boolean;
+  ifMatch?: ETagForm;
+}
+
 function unquoted(etag: string): string {
   return etag.replace(/^"(.*)"$/, '$1');
 }
@@ -35,9 +40,9 @@ const ABSENT_ETAG = '"00000000000000000000000000000000"';
  * Writes are compare-and-swap where the store honours conditional writes: `If-None-Match: *` to
  * create, `If-Match: <ETag>` to replace (AWS S3 since 2024, Ceph RGW; a 412, or AWS's 409 for two
  * writers racing, means the object changed). Whether it does is found out at the first write by a
- * probe object, as the image store does for create-only writes. A store that ignores them (s3rver,
- * some older servers) gets plain writes: last writer wins, which {@link protection} reports so the
- * CLI can say so. Reads are conditional (`If-None-Match: <ETag>` → 304), so polling costs one
+ * probe object, as the image store does for create-only writes. What a store ignores (s3rver both,
+ * some servers `If-Match`) is done as a plain write read back at once: only writes a few
+ * milliseconds apart can then lose one, which {@link protection} reports so the CLI can say so. Reads are conditional (`If-None-Match: <ETag>` → 304), so polling costs one
  * small request that carries no body while nothing changed.
  */
 export class S3Document implements SharedDocument {
@@ -46,7 +51,7 @@ export class S3Document implements SharedDocument {
   private readonly bucket: string;
   private readonly key: string;
   private readonly timeoutMs: number;
-  private conditional: Promise<ETagForm | undefined> | undefined;
+  private conditional: Promise<Conditions> | undefined;
 
   constructor(options: S3DocumentOptions) {
     this.client = options.client;
@@ -65,29 +70,31 @@ export class S3Document implements SharedDocument {
   }
 
   async write(text: string, expectedTag: string | undefined): Promise<string | typeof CONFLICT> {
-    const form = await this.conditionalForm();
-    const conditional = form !== undefined;
-    const input: PutObjectCommandInput = {
-      Bucket: this.bucket,
-      Key: this.key,
-      Body: text,
-      ContentType: 'application/json',
-      CacheControl: 'no-store',
-      ...(conditional && (expectedTag === undefined ? { IfNoneMatch: '*' } : { IfMatch: form === 'quoted' ? expectedTag : unquoted(expectedTag) })),
-    };
+    const { createOnly, ifMatch } = await this.conditions();
+    const condition: Pick<PutObjectCommandInput, 'IfMatch' | 'IfNoneMatch'> =
+      expectedTag === undefined ? (createOnly ? { IfNoneMatch: '*' } : {}) : ifMatch ? { IfMatch: ifMatch === 'quoted' ? expectedTag : unquoted(expectedTag) } : {};
+    const conditional = condition.IfMatch !== undefined || condition.IfNoneMatch !== undefined;
+    let written: string;
     try {
-      const { ETag } = await this.client.send(new PutObjectCommand(input), { abortSignal: AbortSignal.timeout(this.timeoutMs) });
-      if (ETag !== undefined) return ETag;
-      // A store that answers without an ETag: ask for the one the object now has.
-      return (await this.read())?.tag ?? CONFLICT;
+      const { ETag } = await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key, Body: text, ContentType: 'application/json', CacheControl: 'no-store', ...condition }), {
+        abortSignal: AbortSignal.timeout(this.timeoutMs),
+      });
+      written = ETag ?? '';
     } catch (error) {
       if (conditional && isTaken(error)) return CONFLICT;
       throw this.failure(error, 'write');
     }
+    if (conditional && written !== '') return written;
+    // Unprotected (or no ETag given): read it back. Another writer's text there means this write
+    // was lost or will be, so the caller reads again and re-applies its change: that leaves only
+    // writes a few milliseconds apart able to lose one.
+    const now = await this.read();
+    return now !== undefined && now.text === text ? now.tag : CONFLICT;
   }
 
   async protection(): Promise<WriteProtection> {
-    return (await this.conditionalForm()) !== undefined ? 'compare-and-swap' : 'last-writer-wins';
+    const { createOnly, ifMatch } = await this.conditions();
+    return createOnly && ifMatch !== undefined ? 'compare-and-swap' : 'last-writer-wins';
   }
 
   private async get(tag: string | undefined): Promise<DocumentVersion | undefined | typeof UNCHANGED> {
@@ -106,12 +113,12 @@ export class S3Document implements SharedDocument {
   }
 
   /**
-   * How the store takes conditional writes, asked once, by a probe object: `undefined` when it does
-   * not refuse a write whose condition fails; else whether `If-Match` wants the ETag as the store
-   * gave it (quoted, as AWS S3 and HTTP have it) or without its quotes (Ceph RGW 16 refuses a quoted
-   * one even when it matches).
+   * Which conditional writes the store honours, asked once, by a probe object: whether it refuses
+   * `If-None-Match: *` on an existing key, and whether it refuses `If-Match` with an ETag the object
+   * does not have while taking the right one, given as the store gave it (quoted, as AWS S3 and
+   * HTTP have it) or without its quotes (Ceph RGW 16 refuses a quoted one even when it matches).
    */
-  private conditionalForm(): Promise<ETagForm | undefined> {
+  private conditions(): Promise<Conditions> {
     this.conditional ??= this.probe().catch((error: unknown) => {
       this.conditional = undefined;
       throw this.failure(error, 'probe conditional writes on');
@@ -119,7 +126,7 @@ export class S3Document implements SharedDocument {
     return this.conditional;
   }
 
-  private async probe(): Promise<ETagForm | undefined> {
+  private async probe(): Promise<Conditions> {
     const Key = `${this.key.slice(0, this.key.lastIndexOf('/') + 1)}.probe-${randomUUID()}`;
     const put = (condition: Pick<PutObjectCommandInput, 'IfMatch' | 'IfNoneMatch'>): Promise<string | false> =>
       this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key, Body: 'probe', ...condition }), { abortSignal: AbortSignal.timeout(this.timeoutMs) }).then(
@@ -131,10 +138,12 @@ export class S3Document implements SharedDocument {
       );
     try {
       const etag = await put({});
-      // Both must be refused: If-None-Match creates the document, If-Match replaces it.
-      if (etag === false || (await put({ IfNoneMatch: '*' })) !== false || (await put({ IfMatch: ABSENT_ETAG })) !== false) return undefined;
-      if ((await put({ IfMatch: etag })) !== false) return 'quoted';
-      return (await put({ IfMatch: unquoted(etag) })) !== false ? 'unquoted' : undefined;
+      if (etag === false) throw new Error('the first write of a probe object was refused');
+      const createOnly = (await put({ IfNoneMatch: '*' })) === false;
+      if ((await put({ IfMatch: ABSENT_ETAG })) !== false) return { createOnly };
+      // The object is unchanged (the writes above were refused), so its ETag is still `etag`.
+      if ((await put({ IfMatch: etag })) !== false) return { createOnly, ifMatch: 'quoted' };
+      return (await put({ IfMatch: unquoted(etag) })) !== false ? { createOnly, ifMatch: 'unquoted' } : { createOnly };
     } finally {
       await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key })).catch(() => undefined);
     }
