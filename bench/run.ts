@@ -26,7 +26,12 @@
  *    `--forward-max-backoff`, 30 s by default), then the images per second until the spool is
  *    empty (`drain_images_per_s`), and a check that the bucket holds every image exactly once.
  *
- * Options: --quick; --rounds N; --seconds S; --only s1,s2,s3,s4,s5,s6,s7; --serve-args "…" (extra
+ * fleet: 1, 2 and 3 receivers (each in a working directory of its own, the token registry in the
+ *    bucket) behind haproxy on one S3 server, the same load for each size (and straight to one
+ *    receiver, for what haproxy costs): images per second answered through haproxy, and in the
+ *    store (until every spool is empty). Skipped without haproxy.
+ *
+ * Options: --quick; --rounds N; --seconds S; --only s1,s2,s3,s4,s5,s6,s7,fleet; --serve-args "…" (extra
  * `serve` flags for our receiver); --dir <folder> (where data goes; default the OS temp folder);
  * --keep (leave it there); --s3 s3rver|env (env: the server named by S3_TEST_ENDPOINT,
  * S3_TEST_ACCESS_KEY_ID, S3_TEST_SECRET_ACCESS_KEY, the default when they are set; S7 then reaches
@@ -74,7 +79,7 @@ const value = (name: string): string | undefined => {
 const quick = flag('--quick');
 const rounds = Number(value('--rounds') ?? (quick ? 1 : 5));
 const seconds = Number(value('--seconds') ?? (quick ? 3 : 6));
-const only = new Set((value('--only') ?? 's1,s2,s3,s4,s5,s6,s7').split(','));
+const only = new Set((value('--only') ?? 's1,s2,s3,s4,s5,s6,s7,fleet').split(','));
 const serveArgs = (value('--serve-args') ?? '').split(' ').filter(Boolean);
 const s3Choice = value('--s3') ?? (process.env.S3_TEST_ENDPOINT && process.env.S3_TEST_ACCESS_KEY_ID && process.env.S3_TEST_SECRET_ACCESS_KEY ? 'env' : 's3rver');
 const CONNECTIONS = 32;
@@ -794,6 +799,194 @@ async function scenarioDrain(): Promise<void> {
   }
 }
 
+function haproxyBinary(): string | undefined {
+  for (const candidate of [process.env.HAPROXY, '/usr/sbin/haproxy', '/usr/local/sbin/haproxy', '/usr/bin/haproxy']) {
+    if (candidate && existsSync(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+/** docs/fleet/haproxy.cfg on loopback, in front of `ports`, with its runtime API on `socket`. */
+function haproxyConfig(frontendPort: number, ports: number[], socket: string): string {
+  return `global
+  maxconn 4096
+  stats socket ${socket} mode 600 level admin
+
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  timeout http-request 30s
+  timeout queue 30s
+  retries 3
+  option redispatch 1
+
+frontend cameras
+  bind 127.0.0.1:${frontendPort}
+  default_backend receivers
+
+backend receivers
+  balance roundrobin
+  option httpchk GET /readyz
+  http-check expect status 200
+  default-server inter 1s fall 2 rise 2
+${ports.map((port, n) => `  server r${n + 1} 127.0.0.1:${port} check`).join('\n')}
+`;
+}
+
+/** The servers haproxy reports UP, from `show stat` on its runtime API. */
+function haproxyUp(socket: string): Promise<string[]> {
+  return new Promise((resolve) => {
+    const connection = net.connect(socket);
+    let answer = '';
+    connection.on('data', (chunk: Buffer) => (answer += chunk.toString()));
+    connection.on('end', () => {
+      const lines = answer.split('\n');
+      const header = lines[0]!.replace(/^# /, '').split(',');
+      const [server, status] = [header.indexOf('svname'), header.indexOf('status')];
+      resolve(lines.slice(1).map((line) => line.split(',')).filter((fields) => /^r\d+$/.test(fields[server] ?? '') && fields[status] === 'UP').map((fields) => fields[server]!));
+    });
+    connection.on('error', () => resolve([]));
+    connection.end('show stat\n');
+  });
+}
+
+/** haproxy in front of receivers on `ports`; ready once it reports every one of them UP. */
+async function startHaproxy(binary: string, name: string, ports: number[]): Promise<Started & { port: number }> {
+  const home = path.join(work, name);
+  await mkdir(home, { recursive: true });
+  const port = await freePort();
+  const socket = path.join(home, 'admin.sock');
+  await writeFile(path.join(home, 'haproxy.cfg'), haproxyConfig(port, ports, socket));
+  const started = await start(binary, ['-f', path.join(home, 'haproxy.cfg'), '-db'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    ready: async () => {
+      while ((await haproxyUp(socket)).length < ports.length) await new Promise((resolve) => setTimeout(resolve, 100));
+    },
+  });
+  return { ...started, port };
+}
+
+/**
+ * A receiver of the fleet as a user runs one: its own working directory (so its spool and
+ * thumbnail cache are its own, in `./.images-to-s3/`), no `--tokens` (the registry is in the bucket).
+ */
+async function startFleetReceiver(name: string, store: string, extra: string[], env: NodeJS.ProcessEnv): Promise<Started & { port: number }> {
+  const home = path.join(work, 'fleet', name);
+  await mkdir(home, { recursive: true });
+  const port = await freePort();
+  const logFile = openSync(path.join(work, `${name}.log`), 'a');
+  const args = ['--no-incremental-marking', path.join(BUILD, 'src', 'cli', 'main.js'), 'serve', '--host', '127.0.0.1', '--port', String(port), '--store', store, ...extra, ...serveArgs];
+  // `env -C` starts it in its folder (and becomes it: the pid is the receiver's).
+  const started = await start('env', ['-C', home, process.execPath, ...args], { env: { ...quietEnv, ...env }, stdio: ['ignore', logFile, logFile], ready: answering(port, '/readyz', 200) });
+  return { ...started, port };
+}
+
+/**
+ * fleet: one S3 server, three receivers, and three haproxy instances in front of the first one,
+ * two and three of them. Each round sends the same load (CONNECTIONS cameras for `seconds`) through
+ * each haproxy in turn, and straight to the first receiver (the order rotating), and waits until
+ * the spools it filled are empty.
+ * Receivers outside the measured size stay idle (they poll the registry, once a second).
+ */
+async function scenarioFleet(): Promise<void> {
+  const binary = haproxyBinary();
+  if (!binary) {
+    log('fleet: haproxy is not installed (apt-get install haproxy, or set HAPROXY); skipped');
+    log();
+    return;
+  }
+  const target = await startS3('s3rver-fleet');
+  const prefix = 'fleet';
+  const store = `s3://${target.bucket}/${prefix}`;
+  const env = receiverS3Env(target);
+  const started: Started[] = [];
+  try {
+    // The bench's token, in the registry in the bucket, with the CLI as a user adds a camera.
+    const cliHome = path.join(work, 'fleet', 'cli');
+    await mkdir(cliHome, { recursive: true });
+    execFileSync(process.execPath, [path.join(BUILD, 'src', 'cli', 'main.js'), 'token', 'create', CAMERA, '--token', TOKEN, '--store', store], { cwd: cliHome, env: { ...quietEnv, ...env }, stdio: 'ignore' });
+    const receivers: Array<Started & { port: number }> = [];
+    for (let n = 1; n <= 3; n++) {
+      const receiver = await startFleetReceiver(`receiver-fleet-r${n}`, store, ['--log-level', 'info', '--s3-conditional-writes', target.conditionalWrites], env);
+      started.push(receiver);
+      receivers.push(receiver);
+    }
+    // The same load straight to one receiver too: what haproxy itself costs.
+    const sizes: Array<{ name: string; receivers: Array<Started & { port: number }>; haproxy?: Started; port: number }> = [{ name: '1, no haproxy', receivers: receivers.slice(0, 1), port: receivers[0]!.port }];
+    for (const size of [1, 2, 3]) {
+      const haproxy = await startHaproxy(binary, `haproxy-${size}`, receivers.slice(0, size).map((receiver) => receiver.port));
+      started.push(haproxy);
+      sizes.push({ name: String(size), receivers: receivers.slice(0, size), haproxy, port: haproxy.port });
+    }
+    interface FleetRun {
+      answered: number;
+      stored: number;
+      drain: number;
+      p50: number;
+      p99: number;
+      receiverCpu: number;
+      haproxyCpu: number;
+      failed: number;
+    }
+    const runOnce = async (fleet: (typeof sizes)[number], durationMs: number): Promise<FleetRun> => {
+      const receiverPids = (): number[] => fleet.receivers.flatMap((receiver) => processTree(receiver.pid));
+      const receiverCpuBefore = cpuSeconds(receiverPids());
+      const haproxyPids = (): number[] => (fleet.haproxy ? processTree(fleet.haproxy.pid) : []);
+      const haproxyCpuBefore = cpuSeconds(haproxyPids());
+      const result = await load({ mode: 'http', host: '127.0.0.1', port: fleet.port, method: 'POST', path: `/?accessToken=${TOKEN}`, contentDisposition: true, connections: CONNECTIONS, durationMs });
+      const drain = Math.max(...(await Promise.all(fleet.receivers.map((receiver) => spoolDrained(receiver.port)))));
+      const images = Math.max(1, result.ok);
+      const run: FleetRun = {
+        answered: result.ok / result.seconds,
+        stored: result.ok / (result.seconds + drain),
+        drain,
+        p50: percentile(result.latencies, 50),
+        p99: percentile(result.latencies, 99),
+        receiverCpu: ((cpuSeconds(receiverPids()) - receiverCpuBefore) * 1000) / images,
+        haproxyCpu: fleet.haproxy ? ((cpuSeconds(haproxyPids()) - haproxyCpuBefore) * 1000) / images : NaN,
+        failed: result.failed,
+      };
+      if (result.failed > 0) log(`  ! fleet ${fleet.name}: ${result.failed} failed (${result.firstError})`);
+      await target.clean(`${prefix}/${CAMERA}/`);
+      return run;
+    };
+    for (const fleet of sizes) await runOnce(fleet, 1000);
+    const results = new Map<string, FleetRun[]>(sizes.map((fleet) => [fleet.name, []]));
+    for (let r = 0; r < rounds; r++) {
+      for (let i = 0; i < sizes.length; i++) {
+        const fleet = sizes[(i + r) % sizes.length]!;
+        results.get(fleet.name)!.push(await runOnce(fleet, seconds * 1000));
+      }
+    }
+    const one = results.get('1')!;
+    const of = (runs: FleetRun[], field: keyof FleetRun): number => median(runs.map((run) => run[field]));
+    table(
+      `fleet: ${CONNECTIONS} cameras (500 KB JPEGs) through haproxy, ${rounds} round(s) of ${seconds} s, 1/2/3 receivers (spool, registry in the bucket) on one ${target.label}, all on this ${os.cpus().length}-core machine`,
+      [...results].map(([name, runs]) => ({
+        receivers: name,
+        'answered/s': of(runs, 'answered'),
+        'drain s': of(runs, 'drain'),
+        'in store/s': of(runs, 'stored'),
+        'p50 ms': of(runs, 'p50'),
+        'p99 ms': of(runs, 'p99'),
+        'receivers CPU ms/img': of(runs, 'receiverCpu'),
+        'haproxy CPU ms/img': of(runs, 'haproxyCpu'),
+        '× 1 answered': median(runs.map((run, i) => run.answered / one[i]!.answered)),
+        'per-round': runs.map((run, i) => round(run.answered / one[i]!.answered, 2)).join(' '),
+        failed: runs.reduce((sum, run) => sum + run.failed, 0),
+      })),
+    );
+    summary.fleet_images_answered_per_s = Object.fromEntries([...results].map(([name, runs]) => [name, round(of(runs, 'answered'), 1)]));
+    summary.fleet_images_in_store_per_s = Object.fromEntries([...results].map(([name, runs]) => [name, round(of(runs, 'stored'), 1)]));
+    summary.fleet_server = target.label;
+  } finally {
+    for (const server of started.reverse()) await server.stop();
+    await target.stop();
+  }
+}
+
 async function scenarioMemory(): Promise<void> {
   const size = 50 * MB;
   const rowsOut: Array<Record<string, string | number>> = [];
@@ -976,6 +1169,7 @@ async function main(): Promise<void> {
     if (only.has('s3')) await scenarioMemory();
     if (only.has('s4')) await scenarioLatency();
     if (only.has('s7')) await scenarioDrain();
+    if (only.has('fleet')) await scenarioFleet();
     if (only.has('s5') && !quick) scenarioLambda();
     const result = {
       disk_ratio: null,
