@@ -119,10 +119,14 @@ export class GalleryAccess {
       const next: AccessFile = { ...(file ?? { version: FILE_VERSION, sessionSecret: randomBytes(32).toString('base64url') }), ...(option === undefined && { password: hash! }) };
       return { text: accessText(next), result: { file: next, generated: option === undefined } };
     });
-    const tag = (await document.read())?.tag;
-    const access = new GalleryAccess(document, option, { file: opened.file, tag }, clock, sessionSeconds);
+    // What the document holds now is what every receiver will read: a password generated here
+    // counts only if it is still there (another receiver may have had the last word).
+    const now = await document.read();
+    const file = now === undefined ? opened.file : parseAccessFile(now.text, document.location);
+    const access = new GalleryAccess(document, option, { file, tag: now?.tag }, clock, sessionSeconds);
     if (option !== undefined) return { access, source: 'option' };
-    return opened.generated ? { access, source: 'generated', generatedPassword: generated! } : { access, source: 'file' };
+    const kept = opened.generated && file.password?.hash === hash?.hash;
+    return kept ? { access, source: 'generated', generatedPassword: generated! } : { access, source: 'file' };
   }
 
   /**

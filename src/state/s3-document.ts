@@ -5,6 +5,7 @@
  * @module
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
 import type { PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
 import { isTaken, statusOf } from '../stores/s3.js';
@@ -18,7 +19,12 @@ export interface S3DocumentOptions {
   key: string;
   /** Longest wait for one request: a receiver polling a store that went away must not hang. */
   timeoutMs?: number;
+  /** On a store that cannot protect a write: how long after it the document is read back. */
+  settleMs?: number;
 }
+
+/** See {@link S3DocumentOptions.settleMs}: long enough for the writers of a fleet's first start. */
+export const DEFAULT_SETTLE_MS = 1_000;
 
 type ETagForm = 'quoted' | 'unquoted';
 
@@ -51,6 +57,7 @@ export class S3Document implements SharedDocument {
   private readonly bucket: string;
   private readonly key: string;
   private readonly timeoutMs: number;
+  private readonly settleMs: number;
   private conditional: Promise<Conditions> | undefined;
 
   constructor(options: S3DocumentOptions) {
@@ -58,6 +65,7 @@ export class S3Document implements SharedDocument {
     this.bucket = options.bucket;
     this.key = options.key;
     this.timeoutMs = options.timeoutMs ?? 5_000;
+    this.settleMs = options.settleMs ?? DEFAULT_SETTLE_MS;
     this.location = `s3://${this.bucket}/${this.key}`;
   }
 
@@ -85,9 +93,14 @@ export class S3Document implements SharedDocument {
       throw this.failure(error, 'write');
     }
     if (conditional && written !== '') return written;
-    // Unprotected (or no ETag given): read it back. Another writer's text there means this write
-    // was lost or will be, so the caller reads again and re-applies its change: that leaves only
-    // writes a few milliseconds apart able to lose one.
+    if (!conditional) {
+      // Unprotected: give a writer that read the same version a moment to write too, then read it
+      // back. Another writer's text there means this write was lost, so the caller reads again and
+      // re-applies its change (and a first start finds the other's token or password instead of
+      // printing its own): only a writer stalled longer than this between its read and its write
+      // can still lose an edit.
+      await delay(this.settleMs);
+    }
     const now = await this.read();
     return now !== undefined && now.text === text ? now.tag : CONFLICT;
   }

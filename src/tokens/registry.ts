@@ -326,8 +326,12 @@ export class TokenRegistry {
    *
    * @returns the new token, or `undefined` when the registry had tokens.
    */
-  createFirst(camera: string): Promise<CreatedToken | undefined> {
-    return this.#create(camera, {}, (content) => content.tokens.length === 0 && content.sharedToken === undefined);
+  async createFirst(camera: string): Promise<CreatedToken | undefined> {
+    const created = await this.#create(camera, {}, (content) => content.tokens.length === 0 && content.sharedToken === undefined);
+    // On a store that cannot protect writes, another first start may have had the last word: a
+    // token is shown only if the registry holds it.
+    if (created === undefined || (await this.list()).some((entry) => entry.id === created.id)) return created;
+    return undefined;
   }
 
   async #create(camera: string, options: CreateTokenOptions, wanted: (content: RegistryContent) => boolean): Promise<CreatedToken | undefined> {

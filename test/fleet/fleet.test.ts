@@ -19,6 +19,7 @@ import { promisify } from 'node:util';
 import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, GetObjectCommand, paginateListObjectsV2 } from '@aws-sdk/client-s3';
 import { createS3Client } from '../../src/stores/s3.js';
 import { startLocalS3 } from '../support/local-s3.js';
+import { S3RVER_CREDENTIALS, startS3rver } from '../support/s3rver.js';
 import { request } from '../support/receiver.js';
 import type { Response } from '../support/receiver.js';
 import { distinctJpeg as jpeg, until } from '../spool/helpers.js';
@@ -32,11 +33,6 @@ const RECEIVERS = 3;
 
 /** One S3 server and a bucket of the fleet's own. */
 interface FleetStore {
-  /**
-   * Whether the store honours `If-Match` on PutObject, so that the registry's edits are
-   * compare-and-swap and receivers may make their first start on an empty bucket all at once.
-   */
-  compareAndSwap: boolean;
   endpoint: string;
   region: string;
   credentials: { accessKeyId: string; secretAccessKey: string };
@@ -46,8 +42,28 @@ interface FleetStore {
 
 async function s3rverStore(): Promise<FleetStore> {
   const s3 = await startLocalS3('fleet');
-  // s3rver (and the proxy in front of it) honours If-None-Match: * but not If-Match: its registry is last-writer-wins.
-  return { compareAndSwap: false, endpoint: s3.endpoint, region: s3.region, credentials: s3.credentials, bucket: s3.bucket, stop: () => s3.stop() };
+  // The proxy in front of s3rver honours If-None-Match: * (create-only) but not If-Match: edits are written and read back.
+  return { endpoint: s3.endpoint, region: s3.region, credentials: s3.credentials, bucket: s3.bucket, stop: () => s3.stop() };
+}
+
+/** s3rver as it is: it ignores If-None-Match and If-Match alike, so every edit is a plain write read back. */
+async function plainS3rverStore(): Promise<FleetStore> {
+  const folder = await mkdtemp(path.join(os.tmpdir(), 'images-to-s3-fleet-s3rver-'));
+  const { server, endpoint } = await startS3rver(folder);
+  const region = 'us-east-1';
+  const client = createS3Client({ endpoint, region, credentials: S3RVER_CREDENTIALS });
+  await client.send(new CreateBucketCommand({ Bucket: 'fleet' }));
+  client.destroy();
+  return {
+    endpoint,
+    region,
+    credentials: S3RVER_CREDENTIALS,
+    bucket: 'fleet',
+    stop: async () => {
+      await server.close();
+      await rm(folder, { recursive: true, force: true });
+    },
+  };
 }
 
 /** Ceph RGW from scripts/ceph-rgw.sh (`. DIR/env`), with a bucket removed again at the end. */
@@ -60,7 +76,6 @@ async function cephStore(): Promise<FleetStore> {
   await client.send(new CreateBucketCommand({ Bucket: bucket }));
   client.destroy();
   return {
-    compareAndSwap: true,
     endpoint,
     region,
     credentials,
@@ -262,15 +277,8 @@ async function startFleet(makeStore: () => Promise<FleetStore>, haproxy: string)
   };
 
   try {
-    if (store.compareAndSwap) {
-      // All three at once on a fresh bucket, as a fleet's machines start: one of them creates the first token.
-      await Promise.all(receivers.map(start));
-    } else {
-      // Without compare-and-swap, edits are safe one at a time only (the README says so): the
-      // first start alone, then the others, which find its token and gallery password.
-      await start(receivers[0]!);
-      await Promise.all(receivers.slice(1).map(start));
-    }
+    // All three at once on a fresh bucket, as a fleet's machines start: one of them creates the first token.
+    await Promise.all(receivers.map(start));
     const banners = receivers.map((receiver) => receiver.process.output());
     await writeFile(path.join(haproxyFolder, 'haproxy.cfg'), haproxyConfig(frontendPort, receivers.map((receiver) => receiver.port), socket));
     proxy = run(haproxy, ['-f', path.join(haproxyFolder, 'haproxy.cfg'), '-db'], { cwd: haproxyFolder, env: process.env });
@@ -386,8 +394,7 @@ function fleetSuite(name: string, makeStore: () => Promise<FleetStore>, skip: st
       await fleet?.stop();
     });
 
-    it('starts on a fresh bucket with one first token and one gallery password, whichever receiver made them', async (t) => {
-      t.diagnostic(fleet.store.compareAndSwap ? 'the three receivers started at once' : 'the first receiver started alone, then the other two (the store ignores If-Match)');
+    it('starts three receivers at once on a fresh bucket with one first token and one gallery password, whichever receiver made them', async () => {
       const created = fleet.banners.filter((banner) => /Created an access token for camera "camera-1"/.test(banner));
       assert.equal(created.length, 1, `exactly one receiver creates the first token:\n${fleet.banners.join('\n----\n')}`);
       const passwords = fleet.banners.filter((banner) => /Gallery password \(shown this once/.test(banner));
@@ -501,5 +508,6 @@ function fleetSuite(name: string, makeStore: () => Promise<FleetStore>, skip: st
 const haproxyMissing = haproxyBinary() === undefined ? 'haproxy is not installed (apt-get install haproxy, or set HAPROXY): the fleet test needs a real load balancer' : undefined;
 if (haproxyMissing) process.stderr.write(`NOTICE: ${haproxyMissing}; skipped.\n`);
 fleetSuite('s3rver', s3rverStore, haproxyMissing);
+fleetSuite('s3rver without conditional writes', plainS3rverStore, haproxyMissing);
 const cephConfigured = ['S3_TEST_ENDPOINT', 'S3_TEST_ACCESS_KEY_ID', 'S3_TEST_SECRET_ACCESS_KEY'].every((variable) => process.env[variable]);
 fleetSuite('Ceph RGW', cephStore, haproxyMissing ?? (cephConfigured ? undefined : 'set S3_TEST_* (scripts/ceph-rgw.sh start, then . DIR/env) to run against Ceph RGW'));

@@ -30,7 +30,8 @@ export interface LocalS3 {
 
 /**
  * s3rver in-process, behind a small proxy that adds what s3rver lacks and AWS S3 has: a
- * `PutObject` with `If-None-Match: *` on an existing key is refused with 412 PreconditionFailed,
+ * `PutObject` with `If-None-Match: *` on an existing key is refused with 412 PreconditionFailed
+ * (check and write as one step, so of two such PUTs at once one is refused),
  * and a PUT cut off before its body ended stores nothing. Everything else passes through unchanged.
  */
 export async function startLocalS3(bucket = 'images'): Promise<LocalS3> {
@@ -51,6 +52,8 @@ export async function startLocalS3(bucket = 'images'): Promise<LocalS3> {
     });
 
   const sockets = new Set<Socket>();
+  /** Create-only PUTs under way, per key: each waits for the one before it. */
+  const creating = new Map<string, Promise<void>>();
   let failWith: number | undefined;
   const proxy = http.createServer((incoming, outgoing) => {
     void (async () => {
@@ -63,6 +66,21 @@ export async function startLocalS3(bucket = 'images'): Promise<LocalS3> {
         outgoing.writeHead(failWith, { 'content-type': 'application/xml' });
         outgoing.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>Please reduce your request rate.</Message></Error>`);
         return;
+      }
+      if (incoming.method === 'PUT' && ifNoneMatch === '*') {
+        // Check and write as one step, as AWS S3 does: the next create-only PUT of the key waits for this one's answer.
+        const key = urlPath.split('?')[0]!;
+        const previous = creating.get(key) ?? Promise.resolve();
+        let release!: () => void;
+        const mine = previous.then(() => new Promise<void>((resolve) => (release = resolve)));
+        creating.set(key, mine);
+        outgoing.on('close', () => {
+          void previous.then(() => {
+            release();
+            if (creating.get(key) === mine) creating.delete(key);
+          });
+        });
+        await previous;
       }
       if (incoming.method === 'PUT' && ifNoneMatch === '*' && (await exists(urlPath.split('?')[0]!))) {
         incoming.resume();
