@@ -3,9 +3,9 @@
  * session cookies.
  *
  * The password is `--gallery-password` when given; otherwise one is generated at the first start,
- * shown once, and kept as a scrypt hash in a file beside the token registry. The same file holds
- * the secret that signs sessions, so every instance that reads it (as they read the registry)
- * accepts the same sessions. A session is `v1.<expiry>.<nonce>.<HMAC-SHA256>`: nothing is kept
+ * shown once, and kept as a scrypt hash in the access document beside the token registry (a file,
+ * or an object in the bucket). The same document holds the secret that signs sessions, so every
+ * receiver that reads it (as they read the registry) accepts the same sessions. A session is `v1.<expiry>.<nonce>.<HMAC-SHA256>`: nothing is kept
  * per session on the server. The signing key is derived from the secret and the password, so
  * changing the password ends every session.
  *
@@ -18,8 +18,6 @@ import type { SharedDocument } from '../state/document.js';
 import { FileDocument } from '../state/file-document.js';
 import { TaskLimiter } from './cache.js';
 
-/** The file, beside `tokens.json`, that keeps the gallery's password hash and session secret. */
-export const GALLERY_ACCESS_FILE = 'gallery.json';
 /** Shortest password accepted from `--gallery-password`. */
 export const MIN_PASSWORD_LENGTH = 8;
 export const DEFAULT_SESSION_SECONDS = 7 * 24 * 60 * 60;
