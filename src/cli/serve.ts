@@ -232,7 +232,7 @@ async function galleryFor(options: ServeOptions, state: ReceiverState, tokens: T
       access: access.access,
       keyTemplate: options.keyTemplate,
       thumbnailCacheDir: path.join(state.localFolder, 'thumbnails'),
-      knownCameras: async () => [...new Set((await tokens.list()).map((entry) => entry.camera))],
+      knownCameras: () => tokens.cameras(),
       ...(store instanceof SpooledStore && {
         waitingKeys: () => [...store.spool.waiting()].map((image) => image.key),
         storeNotice: () => store.listingNotice(),

@@ -360,6 +360,15 @@ export class TokenRegistry {
     return (await this.content()).tokens.map(toInfo);
   }
 
+  /**
+   * The cameras that have a token. While watched, from what the watch read last (no request to
+   * the backend); otherwise as {@link list} finds them.
+   */
+  async cameras(): Promise<string[]> {
+    const entries = this.#watching && this.#read !== undefined ? this.#read.entries : await this.list();
+    return [...new Set(entries.map((entry) => entry.camera))];
+  }
+
   /** The document as it is now, parsed. */
   async content(): Promise<RegistryContent> {
     return this.#parse(await this.document.read());

@@ -15,6 +15,9 @@ import {
   TOKEN_RULE,
   TokenRegistry,
 } from '../../src/tokens/registry.js';
+import { StoreUnavailableError } from '../../src/core/errors.js';
+import { DocumentUnreachableError } from '../../src/state/document.js';
+import { FileDocument } from '../../src/state/file-document.js';
 
 let directory: string;
 let filePath: string;
@@ -319,5 +322,79 @@ describe('TokenRegistry', () => {
     assert.equal(await registry.verify(doomed.token), undefined);
     assert.equal(await registry.verify(kept.token), 'back-yard');
     assert.deepEqual((await registry.list()).map((entry) => entry.camera).sort(), ['back-yard', 'front-door']);
+  });
+});
+
+describe('TokenRegistry.watch (what serve does)', () => {
+  /** The registry file, behind a switch that makes it unreachable as a remote store can be. */
+  class SwitchableDocument extends FileDocument {
+    reachable = true;
+    reads = 0;
+    override read(): ReturnType<FileDocument['read']> {
+      this.reads++;
+      return this.reachable ? super.read() : Promise.reject(new DocumentUnreachableError(this.location, 'switched off'));
+    }
+    override readIfChanged(tag: string | undefined): ReturnType<FileDocument['readIfChanged']> {
+      this.reads++;
+      return this.reachable ? super.readIfChanged(tag) : Promise.reject(new DocumentUnreachableError(this.location, 'switched off'));
+    }
+  }
+
+  it('sees another process\'s revocation within recheckMs without being asked, and a new token at once', async () => {
+    const cli = new TokenRegistry(filePath);
+    const old = await cli.create('front-door');
+    const document = new SwitchableDocument(filePath);
+    const served = new TokenRegistry(document, { recheckMs: 1_000 });
+    const watch = await served.watch(() => undefined);
+    try {
+      assert.equal(await served.verify(old.token), 'front-door');
+      // Created elsewhere after the watch's last look: found by the look it takes before refusing.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const fresh = await cli.create('back-yard');
+      assert.equal(await served.verify(fresh.token), 'back-yard');
+      assert.deepEqual((await served.cameras()).sort(), ['back-yard', 'front-door']);
+
+      await cli.revoke('front-door');
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      const readsBefore = document.reads;
+      assert.equal(await served.verify(fresh.token), 'back-yard');
+      assert.equal(document.reads, readsBefore, 'a known token is checked against what the watch read, without a read of its own');
+      assert.equal(await served.verify(old.token), undefined);
+    } finally {
+      watch.stop();
+    }
+  });
+
+  it('keeps the tokens read last while the backend is unreachable, says so, and fails loudly on a malformed document', async () => {
+    const created = await new TokenRegistry(filePath).create('front-door');
+    const document = new SwitchableDocument(filePath);
+    const troubles: Array<{ usingLastRead: boolean } | undefined> = [];
+    const served = new TokenRegistry(document, { recheckMs: 50 });
+    const watch = await served.watch((trouble) => troubles.push(trouble && { usingLastRead: trouble.usingLastRead }));
+    try {
+      document.reachable = false;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.ok(troubles.some((trouble) => trouble?.usingLastRead === true));
+      assert.equal(await served.verify(created.token), 'front-door');
+
+      document.reachable = true;
+      await writeFile(filePath, 'not JSON');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await assert.rejects(served.verify(created.token), RegistryFileError);
+    } finally {
+      watch.stop();
+    }
+  });
+
+  it('refuses with 503 (StoreUnavailableError) when it has never read the registry', async () => {
+    const document = new SwitchableDocument(filePath);
+    document.reachable = false;
+    const served = new TokenRegistry(document, { recheckMs: 50 });
+    const watch = await served.watch(() => undefined);
+    try {
+      await assert.rejects(served.verify(generateToken()), (error: unknown) => error instanceof StoreUnavailableError && error.status === 503);
+    } finally {
+      watch.stop();
+    }
   });
 });
