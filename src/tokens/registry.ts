@@ -10,6 +10,7 @@
  */
 
 import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import { StoreUnavailableError } from '../core/errors.js';
 import { DocumentUnreachableError, UNCHANGED, updateDocument } from '../state/document.js';
 import type { DocumentVersion, SharedDocument } from '../state/document.js';
@@ -47,7 +48,7 @@ export const REGISTRY_FILE_VERSION = 1;
 /** How long a running receiver may take to see a change another process made to the registry. */
 export const DEFAULT_RECHECK_MS = 1_000;
 
-/** A watching registry that meets an unknown token looks again unless it looked this recently. */
+/** A watching registry that meets an unknown token looks again, at most this often. */
 const MISS_RECHECK_MS = 250;
 
 const TOKEN_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -289,7 +290,13 @@ export class TokenRegistry {
   /** The last check (or the one running), shared by the calls made meanwhile. */
   #checked: { at: number; entries: Promise<VerifierEntry[]> } | undefined;
   #watching = false;
-  #watch: { startedAt: number; running?: Promise<void> | undefined; onCheck?: (trouble: RegistryTrouble | undefined) => void } = { startedAt: -Infinity };
+  #watch: {
+    startedAt: number;
+    running?: Promise<void> | undefined;
+    /** A check waiting to start, for tokens found unknown (see #checkStartedAfter). */
+    next?: Promise<void> | undefined;
+    onCheck?: (trouble: RegistryTrouble | undefined) => void;
+  } = { startedAt: -Infinity };
   /** What went wrong at the watch's last check, if anything. */
   #trouble: Error | undefined;
 
@@ -410,11 +417,11 @@ export class TokenRegistry {
   async verify(token: string): Promise<string | undefined> {
     try {
       if (!this.#watching) return cameraForToken(await this.#recentEntries(), token);
+      const arrived = performance.now();
       const camera = cameraForToken(this.#watchedEntries(), token);
-      // An unknown token may be one created a moment ago: look again before refusing, unless the
-      // document was looked at just now (so unknown tokens cannot make a request each).
-      if (camera !== undefined || performance.now() - this.#watch.startedAt < MISS_RECHECK_MS) return camera;
-      await this.#watchCheck();
+      if (camera !== undefined) return camera;
+      // An unknown token may be one created a moment ago: look again before refusing.
+      await this.#checkStartedAfter(arrived);
       return cameraForToken(this.#watchedEntries(), token);
     } catch (error) {
       if (!(error instanceof DocumentUnreachableError)) throw error;
@@ -442,6 +449,24 @@ export class TokenRegistry {
         this.#watching = false;
       },
     };
+  }
+
+  /**
+   * A check of the watch that started at `moment` or later, so it sees what was written before.
+   * Checks made for this start at most every {@link MISS_RECHECK_MS}, shared by every caller
+   * meanwhile: unknown tokens cannot make a request each.
+   */
+  #checkStartedAfter(moment: number): Promise<void> {
+    const watch = this.#watch;
+    if (watch.running !== undefined && watch.startedAt >= moment) return watch.running;
+    watch.next ??= (async () => {
+      await delay(Math.max(0, watch.startedAt + MISS_RECHECK_MS - performance.now()));
+      await watch.running;
+      watch.next = undefined;
+      // Any check running from here on started after `moment`.
+      await this.#watchCheck();
+    })();
+    return watch.next;
   }
 
   /** One check of the watch (or the one running), which records and reports how it went. */
