@@ -51,6 +51,7 @@ import { build } from 'esbuild';
 import type { S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
 import { TokenRegistry } from '../src/tokens/registry.js';
+import { haproxyBinary, haproxyConfig, haproxyStatus } from '../test/support/haproxy.js';
 import type { LoadPlan, LoadResult } from './load.js';
 import { answering, cpuSeconds, freePort, listeningLine, memoryMb, processTree, quietDisks, rssSampler, start, stopAll } from './processes.js';
 import type { Started } from './processes.js';
@@ -799,70 +800,18 @@ async function scenarioDrain(): Promise<void> {
   }
 }
 
-function haproxyBinary(): string | undefined {
-  for (const candidate of [process.env.HAPROXY, '/usr/sbin/haproxy', '/usr/local/sbin/haproxy', '/usr/bin/haproxy']) {
-    if (candidate && existsSync(candidate)) return candidate;
-  }
-  return undefined;
-}
-
-/** docs/fleet/haproxy.cfg on loopback, in front of `ports`, with its runtime API on `socket`. */
-function haproxyConfig(frontendPort: number, ports: number[], socket: string): string {
-  return `global
-  maxconn 4096
-  stats socket ${socket} mode 600 level admin
-
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-  timeout http-request 30s
-  timeout queue 30s
-  retries 3
-  option redispatch 1
-
-frontend cameras
-  bind 127.0.0.1:${frontendPort}
-  default_backend receivers
-
-backend receivers
-  balance roundrobin
-  option httpchk GET /readyz
-  http-check expect status 200
-  default-server inter 1s fall 2 rise 2
-${ports.map((port, n) => `  server r${n + 1} 127.0.0.1:${port} check`).join('\n')}
-`;
-}
-
-/** The servers haproxy reports UP, from `show stat` on its runtime API. */
-function haproxyUp(socket: string): Promise<string[]> {
-  return new Promise((resolve) => {
-    const connection = net.connect(socket);
-    let answer = '';
-    connection.on('data', (chunk: Buffer) => (answer += chunk.toString()));
-    connection.on('end', () => {
-      const lines = answer.split('\n');
-      const header = lines[0]!.replace(/^# /, '').split(',');
-      const [server, status] = [header.indexOf('svname'), header.indexOf('status')];
-      resolve(lines.slice(1).map((line) => line.split(',')).filter((fields) => /^r\d+$/.test(fields[server] ?? '') && fields[status] === 'UP').map((fields) => fields[server]!));
-    });
-    connection.on('error', () => resolve([]));
-    connection.end('show stat\n');
-  });
-}
-
 /** haproxy in front of receivers on `ports`; ready once it reports every one of them UP. */
 async function startHaproxy(binary: string, name: string, ports: number[]): Promise<Started & { port: number }> {
   const home = path.join(work, name);
   await mkdir(home, { recursive: true });
   const port = await freePort();
   const socket = path.join(home, 'admin.sock');
-  await writeFile(path.join(home, 'haproxy.cfg'), haproxyConfig(port, ports, socket));
+  await writeFile(path.join(home, 'haproxy.cfg'), haproxyConfig({ frontendPort: port, receiverPorts: ports, socket, checkInterval: '1s' }));
   const started = await start(binary, ['-f', path.join(home, 'haproxy.cfg'), '-db'], {
     stdio: ['ignore', 'ignore', 'inherit'],
     ready: async () => {
-      while ((await haproxyUp(socket)).length < ports.length) await new Promise((resolve) => setTimeout(resolve, 100));
+      const up = async (): Promise<number> => [...(await haproxyStatus(socket).catch(() => new Map<string, string>())).values()].filter((status) => status === 'UP').length;
+      while ((await up()) < ports.length) await new Promise((resolve) => setTimeout(resolve, 100));
     },
   });
   return { ...started, port };

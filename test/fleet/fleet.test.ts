@@ -5,12 +5,11 @@
  * checks each receiver's /readyz. Runs against s3rver, and against Ceph RGW when S3_TEST_* are set.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -18,8 +17,9 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, GetObjectCommand, paginateListObjectsV2 } from '@aws-sdk/client-s3';
 import { createS3Client } from '../../src/stores/s3.js';
+import { freePort } from '../../bench/processes.js';
+import { haproxyBinary, haproxyConfig, haproxyStatus } from '../support/haproxy.js';
 import { startLocalS3 } from '../support/local-s3.js';
-import { S3RVER_CREDENTIALS, startS3rver } from '../support/s3rver.js';
 import { request } from '../support/receiver.js';
 import type { Response } from '../support/receiver.js';
 import { distinctJpeg as jpeg, until } from '../spool/helpers.js';
@@ -46,24 +46,13 @@ async function s3rverStore(): Promise<FleetStore> {
   return { endpoint: s3.endpoint, region: s3.region, credentials: s3.credentials, bucket: s3.bucket, stop: () => s3.stop() };
 }
 
-/** s3rver as it is: it ignores If-None-Match and If-Match alike, so every edit is a plain write read back. */
-async function plainS3rverStore(): Promise<FleetStore> {
-  const folder = await mkdtemp(path.join(os.tmpdir(), 'images-to-s3-fleet-s3rver-'));
-  const { server, endpoint } = await startS3rver(folder);
-  const region = 'us-east-1';
-  const client = createS3Client({ endpoint, region, credentials: S3RVER_CREDENTIALS });
-  await client.send(new CreateBucketCommand({ Bucket: 'fleet' }));
-  client.destroy();
-  return {
-    endpoint,
-    region,
-    credentials: S3RVER_CREDENTIALS,
-    bucket: 'fleet',
-    stop: async () => {
-      await server.close();
-      await rm(folder, { recursive: true, force: true });
-    },
-  };
+/**
+ * s3rver ignoring If-None-Match and If-Match alike, so every edit is a plain write read back (behind
+ * the same proxy, so that a PUT cut off by a killed receiver stores nothing, as on a real server).
+ */
+async function unconditionalStore(): Promise<FleetStore> {
+  const s3 = await startLocalS3('fleet', { conditionalWrites: false });
+  return { endpoint: s3.endpoint, region: s3.region, credentials: s3.credentials, bucket: s3.bucket, stop: () => s3.stop() };
 }
 
 /** Ceph RGW from scripts/ceph-rgw.sh (`. DIR/env`), with a bucket removed again at the end. */
@@ -95,26 +84,6 @@ async function cephStore(): Promise<FleetStore> {
   };
 }
 
-function haproxyBinary(): string | undefined {
-  for (const candidate of [process.env.HAPROXY, '/usr/sbin/haproxy', '/usr/local/sbin/haproxy', '/usr/bin/haproxy']) {
-    if (candidate && existsSync(candidate)) return candidate;
-  }
-  const found = spawnSync('sh', ['-c', 'command -v haproxy'], { encoding: 'utf8' });
-  return found.status === 0 && found.stdout.trim() ? found.stdout.trim() : undefined;
-}
-
-/** A TCP port free on 127.0.0.1 right now (a receiver restarted later must come back on the same one). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A child process with its output kept, and a promise of its end. */
@@ -140,63 +109,6 @@ async function end(running: Running, signal: NodeJS.Signals = 'SIGTERM'): Promis
   const killer = setTimeout(() => running.child.kill('SIGKILL'), 10_000);
   await running.exited;
   clearTimeout(killer);
-}
-
-/**
- * The haproxy configuration of the test: docs/fleet/haproxy.cfg with checks every 100 ms, so
- * that a receiver that dies is out within about 0.3 s and one that is back is in again as fast.
- */
-function haproxyConfig(frontendPort: number, receiverPorts: number[], socket: string): string {
-  return `global
-  maxconn 2000
-  stats socket ${socket} mode 600 level admin
-
-defaults
-  mode http
-  timeout connect 2s
-  timeout client 30s
-  timeout server 30s
-  timeout http-request 10s
-  timeout queue 10s
-  retries 3
-  option redispatch 1
-
-frontend cameras
-  bind 127.0.0.1:${frontendPort}
-  default_backend receivers
-
-backend receivers
-  balance roundrobin
-  option httpchk GET /readyz
-  http-check expect status 200
-  default-server inter 100ms fastinter 100ms downinter 100ms fall 2 rise 2
-${receiverPorts.map((port, n) => `  server r${n + 1} 127.0.0.1:${port} check`).join('\n')}
-`;
-}
-
-/** One line of haproxy's runtime API (`show stat`, …) on its stats socket. */
-function haproxyCommand(socket: string, command: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const connection = net.connect(socket);
-    let answer = '';
-    connection.on('data', (chunk: Buffer) => (answer += chunk.toString()));
-    connection.on('end', () => resolve(answer));
-    connection.on('error', reject);
-    connection.end(`${command}\n`);
-  });
-}
-
-/** What haproxy thinks of each receiver: `UP`, `DOWN`, `UP 1/2`, … by server name. */
-async function haproxyStatus(socket: string): Promise<Map<string, string>> {
-  const lines = (await haproxyCommand(socket, 'show stat')).split('\n');
-  const header = lines[0]!.replace(/^# /, '').split(',');
-  const [proxy, server, status] = ['pxname', 'svname', 'status'].map((name) => header.indexOf(name));
-  const found = new Map<string, string>();
-  for (const line of lines.slice(1)) {
-    const fields = line.split(',');
-    if (fields[proxy!] === 'receivers' && /^r\d+$/.test(fields[server!] ?? '')) found.set(fields[server!]!, fields[status!]!);
-  }
-  return found;
 }
 
 /** One receiver of the fleet: its port, its working directory, and its process while it runs. */
@@ -280,7 +192,7 @@ async function startFleet(makeStore: () => Promise<FleetStore>, haproxy: string)
     // All three at once on a fresh bucket, as a fleet's machines start: one of them creates the first token.
     await Promise.all(receivers.map(start));
     const banners = receivers.map((receiver) => receiver.process.output());
-    await writeFile(path.join(haproxyFolder, 'haproxy.cfg'), haproxyConfig(frontendPort, receivers.map((receiver) => receiver.port), socket));
+    await writeFile(path.join(haproxyFolder, 'haproxy.cfg'), haproxyConfig({ frontendPort, receiverPorts: receivers.map((receiver) => receiver.port), socket, checkInterval: '100ms' }));
     proxy = run(haproxy, ['-f', path.join(haproxyFolder, 'haproxy.cfg'), '-db'], { cwd: haproxyFolder, env: process.env });
     const running = proxy;
     await until(
@@ -508,6 +420,6 @@ function fleetSuite(name: string, makeStore: () => Promise<FleetStore>, skip: st
 const haproxyMissing = haproxyBinary() === undefined ? 'haproxy is not installed (apt-get install haproxy, or set HAPROXY): the fleet test needs a real load balancer' : undefined;
 if (haproxyMissing) process.stderr.write(`NOTICE: ${haproxyMissing}; skipped.\n`);
 fleetSuite('s3rver', s3rverStore, haproxyMissing);
-fleetSuite('s3rver without conditional writes', plainS3rverStore, haproxyMissing);
+fleetSuite('s3rver without conditional writes', unconditionalStore, haproxyMissing);
 const cephConfigured = ['S3_TEST_ENDPOINT', 'S3_TEST_ACCESS_KEY_ID', 'S3_TEST_SECRET_ACCESS_KEY'].every((variable) => process.env[variable]);
 fleetSuite('Ceph RGW', cephStore, haproxyMissing ?? (cephConfigured ? undefined : 'set S3_TEST_* (scripts/ceph-rgw.sh start, then . DIR/env) to run against Ceph RGW'));

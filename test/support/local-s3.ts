@@ -33,8 +33,11 @@ export interface LocalS3 {
  * `PutObject` with `If-None-Match: *` on an existing key is refused with 412 PreconditionFailed
  * (check and write as one step, so of two such PUTs at once one is refused),
  * and a PUT cut off before its body ended stores nothing. Everything else passes through unchanged.
+ * With `conditionalWrites: false` it ignores `If-None-Match` as s3rver does: a store that honours
+ * no conditional write, but keeps no cut-off PUT either (as no real S3 server does).
  */
-export async function startLocalS3(bucket = 'images'): Promise<LocalS3> {
+export async function startLocalS3(bucket = 'images', options: { conditionalWrites?: boolean } = {}): Promise<LocalS3> {
+  const conditionalWrites = options.conditionalWrites ?? true;
   const directory = await mkdtemp(path.join(os.tmpdir(), 'images-to-s3-lambda-s3-'));
   const { server: s3rver, port: backendPort } = await startS3rver(directory);
   const requests: LocalS3['requests'] = [];
@@ -67,7 +70,7 @@ export async function startLocalS3(bucket = 'images'): Promise<LocalS3> {
         outgoing.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>Please reduce your request rate.</Message></Error>`);
         return;
       }
-      if (incoming.method === 'PUT' && ifNoneMatch === '*') {
+      if (incoming.method === 'PUT' && ifNoneMatch === '*' && conditionalWrites) {
         // Check and write as one step, as AWS S3 does: the next create-only PUT of the key waits for this one's answer.
         const key = urlPath.split('?')[0]!;
         const previous = creating.get(key) ?? Promise.resolve();
@@ -82,7 +85,7 @@ export async function startLocalS3(bucket = 'images'): Promise<LocalS3> {
         });
         await previous;
       }
-      if (incoming.method === 'PUT' && ifNoneMatch === '*' && (await exists(urlPath.split('?')[0]!))) {
+      if (incoming.method === 'PUT' && ifNoneMatch === '*' && conditionalWrites && (await exists(urlPath.split('?')[0]!))) {
         incoming.resume();
         outgoing.writeHead(412, { 'content-type': 'application/xml' });
         outgoing.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message><Condition>If-None-Match</Condition></Error>');
