@@ -106,6 +106,38 @@ describe('serve with the gallery', () => {
     }
   });
 
+  it('gallery password: a new password, printed once, works on the running receiver within seconds and the old one and its sessions stop', async () => {
+    const folder = await mkdtemp(path.join(cwd, 'change-'));
+    const receiver = await serve(folder);
+    try {
+      const old = /Gallery password \(shown this once; .+\):\n\s+(\S+)\n/.exec(receiver.stdout)![1]!;
+      const session = await request(`${receiver.base}/gallery/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: Buffer.from(new URLSearchParams({ password: old }).toString()),
+      });
+      const cookie = String(session.headers['set-cookie']).split(';')[0]!;
+      assert.equal((await request(`${receiver.base}/gallery`, { headers: { cookie } })).status, 200);
+
+      const changed = await new Promise<string>((resolve, reject) => {
+        const child = spawn(process.execPath, ['--import', TSX, MAIN, 'gallery', 'password', '--store', 'file:images'], { cwd: folder, env: cleanEnv({}) });
+        let out = '';
+        child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+        child.on('error', reject);
+        child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`gallery password exited ${code}: ${out}`))));
+      });
+      const fresh = /New gallery password \(shown this once; .+ keeps only its hash\):\n\s+(\S+)\n/.exec(changed)![1]!;
+      assert.notEqual(fresh, old);
+      const deadline = Date.now() + 5_000;
+      while ((await request(`${receiver.base}/gallery`, { headers: { cookie } })).status === 200 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.notEqual((await request(`${receiver.base}/gallery`, { headers: { cookie } })).status, 200, 'the old session still works');
+      assert.equal(await logIn(receiver.base, old), 401);
+      assert.equal(await logIn(receiver.base, fresh), 303);
+    } finally {
+      await receiver.stop();
+    }
+  });
+
   it('takes the password from IMAGES_TO_S3_GALLERY_PASSWORD instead', async () => {
     const serving = await serve(cwd, [], { IMAGES_TO_S3_GALLERY_PASSWORD: 'from the environment' });
     try {
