@@ -43,7 +43,7 @@ async function warnIfUnprotected(registry: TokenRegistry): Promise<void> {
 const program = new Command('images-to-s3')
   .description('Receive images from network cameras and store them on disk, in S3 or in any S3-compatible store.')
   .version(version)
-  .showHelpAfterError()
+  .showHelpAfterError('(add --help to see every option)')
   .configureHelp({ showGlobalOptions: true });
 
 program

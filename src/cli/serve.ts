@@ -1,4 +1,6 @@
 import { readFile } from 'node:fs/promises';
+import net from 'node:net';
+import { createSecureContext } from 'node:tls';
 import os from 'node:os';
 import path from 'node:path';
 import { ImageReceiver } from '../core/receiver.js';
@@ -70,6 +72,10 @@ export async function serve(options: ServeOptions): Promise<void> {
     throw new Error('--tls-cert and --tls-key go together: give both, or neither for plain HTTP.');
   }
   const keyTemplate = new KeyTemplate(options.keyTemplate);
+  // Everything that can stop the server from serving is checked before the first token and the
+  // gallery password are made: they are shown once, in the banner of a start that succeeds.
+  const tls = await tlsFor(options);
+  await checkAddressFree(options.host, options.port);
   const state = await stateFor(options);
   const spool = await spoolFor(options, state);
   const store = storeFor({
@@ -89,7 +95,6 @@ export async function serve(options: ServeOptions): Promise<void> {
   const tokens = shared.tokens;
   const gallery = options.gallery ? await galleryFor(options, state, tokens, store) : undefined;
   const receiver = new ImageReceiver({ tokens, store, keyTemplate, maxBytes: options.maxBytes });
-  const tls = options.tlsCert && options.tlsKey ? { cert: await readFile(options.tlsCert), key: await readFile(options.tlsKey) } : undefined;
   const app = await createReceiverServer({
     receiver,
     store,
@@ -107,7 +112,9 @@ export async function serve(options: ServeOptions): Promise<void> {
   const galleryWatch = gallery?.access.access.watch(tokens.recheckMs, (error) =>
     app.log.warn({ err: error, document: gallery.location }, 'gallery: cannot read its access document; the password and sessions read before stay valid'),
   );
-  await app.listen({ host: options.host, port: options.port });
+  await app.listen({ host: options.host, port: options.port }).catch((error: unknown) => {
+    throw listenError(error, options.host, options.port);
+  });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
 
@@ -163,6 +170,44 @@ export async function serve(options: ServeOptions): Promise<void> {
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
+}
+
+/** The certificate and key of --tls-cert/--tls-key, read and checked to go together; errors name the option. */
+async function tlsFor(options: ServeOptions): Promise<{ cert: Buffer; key: Buffer } | undefined> {
+  if (!options.tlsCert || !options.tlsKey) return undefined;
+  const read = (option: string, file: string): Promise<Buffer> =>
+    readFile(file).catch((error: unknown) => {
+      throw new Error(`${option} ${file}: cannot read it (${(error as Error).message}).`, { cause: error });
+    });
+  const tls = { cert: await read('--tls-cert', options.tlsCert), key: await read('--tls-key', options.tlsKey) };
+  try {
+    createSecureContext(tls);
+  } catch (error) {
+    throw new Error(`--tls-cert ${options.tlsCert} and --tls-key ${options.tlsKey}: not a PEM certificate and its private key (${(error as Error).message}).`, { cause: error });
+  }
+  return tls;
+}
+
+/** Fails, naming --host/--port, when the address cannot be listened on; the port is left free again. */
+async function checkAddressFree(host: string, port: number): Promise<void> {
+  if (port === 0) return;
+  const probe = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', (error) => reject(listenError(error, host, port)));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
+  });
+}
+
+/** A listen error in the words of the options that caused it. */
+function listenError(error: unknown, host: string, port: number): Error {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const where = `--host ${host} --port ${port}`;
+  const advice: Record<string, string> = {
+    EADDRINUSE: 'another program (or another receiver) listens there already: choose another --port, or stop it',
+    EACCES: 'ports below 1024 need privileges: choose a --port of 1024 or more (and forward to it), or grant the capability',
+    EADDRNOTAVAIL: '--host is not an address of this machine: use one of its addresses, or 0.0.0.0 for all',
+  };
+  return new Error(`Cannot listen on ${where} (${code ?? String(error)}): ${advice[code ?? ''] ?? 'see the error code'}.`, { cause: error });
 }
 
 /** The spool's settings: none for a local store or with --no-spool. */

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import type { ImageStore, ImageWrite, ObjectContent, ObjectFacts, StoredObject } from '../core/store.js';
 import { SpooledStore } from '../spool/spooled-store.js';
@@ -48,13 +49,30 @@ export function isLocalStore(location: string): boolean {
   return !location.startsWith('s3://');
 }
 
-/** The folder of a disk store's location (`file:<folder>` or a plain path). */
+/** The forms `--store` accepts, in words (for error messages and help). */
+export const STORE_FORMS = 'file:<folder>, s3://bucket[/prefix], or a folder path starting with /, ./, ../ or ~/';
+
+/**
+ * The folder of a disk store's location: `file:<folder>`, or a path that is clearly one (`/…`,
+ * `./…`, `../…`, `~/…`, `.`, `..`, `~`). Anything else (`s3:/bucket`, `bogus`, `http://…`) is
+ * refused rather than taken for a folder of that name.
+ */
 export function diskFolder(location: string): string {
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location) && !location.startsWith('file://')) {
-    throw new Error(`Unknown store "${location}": use file:<folder> or s3://bucket[/prefix]`);
+  let folder: string;
+  if (location.startsWith('file:')) {
+    folder = location.replace(/^file:(\/\/)?/, '');
+    if (/^[a-z][a-z0-9+.-]*:/i.test(folder)) throw unknownStore(location);
+  } else if (/^(\.{1,2}|~)(\/|$)|^\//.test(location)) {
+    folder = location;
+  } else {
+    throw unknownStore(location);
   }
-  const folder = location.replace(/^file:(\/\/)?/, '');
+  if (folder === '~' || folder.startsWith('~/')) folder = path.join(os.homedir(), folder.slice(1));
   return path.resolve(folder === '' ? '.' : folder);
+}
+
+function unknownStore(location: string): Error {
+  return new Error(`Unknown store "${location}": use ${STORE_FORMS}.`);
 }
 
 /**

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -289,6 +290,68 @@ describe('images-to-s3 --help', () => {
     assert.notEqual(run.code, 0);
     assert.match(run.stderr, /Invalid key template "\.\.\/\{filename\}"/);
     assert.doesNotMatch(run.stdout, /receiver is running/);
+  });
+});
+
+describe('first use without surprises', () => {
+  let cwd: string;
+  before(async () => {
+    cwd = await mkdtemp(path.join(os.tmpdir(), 'images-to-s3-cli-first-'));
+  });
+  after(async () => {
+    killAll();
+    await rm(cwd, { recursive: true, force: true });
+  });
+
+  it('refuses a --store that is neither file:, s3:// nor clearly a path, listing the forms, and makes no folder of it', async () => {
+    for (const store of ['s3:/nobucket', 'bogus', 'http://example.invalid/x']) {
+      const run = await cli(['serve', '--host', '127.0.0.1', '--port', '0', '--store', store], { cwd });
+      assert.equal(run.code, 1, run.stdout);
+      assert.match(run.stderr, new RegExp(`Unknown store "${store.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}": use file:<folder>, s3://bucket\\[/prefix\\], or a folder path`));
+      assert.doesNotMatch(run.stdout, /receiver is running/);
+    }
+    assert.deepEqual(await readdir(cwd), [], 'a mistyped store left something behind');
+  });
+
+  it('answers an option error with its one line and a pointer to --help, not the whole help', async () => {
+    for (const args of [['serve', '--max-bytes', '10XB'], ['simulate', '--count', '3']]) {
+      const run = await cli(args, { cwd });
+      assert.equal(run.code, 1);
+      const lines = run.stderr.split('\n').filter((line) => line.trim() !== '' && !/Warning|node >=22|published after|receiving updates|security updates|a\.co\/|trace-warnings/i.test(line));
+      assert.equal(lines.length, 2, run.stderr);
+      assert.match(lines[0]!, /^error: /);
+      assert.match(lines[1]!, /--help/);
+      assert.doesNotMatch(run.stderr, /Usage:/);
+    }
+  });
+
+  it('names --tls-cert and --port in startup errors, and creates the first token only at a start that succeeds', async () => {
+    const images = path.join(cwd, 'first-images');
+    const store = ['--store', `file:${images}`];
+    const tls = await cli(['serve', '--host', '127.0.0.1', '--port', '0', ...store, '--tls-cert', path.join(cwd, 'nope.pem'), '--tls-key', path.join(cwd, 'nope.key')], { cwd });
+    assert.equal(tls.code, 1);
+    assert.match(tls.stderr, /--tls-cert \S+nope\.pem: cannot read it \(ENOENT/);
+
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as net.AddressInfo).port;
+    try {
+      const busy = await cli(['serve', '--host', '127.0.0.1', '--port', String(port), ...store], { cwd });
+      assert.equal(busy.code, 1);
+      assert.match(busy.stderr, new RegExp(`Cannot listen on --host 127\\.0\\.0\\.1 --port ${port} \\(EADDRINUSE\\): .*choose another --port`));
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
+    await assert.rejects(readdir(path.join(images, '.images-to-s3')), { code: 'ENOENT' }, 'a failed start created the token registry or the gallery password');
+
+    // The next start that succeeds is the first: it shows the token and the password.
+    const serving = await startServe(store, { cwd });
+    try {
+      assert.match(serving.firstToken, /^[A-Za-z0-9]{32}$/);
+      assert.match(serving.child.stdout, /Gallery password \(shown this once/);
+    } finally {
+      await stopServe(serving);
+    }
   });
 });
 
