@@ -96,4 +96,9 @@ describe('secrets in messages', () => {
       'login as root/hun… to https://r/?accessToken=Q2x…&x=1',
     );
   });
+
+  it('masks a secret where it stands alone and leaves the words around it whole', () => {
+    assert.equal(redactSecrets('wrong user name or password for root:pass (pass)', ['pass']), 'wrong user name or password for root:… (…)');
+    assert.equal(redactSecrets('a$b.c* in "a$b.c*"', ['a$b.c*']), '… in "…"');
+  });
 });

@@ -201,11 +201,15 @@ function describeRollback({ removed, failed }: RollbackReport): string {
 /**
  * Replaces every occurrence of each secret in `text` by a masked form, and masks any
  * `accessToken=` value. Used on everything a camera says before it goes into a message.
+ * A secret is masked where it stands alone, not inside a longer word: a password `pass` leaves
+ * "password" as it is.
  */
 export function redactSecrets(text: string, secrets: readonly string[] = []): string {
   let result = text;
   for (const secret of secrets) {
-    if (secret.length >= 4) result = result.split(secret).join(maskSecret(secret));
+    if (secret.length < 4) continue;
+    const escaped = secret.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    result = result.replace(new RegExp(`(?<![\\p{L}\\p{N}])${escaped}(?![\\p{L}\\p{N}])`, 'gu'), () => maskSecret(secret));
   }
   return result.replace(/(accessToken=)([^&\s"'<]+)/gi, (_, key: string, value: string) => `${key}${maskSecret(value)}`);
 }
