@@ -27,6 +27,8 @@ export interface SimulateOptions {
   startSequence?: number;
   /** Accept any TLS certificate, like the camera with `validate_server_cert=0`. */
   insecure?: boolean;
+  /** Trust these certificates (PEM) for an HTTPS recipient, e.g. a receiver's self-signed one, as a camera's CA store would. */
+  ca?: Buffer;
   /** Deadline for each whole request, response included; 30 000 ms unless told otherwise. */
   timeoutMs?: number;
   /** Host name for `#n`. */
@@ -134,7 +136,7 @@ export async function simulate(options: SimulateOptions): Promise<SimulationSumm
   const agentOptions = { keepAlive: true, maxSockets: concurrency };
   const agent =
     target.url.protocol === 'https:'
-      ? new https.Agent({ ...agentOptions, rejectUnauthorized: options.insecure !== true })
+      ? new https.Agent({ ...agentOptions, rejectUnauthorized: options.insecure !== true, ...(options.ca !== undefined && { ca: options.ca }) })
       : new http.Agent(agentOptions);
 
   const results: UploadResult[] = [];
@@ -356,10 +358,21 @@ function readAnswer(body: Buffer, contentType: string | undefined): { key?: stri
   return { message: text };
 }
 
+/** TLS errors that mean the receiver's certificate is not trusted (self-signed, unknown issuer, wrong name, expired). */
+const UNTRUSTED_CERTIFICATE = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
 function describeError(error: unknown): { code: string; message: string } {
   if (error instanceof Error) {
     const code = (error as NodeJS.ErrnoException).code;
-    return { code: typeof code === 'string' ? code : error.name, message: error.message };
+    const hint = typeof code === 'string' && UNTRUSTED_CERTIFICATE.has(code) ? " (the receiver's certificate is not trusted: give it with --ca FILE, or --insecure to accept any)" : '';
+    return { code: typeof code === 'string' ? code : error.name, message: `${error.message}${hint}` };
   }
   return { code: 'UNKNOWN', message: String(error) };
 }

@@ -208,10 +208,11 @@ program
   .addOption(new Option('--image <file>', 'JPEG to send (default: a built-in 640×480 test card)').env(env('SIMULATE_IMAGE')))
   .addOption(new Option('--camera-filename <pattern>', 'the camera\'s filename pattern, with Axis modifiers').env(env('SIMULATE_CAMERA_FILENAME')).default(AXIS_DEFAULT_FILENAME_PATTERN))
   .addOption(new Option('--insecure', 'accept any TLS certificate (camera setting validate_server_cert=0)').env(env('SIMULATE_INSECURE')))
+  .addOption(new Option('--ca <file>', "trust this PEM certificate for an HTTPS recipient (e.g. the receiver's own --tls-cert)").env(env('SIMULATE_CA')))
   .addOption(new Option('--timeout <seconds>', 'deadline for each upload').env(env('SIMULATE_TIMEOUT')).default(30).argParser(integerIn(1, 3600)))
   .option('--json', 'print the summary as JSON')
   .action(
-    async (options: { recipient: string; token?: string; count: number; concurrency: number; image?: string; cameraFilename: string; insecure?: boolean; timeout: number; json?: boolean }) => {
+    async (options: { recipient: string; token?: string; count: number; concurrency: number; image?: string; cameraFilename: string; insecure?: boolean; ca?: string; timeout: number; json?: boolean }) => {
       const summary = await simulate({
         recipient: options.recipient,
         ...(options.token !== undefined && { token: options.token }),
@@ -220,6 +221,7 @@ program
         image: await readFile(options.image ?? SAMPLE_IMAGE),
         filenamePattern: options.cameraFilename,
         insecure: options.insecure ?? false,
+        ...(options.ca !== undefined && { ca: await readFile(options.ca) }),
         timeoutMs: options.timeout * 1000,
         hostName: os.hostname(),
       });

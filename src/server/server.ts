@@ -78,6 +78,8 @@ export async function createReceiverServer(options: ReceiverServerOptions): Prom
     logController: new LogController({ disableRequestLogging: true }),
     trustProxy: options.trustProxy ?? false,
     forceCloseConnections: 'idle',
+    // Only so that Fastify names the scheme right ("listening at https://…"); the server itself is made below.
+    ...(options.tls && { https: true as unknown as null }),
     serverFactory: (handler) => {
       // Node checks the headers and request timeouts only this often (30 s by default).
       const checking = { connectionsCheckingInterval: Math.min(1_000, timeouts.headersMs / 2, timeouts.requestMs / 2) };

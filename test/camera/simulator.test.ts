@@ -348,7 +348,7 @@ describe('simulate', () => {
     }
   });
 
-  it('accepts a self-signed certificate only when insecure', { skip: OPENSSL_MISSING }, async () => {
+  it('accepts a self-signed certificate only when trusted with ca, or when insecure, and says which to use', { skip: OPENSSL_MISSING }, async () => {
     {
       const tls = selfSignedCertificate();
       const receiver = await startReceiver(() => ({ status: 200, body: '{"key":"k"}', contentType: 'application/json' }), tls);
@@ -357,6 +357,11 @@ describe('simulate', () => {
         const strict = await simulate(options);
         assert.equal(strict.networkErrors, 2);
         assert.match(Object.keys(strict.networkErrorsByCode)[0] ?? '', /SELF_SIGNED|CERT/);
+        assert.match(strict.errorMessages[0] ?? '', /not trusted: give it with --ca FILE, or --insecure/);
+
+        // Trusting the receiver's own certificate, as a camera with it in its CA store does.
+        const trusted = await simulate({ ...options, ca: tls.cert });
+        assert.equal(trusted.accepted, 2);
 
         const insecure = await simulate({ ...options, insecure: true });
         assert.equal(insecure.accepted, 2);

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -17,6 +17,7 @@ import { CreateBucketCommand, GetObjectCommand, S3Client, paginateListObjectsV2 
 import type { GetObjectCommandOutput } from '@aws-sdk/client-s3';
 import { S3RVER_CREDENTIALS, startS3rver } from '../support/s3rver.js';
 import { until } from '../spool/helpers.js';
+import { OPENSSL_MISSING, selfSignedCertificate } from '../support/tls.js';
 import type { S3rverInstance } from '../support/s3rver.js';
 import { DEFAULT_RECHECK_MS } from '../../src/tokens/registry.js';
 
@@ -352,6 +353,38 @@ describe('first use without surprises', () => {
     } finally {
       await stopServe(serving);
     }
+  });
+});
+
+describe('serve over HTTPS', { skip: OPENSSL_MISSING }, () => {
+  let cwd: string;
+  before(async () => {
+    cwd = await mkdtemp(path.join(os.tmpdir(), 'images-to-s3-cli-tls-'));
+  });
+  after(async () => {
+    killAll();
+    await rm(cwd, { recursive: true, force: true });
+  });
+
+  it('logs an https:// address, and simulate trusts the receiver\'s certificate with --ca (or says how)', async () => {
+    const { cert, key } = selfSignedCertificate('127.0.0.1');
+    await writeFile(path.join(cwd, 'cert.pem'), cert);
+    await writeFile(path.join(cwd, 'key.pem'), key, { mode: 0o600 });
+    const child = start(['serve', '--host', '127.0.0.1', '--port', '0', '--store', 'file:images', '--tls-cert', 'cert.pem', '--tls-key', 'key.pem'], { cwd });
+    const banner = /^\s*(https:\/\/127\.0\.0\.1:\d+\/)\s*$[\s\S]*^\s*accessToken=(\S+)\s*$/m;
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    while (!banner.test(child.stdout) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    const [, url, token] = banner.exec(child.stdout) ?? [];
+    assert.ok(url && token, `no banner:\n${child.stdout}\n${child.stderr}`);
+    assert.match(child.stdout, /"msg":"Server listening at https:\/\/127\.0\.0\.1:\d+"/);
+    assert.doesNotMatch(child.stdout, /listening at http:\/\//);
+
+    const untrusted = await cli(['simulate', '--recipient', url, '--token', token, '--count', '1'], { cwd });
+    assert.equal(untrusted.code, 1);
+    assert.match(untrusted.stdout, /DEPTH_ZERO_SELF_SIGNED_CERT: .*give it with --ca FILE, or --insecure/);
+    const trusted = await cli(['simulate', '--recipient', url, '--token', token, '--count', '1', '--ca', 'cert.pem'], { cwd });
+    assert.equal(trusted.code, 0, trusted.stdout + trusted.stderr);
+    kill(child);
   });
 });
 

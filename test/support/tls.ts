@@ -21,7 +21,9 @@ export function selfSignedCertificate(commonName = '127.0.0.1'): { key: Buffer; 
   try {
     const key = path.join(folder, 'key.pem');
     const cert = path.join(folder, 'cert.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', `/CN=${commonName}`, '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    // The name also as a subjectAltName: a client that checks the name (Node does) reads only that.
+    const altName = /^[\d.]+$|:/.test(commonName) ? `IP:${commonName}` : `DNS:${commonName}`;
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', `/CN=${commonName}`, '-addext', `subjectAltName=${altName}`, '-keyout', key, '-out', cert], { stdio: 'ignore' });
     return { key: readFileSync(key), cert: readFileSync(cert) };
   } finally {
     rmSync(folder, { recursive: true, force: true });
