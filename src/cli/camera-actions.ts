@@ -24,6 +24,7 @@ import {
   setupCamera,
 } from '../camera/vapix/setup.js';
 import type { CameraRemoveResult, CameraSetupResult, CameraSetupStatus, StepListener } from '../camera/vapix/setup.js';
+import { hostReach } from '../camera/reachability.js';
 import { openRegistry } from '../state/location.js';
 import type { CreatedToken } from '../tokens/registry.js';
 import type { ConnectionOptions, SetupCommandOptions } from './camera.js';
@@ -82,6 +83,20 @@ interface Report {
   json: unknown;
 }
 
+/** A recipient no camera can send to (this machine's loopback, or an address only to listen on) is refused. */
+function refuseUnreachableRecipient(recipient: string): void {
+  let host: string;
+  try {
+    host = new URL(recipient).hostname;
+  } catch {
+    return; // planCameraSetup says what is wrong with it
+  }
+  const reach = hostReach(host);
+  if (reach === 'routable') return;
+  const why = reach === 'loopback' ? 'is the camera itself, from the camera\'s side (a loopback address)' : 'is an address to listen on, not one to send to';
+  throw new InvalidArgumentError(`--recipient ${recipient}: ${host} ${why}. Give the receiver's address on the cameras' network (serve prints it), or --force to configure it anyway.`);
+}
+
 export async function runSetup(options: SetupCommandOptions): Promise<void> {
   if (options.token === undefined && !options.createToken) throw new InvalidArgumentError('give --token TOKEN, or --create-token to create one per camera');
   const setupOptions = {
@@ -91,6 +106,7 @@ export async function runSetup(options: SetupCommandOptions): Promise<void> {
     maxImages: options.maxImages,
     validateRecipientCertificate: options.validateRecipientCert,
   };
+  if (!options.force) refuseUnreachableRecipient(options.recipient);
   // Check the options once, before any camera or the registry is touched.
   planCameraSetup({ ...setupOptions, token: options.token ?? 'placeholder-token-0000', ...(options.name !== undefined && { name: options.name }) });
   const registry = options.createToken ? await openRegistry(options) : undefined;

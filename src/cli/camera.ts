@@ -45,6 +45,8 @@ export interface SetupCommandOptions extends ConnectionOptions {
   filename: string;
   maxImages: number;
   validateRecipientCert: boolean;
+  /** Configure a loopback or unspecified recipient all the same. */
+  force?: boolean;
 }
 
 function addConnectionOptions(command: Command): Command {
@@ -104,6 +106,7 @@ export function addCameraCommand(program: Command): Command {
     .addOption(new Option('--filename <pattern>', 'the camera\'s filename pattern (Axis modifiers)').default(AXIS_DEFAULT_FILENAME_PATTERN))
     .addOption(new Option('--max-images <n>', 'images per pulse').default(1).argParser(integerIn(1, 1000)))
     .addOption(new Option('--no-validate-recipient-cert', 'let the camera accept a self-signed receiver certificate (validate_server_cert=0)'))
+    .addOption(new Option('--force', 'configure a --recipient no camera can reach (localhost, 127.x, ::1, 0.0.0.0) all the same'))
     .action(async (options: SetupCommandOptions) => (await import('./camera-actions.js')).runSetup(options));
 
   addConnectionOptions(camera.command('status').description('show the setup on the camera and whether it is consistent (exit 1 unless it is)')).action(

@@ -27,6 +27,7 @@ import { FileDocument } from '../state/file-document.js';
 import { LocallyCopiedDocument } from '../state/local-copy.js';
 import { adoptEarlierDocument, stateFor } from '../state/location.js';
 import type { ReceiverState } from '../state/location.js';
+import { hostReach } from '../camera/reachability.js';
 import { formatByteSize } from './sizes.js';
 
 export interface ServeOptions {
@@ -128,6 +129,9 @@ export async function serve(options: ServeOptions): Promise<void> {
     '  Recipient URL for the camera (Settings > System > Events > Recipients, type HTTP/HTTPS):',
     ...recipientUrls(options.host, port, options.recipientPath, Boolean(tls)).map((url) => `    ${url}`),
   ];
+  if (hostReach(options.host) === 'loopback') {
+    lines.push(`  Note: --host ${options.host} listens on this machine only; no camera can reach it. Use --host 0.0.0.0, or this machine's address on the cameras' network.`);
+  }
   const { firstToken } = shared;
   if (firstToken) {
     lines.push(
@@ -138,7 +142,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   } else {
     lines.push('  Access tokens: see `images-to-s3 token list`; `images-to-s3 token create <camera>` adds one.');
   }
-  if (gallery) lines.push(...galleryBanner(gallery, recipientUrls(options.host, port, GALLERY_PATH, Boolean(tls)), !tls && !isLoopback(options.host)));
+  if (gallery) lines.push(...galleryBanner(gallery, recipientUrls(options.host, port, GALLERY_PATH, Boolean(tls)), !tls && hostReach(options.host) !== 'loopback'));
   process.stdout.write(`${lines.join('\n')}\n`);
   if (store instanceof SpooledStore && store.recovery && (store.recovery.images > 0 || store.recovery.damaged.length > 0)) {
     const { images, bytes, damaged } = store.recovery;
@@ -353,10 +357,6 @@ function galleryBanner(gallery: ServedGallery, urls: string[], warnPlainHttp: bo
   }
   if (warnPlainHttp) lines.push('  Over plain HTTP the password travels unencrypted: use --tls-cert/--tls-key, or an HTTPS proxy, beyond your own network.');
   return lines;
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
 /** The URLs a camera on the network can reach, most useful first. */

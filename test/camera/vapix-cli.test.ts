@@ -139,4 +139,20 @@ describe('images-to-s3 camera, end to end', () => {
     assert.equal(noToken.code, 1);
     assert.match(noToken.stderr, /give --token TOKEN, or --create-token/);
   });
+
+  it('refuses a recipient no camera can reach unless told --force, before touching the camera', async () => {
+    const simulator = cameras[2] as VapixSimulator;
+    const before = tokenOn(simulator);
+    for (const recipient of ['http://127.0.0.1:8080/', 'http://localhost:8080/', 'http://[::1]:8080/', 'http://0.0.0.0:8080/']) {
+      const refused = await camera(['setup', '--camera', simulator.url, '--user', 'root', '--password', passwords[2] as string, '--token', 'SeedStackToken0123456789', '--recipient', recipient]);
+      assert.equal(refused.code, 1, recipient);
+      assert.match(refused.stderr, /--recipient \S+: \S+ is (the camera itself|an address to listen on).*or --force to configure it anyway/);
+      assert.equal(tokenOn(simulator), before, `${recipient} reached the camera`);
+    }
+    const forced = await camera(['setup', '--camera', simulator.url, '--user', 'root', '--token', 'SeedStackToken0123456789', '--recipient', 'http://127.0.0.1:8080/', '--force'], {
+      IMAGES_TO_S3_CAMERA_PASSWORD: passwords[2] as string,
+    });
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.equal(tokenOn(simulator), 'SeedStackToken0123456789');
+  });
 });

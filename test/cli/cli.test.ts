@@ -350,6 +350,8 @@ describe('first use without surprises', () => {
     try {
       assert.match(serving.firstToken, /^[A-Za-z0-9]{32}$/);
       assert.match(serving.child.stdout, /Gallery password \(shown this once/);
+      // Listening on loopback: the banner says no camera can reach it.
+      assert.match(serving.child.stdout, /Note: --host 127\.0\.0\.1 listens on this machine only; no camera can reach it\./);
     } finally {
       await stopServe(serving);
     }
