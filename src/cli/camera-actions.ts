@@ -26,8 +26,8 @@ import {
 import type { CameraRemoveResult, CameraSetupResult, CameraSetupStatus, StepListener } from '../camera/vapix/setup.js';
 import { hostReach } from '../camera/reachability.js';
 import { openRegistry } from '../state/location.js';
-import type { CreatedToken } from '../tokens/registry.js';
-import type { ConnectionOptions, SetupCommandOptions } from './camera.js';
+import type { CreatedToken, TokenInfo } from '../tokens/registry.js';
+import type { ConnectionOptions, RemoveCommandOptions, SetupCommandOptions } from './camera.js';
 
 /** The cameras a command works on, from --camera or --cameras. */
 async function targetsFrom(options: ConnectionOptions): Promise<CameraTarget[]> {
@@ -117,12 +117,14 @@ export async function runSetup(options: SetupCommandOptions): Promise<void> {
     let issued: CreatedToken | undefined;
     if (registry) {
       onStep('creating the access token');
-      issued = await registry.create(name ?? cameraNameFromAddress(cameraBaseUrl(target.address)));
+      issued = await registry.create(tokenCameraOf(target), { createdBy: SETUP_TOKEN_ORIGIN });
     }
     const token = issued?.token ?? options.token ?? '';
     try {
       const result = await withVapix(target, options, (vapix) => setupCamera(vapix, { ...setupOptions, token, ...(name !== undefined && { name }) }, onStep));
-      return setupReport(target, result, token, issued);
+      // The camera holds the new token: the ones an earlier setup made for it are revoked.
+      const replaced = issued ? await registry!.revokeWhere((entry) => entry.camera === issued.camera && entry.createdBy === SETUP_TOKEN_ORIGIN && entry.id !== issued.id) : [];
+      return setupReport(target, result, token, issued, replaced);
     } catch (error) {
       // A new setup that is in place keeps its token even if the old setup lingers.
       const newSetupActive = error instanceof CameraStepError && !(error instanceof CameraSetupError);
@@ -137,9 +139,18 @@ export async function runSetup(options: SetupCommandOptions): Promise<void> {
   });
 }
 
-function setupReport(target: CameraTarget, result: CameraSetupResult, token: string, issued: CreatedToken | undefined): Report {
+/** How `camera setup` marks the tokens it creates, so that a re-run replaces them and `camera remove` revokes them. */
+const SETUP_TOKEN_ORIGIN = 'camera setup';
+
+/** The registry's camera name for a target: `--name`, or one made from its address. */
+function tokenCameraOf(target: CameraTarget): string {
+  return target.name ?? cameraNameFromAddress(cameraBaseUrl(target.address));
+}
+
+function setupReport(target: CameraTarget, result: CameraSetupResult, token: string, issued: CreatedToken | undefined, revoked: TokenInfo[]): Report {
   const every = describePulseInterval(result.schedule.every);
-  const tokenText = issued ? `new token ${issued.id} for camera "${issued.camera}" (${maskSecret(token)})` : `token ${maskSecret(token)}`;
+  const revokedText = revoked.length > 0 ? `, revoked the token${revoked.length > 1 ? 's' : ''} it replaces (${revoked.map((entry) => entry.id).join(', ')})` : '';
+  const tokenText = issued ? `new token ${issued.id} for camera "${issued.camera}" (${maskSecret(token)})${revokedText}` : `token ${maskSecret(token)}`;
   const replaced = result.replaced.length > 0 ? `; replaced ${result.replaced.join(', ')}` : '';
   return {
     camera: cameraBaseUrl(target.address).host,
@@ -153,9 +164,10 @@ function setupReport(target: CameraTarget, result: CameraSetupResult, token: str
       `action     ${result.action.id.padEnd(6)} ${result.action.templateToken}, accessToken=${maskSecret(token)}`,
       `rule       ${result.rule.id.padEnd(6)} enabled: pulse → send images`,
       ...(issued ? [`token      ${issued.id} created for camera "${issued.camera}" in the token registry`] : []),
+      ...(revoked.length > 0 ? [`revoked    ${revoked.map((entry) => entry.id).join(', ')}: the token${revoked.length > 1 ? 's' : ''} of the earlier setup, which the camera no longer holds`] : []),
       ...(result.replaced.length > 0 ? [`replaced   the previous setup: ${result.replaced.join(', ')}`] : []),
     ],
-    json: { ...result, recipient: { ...result.recipient, url: redactSecrets(result.recipient.url) }, ...(issued && { tokenId: issued.id, tokenCamera: issued.camera }) },
+    json: { ...result, recipient: { ...result.recipient, url: redactSecrets(result.recipient.url) }, ...(issued && { tokenId: issued.id, tokenCamera: issued.camera, revokedTokens: revoked.map((entry) => entry.id) }) },
   };
 }
 
@@ -204,8 +216,20 @@ function statusReport(target: CameraTarget, status: CameraSetupStatus): Report {
   };
 }
 
-export function runRemove(options: ConnectionOptions): Promise<void> {
-  return runOnEachCamera('remove', options, (vapix, target, onStep) => removeCameraSetup(vapix, target.name, onStep), removeReport);
+export async function runRemove(options: RemoveCommandOptions): Promise<void> {
+  const registry = options.keepToken ? undefined : await openRegistry(options);
+  return runOnEachCamera(
+    'remove',
+    options,
+    async (vapix, target, onStep) => {
+      const removed = await removeCameraSetup(vapix, target.name, onStep);
+      // The camera no longer sends: the tokens setup made for it are revoked (--keep-token keeps them).
+      const camera = tokenCameraOf(target);
+      const revoked = registry ? await registry.revokeWhere((entry) => entry.camera === camera && entry.createdBy === SETUP_TOKEN_ORIGIN) : [];
+      return { ...removed, revokedTokens: revoked.map((entry) => entry.id) };
+    },
+    removeReport,
+  );
 }
 
 /** A command that makes one VAPIX call on each target camera and reports what it answered. */
@@ -219,8 +243,9 @@ async function runOnEachCamera<T>(
   await runFleet(command, targets, options, [], async (target, onStep) => report(target, await withVapix(target, options, (vapix) => call(vapix, target, onStep))));
 }
 
-function removeReport(target: CameraTarget, result: CameraRemoveResult): Report {
-  const summary = result.removed.length > 0 ? `removed ${result.removed.join(', ')}` : 'nothing to remove';
+function removeReport(target: CameraTarget, result: CameraRemoveResult & { revokedTokens: string[] }): Report {
+  const removed = result.removed.length > 0 ? `removed ${result.removed.join(', ')}` : 'nothing to remove';
+  const summary = result.revokedTokens.length > 0 ? `${removed}; revoked token${result.revokedTokens.length > 1 ? 's' : ''} ${result.revokedTokens.join(', ')}` : removed;
   return {
     camera: cameraBaseUrl(target.address).host,
     name: result.configurationName,

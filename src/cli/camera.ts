@@ -49,6 +49,12 @@ export interface SetupCommandOptions extends ConnectionOptions {
   force?: boolean;
 }
 
+export interface RemoveCommandOptions extends ConnectionOptions {
+  store: string;
+  tokens?: string;
+  keepToken?: boolean;
+}
+
 function addConnectionOptions(command: Command): Command {
   return command
     .addOption(new Option('--camera <url>', 'the camera: http(s)://host[:port], or a host (then http)').env(env('CAMERA')).conflicts('cameras'))
@@ -90,7 +96,7 @@ export function addCameraCommand(program: Command): Command {
     .addOption(new Option('--token <token>', 'access token the camera sends as accessToken=…').env(env('TOKEN')).conflicts('createToken'))
     .addOption(new Option('--create-token', 'create a token per camera in the token registry (camera name: --name or the address)'))
     .addOption(new Option('--store <location>', 'with --create-token: the store whose token registry to use').env(env('STORE')).default(DEFAULT_STORE_LOCATION))
-    .addOption(new Option('--tokens <file>', 'with --create-token: the token registry file').env(env('TOKENS')))
+    .addOption(new Option('--tokens <location>', 'with --create-token: the token registry (as for serve)').env(env('TOKENS')))
     .addOption(
       new Option('--every <interval>', 'how often to send an image: 30s, 1m, 2h, 1d')
         .default(DEFAULT_PULSE, '1m')
@@ -113,9 +119,11 @@ export function addCameraCommand(program: Command): Command {
     async (options: ConnectionOptions) => (await import('./camera-actions.js')).runStatus(options),
   );
 
-  addConnectionOptions(camera.command('remove').description('remove the rule, action, schedule and recipient of the setup, in that order')).action(
-    async (options: ConnectionOptions) => (await import('./camera-actions.js')).runRemove(options),
-  );
+  addConnectionOptions(camera.command('remove').description('remove the rule, action, schedule and recipient of the setup, in that order, and revoke the tokens setup created for the camera'))
+    .addOption(new Option('--store <location>', 'the store whose token registry setup used').env(env('STORE')).default(DEFAULT_STORE_LOCATION))
+    .addOption(new Option('--tokens <location>', 'the token registry setup used').env(env('TOKENS')))
+    .addOption(new Option('--keep-token', 'leave the tokens setup created for the camera valid'))
+    .action(async (options: RemoveCommandOptions) => (await import('./camera-actions.js')).runRemove(options));
 
   return camera;
 }

@@ -163,7 +163,7 @@ token
     }
     const width = Math.max(6, ...entries.map((entry) => entry.camera.length));
     process.stdout.write(`${'ID'.padEnd(16)}${'CAMERA'.padEnd(width + 2)}CREATED\n`);
-    for (const entry of entries) process.stdout.write(`${entry.id.padEnd(16)}${entry.camera.padEnd(width + 2)}${entry.createdAt}\n`);
+    for (const entry of entries) process.stdout.write(`${entry.id.padEnd(16)}${entry.camera.padEnd(width + 2)}${entry.createdAt}${entry.createdBy ? `  (${entry.createdBy})` : ''}\n`);
   });
 
 token

@@ -62,6 +62,8 @@ export interface TokenInfo {
   camera: string;
   /** ISO 8601 timestamp. */
   createdAt: string;
+  /** What made it, when not a person with `token create`: `camera setup` (which replaces and removes its own). */
+  createdBy?: string;
 }
 
 /** The result of {@link TokenRegistry.create}: the only time the token is available. */
@@ -76,6 +78,8 @@ export interface CreateTokenOptions {
    * {@link REGISTERED_TOKEN_PATTERN}.
    */
   token?: string;
+  /** See {@link TokenInfo.createdBy}. */
+  createdBy?: string;
 }
 
 /** One entry of the registry file (and of the AWS stack's token secret, which uses the same format). */
@@ -124,8 +128,8 @@ function newTokenId(): string {
 }
 
 /** A stored entry as shown to users: no hash. */
-export function toInfo({ id, camera, createdAt }: StoredToken): TokenInfo {
-  return { id, camera, createdAt };
+export function toInfo({ id, camera, createdAt, createdBy }: StoredToken): TokenInfo {
+  return { id, camera, createdAt, ...(createdBy !== undefined && { createdBy }) };
 }
 
 /**
@@ -153,7 +157,7 @@ export function parseRegistryDocument(document: unknown, source: string): Stored
     const bad = (problem: string): RegistryFileError =>
       new RegistryFileError(source, `tokens[${index}]: ${problem}`);
     if (typeof raw !== 'object' || raw === null) throw bad('expected an object');
-    const { id, camera, sha256: hash, createdAt } = raw as Record<string, unknown>;
+    const { id, camera, sha256: hash, createdAt, createdBy } = raw as Record<string, unknown>;
     if (typeof id !== 'string' || !TOKEN_ID_PATTERN.test(id)) throw bad('"id" must look like tok_0123456789');
     if (ids.has(id)) throw bad(`duplicate id ${id}`);
     ids.add(id);
@@ -164,7 +168,8 @@ export function parseRegistryDocument(document: unknown, source: string): Stored
     if (typeof createdAt !== 'string' || Number.isNaN(Date.parse(createdAt))) {
       throw bad('"createdAt" must be an ISO 8601 timestamp');
     }
-    return { id, camera, sha256: hash, createdAt };
+    if (createdBy !== undefined && (typeof createdBy !== 'string' || !/^[a-z][a-z -]{0,39}$/.test(createdBy))) throw bad('"createdBy" must be a short lowercase label');
+    return { id, camera, sha256: hash, createdAt, ...(createdBy !== undefined && { createdBy }) };
   });
 }
 
@@ -355,7 +360,7 @@ export class TokenRegistry {
       if (existing) throw new DuplicateTokenError(existing.id, existing.camera);
       let id = newTokenId();
       while (content.tokens.some((entry) => entry.id === id)) id = newTokenId();
-      const entry: StoredToken = { id, camera, sha256: hash, createdAt };
+      const entry: StoredToken = { id, camera, sha256: hash, createdAt, ...(options.createdBy !== undefined && { createdBy: options.createdBy }) };
       return { text: registryText(content, [...content.tokens, entry]), result: entry };
     });
     this.#forget();
@@ -388,10 +393,21 @@ export class TokenRegistry {
    * @returns the revoked entries; empty when nothing matched (document untouched).
    */
   async revoke(cameraOrId: string): Promise<TokenInfo[]> {
+    return this.#revoke((tokens) => {
+      const byId = tokens.some((entry) => entry.id === cameraOrId);
+      return (entry) => (byId ? entry.id : entry.camera) === cameraOrId;
+    });
+  }
+
+  /** Revoke every token `match` picks (e.g. those `camera setup` made for one camera); the revoked entries. */
+  revokeWhere(match: (entry: TokenInfo) => boolean): Promise<TokenInfo[]> {
+    return this.#revoke(() => (entry) => match(toInfo(entry)));
+  }
+
+  async #revoke(select: (tokens: StoredToken[]) => (entry: StoredToken) => boolean): Promise<TokenInfo[]> {
     const removed = await updateDocument(this.document, (current) => {
       const content = this.#parse(current);
-      const byId = content.tokens.some((entry) => entry.id === cameraOrId);
-      const matches = (entry: StoredToken): boolean => (byId ? entry.id : entry.camera) === cameraOrId;
+      const matches = select(content.tokens);
       const revoked = content.tokens.filter(matches);
       if (revoked.length === 0) return { result: revoked };
       return { text: registryText(content, content.tokens.filter((entry) => !matches(entry))), result: revoked };

@@ -99,13 +99,19 @@ describe('images-to-s3 camera, end to end', () => {
     assert.match(status.stdout, /images-to-s3 cam-3\s+absent\s+not set up/);
     assert.match(status.stdout, /status: 4 cameras, 3 ok, 1 not ok\n$/);
 
-    const removed = await camera(['remove', '--cameras', fleetFile, '--json'], { IMAGES_TO_S3_CAMERA_PASSWORD: ENV_PASSWORD });
+    const removed = await camera(['remove', '--cameras', fleetFile, '--tokens', tokensFile, '--json'], { IMAGES_TO_S3_CAMERA_PASSWORD: ENV_PASSWORD });
     assert.equal(removed.code, 0, removed.stderr);
-    const outcomes = JSON.parse(removed.stdout) as { camera: string; ok: boolean; remove: { removed: string[] } }[];
+    const outcomes = JSON.parse(removed.stdout) as { camera: string; ok: boolean; remove: { removed: string[]; revokedTokens: string[] } }[];
     assert.deepEqual(
       outcomes.map((outcome) => outcome.remove.removed.length),
       [4, 4, 0, 4],
     );
+    // The tokens setup created for them are revoked with the setups.
+    assert.deepEqual(
+      outcomes.map((outcome) => outcome.remove.revokedTokens.length),
+      [1, 1, 0, 1],
+    );
+    assert.deepEqual(await new TokenRegistry(tokensFile).list(), []);
     for (const simulator of cameras) assert.deepEqual(simulator.configuration(), { recipients: [], schedules: [], actions: [], rules: [] });
   });
 
@@ -138,6 +144,43 @@ describe('images-to-s3 camera, end to end', () => {
     const noToken = await camera(['setup', '--camera', simulator.url, '--user', 'root', '--password', 'x', '--recipient', 'https://r.example/']);
     assert.equal(noToken.code, 1);
     assert.match(noToken.stderr, /give --token TOKEN, or --create-token/);
+  });
+
+  it('replaces the token of an earlier setup on a re-run, and revokes it with remove unless --keep-token; says so', async () => {
+    const simulator = cameras[1] as VapixSimulator;
+    const registryFile = join(folder, 'rerun-tokens.json');
+    const registry = new TokenRegistry(registryFile);
+    const handMade = await registry.create('lobby');
+    const setup = (): ReturnType<typeof camera> =>
+      camera(['setup', '--camera', simulator.url, '--user', 'root', '--create-token', '--tokens', registryFile, '--recipient', 'https://receiver.example/', '--name', 'lobby'], {
+        IMAGES_TO_S3_CAMERA_PASSWORD: passwords[1] as string,
+      });
+    const first = await setup();
+    assert.equal(first.code, 0, first.stderr);
+    const firstToken = tokenOn(simulator)!;
+    const second = await setup();
+    assert.equal(second.code, 0, second.stderr);
+    const secondToken = tokenOn(simulator)!;
+    assert.notEqual(secondToken, firstToken);
+    assert.match(second.stdout, /revoked {4}tok_[0-9a-f]{10}: the token of the earlier setup, which the camera no longer holds/);
+    assert.equal(await registry.verify(firstToken), undefined);
+    assert.equal(await registry.verify(secondToken), 'lobby');
+    assert.equal(await registry.verify(handMade.token), 'lobby', 'a token made by hand is left alone');
+
+    const kept = await camera(['remove', '--camera', simulator.url, '--user', 'root', '--name', 'lobby', '--tokens', registryFile, '--keep-token'], { IMAGES_TO_S3_CAMERA_PASSWORD: passwords[1] as string });
+    assert.equal(kept.code, 0, kept.stderr);
+    assert.doesNotMatch(kept.stdout, /revoked/);
+    assert.equal(await registry.verify(secondToken), 'lobby');
+
+    // Set up again: the kept token is one an earlier setup made, so this one replaces it.
+    await setup();
+    const removed = await camera(['remove', '--camera', simulator.url, '--user', 'root', '--name', 'lobby', '--tokens', registryFile], { IMAGES_TO_S3_CAMERA_PASSWORD: passwords[1] as string });
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.match(removed.stdout, /removed rule \d+, .*; revoked token tok_[0-9a-f]{10}\n/);
+    assert.deepEqual(
+      (await registry.list()).map((entry) => entry.id),
+      [handMade.id],
+    );
   });
 
   it('refuses a recipient no camera can reach unless told --force, before touching the camera', async () => {
