@@ -1,6 +1,6 @@
 /**
  * `npm run bench:lambda`: each Lambda bundle's size and its cold initialisation time as the
- * nodejs22.x runtime pays it: a fresh Node process importing the handler module (the runtime
+ * nodejs24.x runtime pays it: a fresh Node process importing the handler module (the runtime
  * `import()`s an .mjs handler), minus a bare Node process, median of interleaved runs.
  *
  * Variants, bundled in the same run from the same sources:
@@ -20,7 +20,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 import type { BuildOptions, Metafile } from 'esbuild';
-import { HANDLER_FILE, PROJECT_ROOT, esbuildOptions } from '../infra/bundling.js';
+import { HANDLER_FILE, LAMBDA_NODE_MAJOR, PROJECT_ROOT, esbuildOptions } from '../infra/bundling.js';
 import type { HandlerName } from '../infra/bundling.js';
 
 const args = process.argv.slice(2);
@@ -169,6 +169,9 @@ async function main(): Promise<void> {
     return;
   }
   process.stdout.write(`Lambda cold init, ${process.version}, median of ${runs} interleaved runs; bare \`node\`: ${summary.bareNodeMs} ms\n`);
+  if (!process.version.startsWith(`v${LAMBDA_NODE_MAJOR}.`)) {
+    process.stdout.write(`(the functions run on Node ${LAMBDA_NODE_MAJOR}: \`bash scripts/with-node.sh ${LAMBDA_NODE_MAJOR} npm run bench:lambda\` measures on it)\n`);
+  }
   process.stdout.write('init = fresh process importing the handler, minus bare node (wall clock); import = the same measured inside the process\n\n');
   process.stdout.write('at init = JavaScript the runtime loads to import the handler; package = all JavaScript deployed (on-demand chunks included)\n\n');
   process.stdout.write(`${'handler'.padEnd(12)}${'variant'.padEnd(22)}${'at init'.padStart(9)}${'package'.padStart(10)}${'maps'.padStart(10)}${'init'.padStart(10)}${'import'.padStart(10)}\n`);

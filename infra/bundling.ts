@@ -13,8 +13,10 @@ export const HANDLER_ENTRIES = {
 
 export type HandlerName = keyof typeof HANDLER_ENTRIES;
 
-/** esbuild's target for the nodejs22.x runtime. */
-export const NODE_TARGET = 'node22';
+/** The Node.js major version of the functions' runtime (nodejs24.x). */
+export const LAMBDA_NODE_MAJOR = 24;
+/** esbuild's target for that runtime. */
+export const NODE_TARGET = `node${LAMBDA_NODE_MAJOR}`;
 
 /** The handler module inside a bundle directory; the function's handler is `index.handler`. */
 export const HANDLER_FILE = 'index.mjs';

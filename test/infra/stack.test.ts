@@ -46,8 +46,6 @@ const ACKNOWLEDGED = [
   'AwsSolutions-APIG4 on Api/GET--',
   'AwsSolutions-APIG4 on Api/HEAD--',
   'AwsSolutions-IAM5[Resource::<Images2D38C313.Arn>/*] on UploadRole',
-  'AwsSolutions-L1 on AuthorizerFunction',
-  'AwsSolutions-L1 on UploadFunction',
   'AwsSolutions-S1 on Images',
   'AwsSolutions-SMG4 on TokenSecret',
 ];
@@ -125,7 +123,7 @@ describe('the CDK stack (synthesized, with the real esbuild bundling)', () => {
     const functions = Object.values(template.findResources('AWS::Lambda::Function')).map((fn) => (fn as { Properties: Json }).Properties);
     assert.equal(functions.length, 2);
     for (const fn of functions) {
-      assert.equal(fn.Runtime, 'nodejs22.x');
+      assert.equal(fn.Runtime, 'nodejs24.x');
       assert.deepEqual(fn.Architectures, ['arm64']);
       assert.equal(fn.Handler, 'index.handler');
       assert.equal(fn.MemorySize, 256);

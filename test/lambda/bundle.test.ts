@@ -20,7 +20,7 @@ import { captureStdout, tokenSecret } from './helpers.js';
 
 /**
  * The handlers as they are deployed: bundled with the stack's esbuild settings, loaded as the
- * nodejs22.x runtime loads an .mjs handler, and driven through the API Gateway emulation.
+ * nodejs24.x runtime loads an .mjs handler, and driven through the API Gateway emulation.
  */
 describe('the deployed bundles', () => {
   let directory: string;
