@@ -69,7 +69,9 @@ export function parseCameraFleet(text: string, defaults: FleetDefaults = {}): Ca
         header.map((column) => {
           const key = COLUMN_ALIASES[column.toLowerCase()];
           if (key === undefined) {
-            throw new FleetFileError(`unknown column ${JSON.stringify(column)}; the header must name the columns: address, user, password, name`);
+            throw new FleetFileError(
+              `unknown column ${JSON.stringify(column)}; the header must name the columns: address, user, password, name (or ${Object.keys(COLUMN_ALIASES).filter((alias) => COLUMN_ALIASES[alias] !== alias).join(', ')})`,
+            );
           }
           return key;
         }),

@@ -23,7 +23,9 @@ describe('parseCameraFleet', () => {
   it('says which line lacks what, never quoting a password', () => {
     assert.throws(() => parseCameraFleet('address,user\n10.0.0.1,root\n'), /line 2 \(10\.0\.0\.1\): no password; add a "password" column, or give --password or IMAGES_TO_S3_CAMERA_PASSWORD/);
     assert.throws(() => parseCameraFleet('address,password\n10.0.0.1,topsecret\n'), (error: Error) => error instanceof FleetFileError && /no user/.test(error.message) && !error.message.includes('topsecret'));
-    assert.throws(() => parseCameraFleet('address,user,pasword\n10.0.0.1,root,x\n'), /unknown column "pasword"/);
+    assert.throws(() => parseCameraFleet('address,user,pasword\n10.0.0.1,root,x\n'), /unknown column "pasword"; the header must name the columns: address, user, password, name \(or camera, host, url, username, login\)/);
+    // The other names the README documents are taken.
+    assert.deepEqual(parseCameraFleet('Host,Login,Password\n10.0.0.1,root,x\n'), [{ address: '10.0.0.1', user: 'root', password: 'x', line: 2 }]);
     assert.throws(() => parseCameraFleet('address,user,password\n10.0.0.1,root,x\nhttp://10.0.0.1/,root,y\n'), /line 3: http:\/\/10\.0\.0\.1\/ is listed twice/);
     assert.throws(() => parseCameraFleet('address,user,password\n10.0.0.1,root\n'), /not a valid CSV file/);
   });

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -16,8 +18,11 @@ import { LAMBDA_MAX_IMAGE_BYTES } from '../../src/lambda/settings.js';
 
 type Json = Record<string, unknown>;
 
+/** cdk.json's context (its feature flags above all), as `cdk synth` and `cdk deploy` give it to the app. */
+const CDK_CONTEXT = (JSON.parse(readFileSync(fileURLToPath(new URL('../../cdk.json', import.meta.url)), 'utf8')) as { context: Record<string, unknown> }).context;
+
 function synth(config: Partial<StackConfig> = {}): { stack: ImagesToS3Stack; template: Template } {
-  const app = new App();
+  const app = new App({ context: CDK_CONTEXT });
   const stack = new ImagesToS3Stack(app, 'ImagesToS3', { config: { ...DEFAULT_CONFIG, ...config } });
   return { stack, template: Template.fromStack(stack) };
 }
@@ -49,6 +54,14 @@ const ACKNOWLEDGED = [
   'AwsSolutions-S1 on Images',
   'AwsSolutions-SMG4 on TokenSecret',
 ];
+
+describe('cdk.json', () => {
+  it('sets every feature flag aws-cdk-lib recommends, so synth has none to warn about and tests see what deploys', () => {
+    const recommended = JSON.parse(readFileSync(fileURLToPath(import.meta.resolve('aws-cdk-lib/recommended-feature-flags.json')), 'utf8')) as Record<string, unknown>;
+    const missing = Object.keys(recommended).filter((flag) => !(flag in CDK_CONTEXT));
+    assert.deepEqual(missing, [], 'an aws-cdk-lib upgrade recommends new feature flags: review them and add them to cdk.json');
+  });
+});
 
 describe('the CDK stack (synthesized, with the real esbuild bundling)', () => {
   let stack: ImagesToS3Stack;
