@@ -14,6 +14,7 @@ import type { GalleryOptions } from '../gallery/plugin.js';
 import type { FastifyBaseLogger } from 'fastify';
 import { DiskStore } from '../stores/disk.js';
 import { isLocalStore, storeFor } from '../stores/location.js';
+import { describeS3Connection } from '../stores/s3-location.js';
 import type { SpoolSettings } from '../stores/location.js';
 import { DEFAULT_BACKOFF } from '../spool/forwarder.js';
 import { defaultSpoolMaxBytes } from '../spool/spool.js';
@@ -91,7 +92,10 @@ export async function serve(options: ServeOptions): Promise<void> {
   }
   // Before any token is created: a store that cannot be opened must not use up the first one unseen.
   // (A spooled store opens its spool here; its remote store is opened by the forwarder, when reachable.)
-  await store.open();
+  await store.open().catch((error: unknown) => {
+    if (isLocalStore(options.store)) throw error;
+    throw new Error(`Cannot open the store ${store.location} (${describeS3Connection()}): ${(error as Error).message}`, { cause: error });
+  });
   const shared = await sharedState(state);
   const tokens = shared.tokens;
   const gallery = options.gallery ? await galleryFor(options, state, tokens, store) : undefined;
@@ -121,7 +125,7 @@ export async function serve(options: ServeOptions): Promise<void> {
 
   const lines = [
     'images-to-s3 receiver is running.',
-    `  store:       ${store.location}`,
+    `  store:       ${store.location}${isLocalStore(options.store) ? '' : ` (${describeS3Connection()})`}`,
     ...(store instanceof SpooledStore ? [`  spool:       ${spoolLine(store)}`] : []),
     `  tokens:      ${tokens.location}`,
     ...shared.banner.map((line) => `  ${line}`),

@@ -314,6 +314,17 @@ describe('first use without surprises', () => {
     assert.deepEqual(await readdir(cwd), [], 'a mistyped store left something behind');
   });
 
+  it('names the S3 endpoint and where the credentials came from when the store cannot be opened', async () => {
+    const folder = await mkdtemp(path.join(cwd, 's3-'));
+    const run = await cli(['serve', '--host', '127.0.0.1', '--port', '0', '--store', 's3://nobucket', '--no-spool', '--store-timeout', '5'], {
+      cwd: folder,
+      env: { AWS_ENDPOINT_URL: 'http://127.0.0.1:9', AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'not-a-secret', AWS_REGION: 'us-east-1' },
+    });
+    assert.equal(run.code, 1, run.stdout);
+    assert.match(run.stderr, /Cannot open the store s3:\/\/nobucket\/ \(endpoint http:\/\/127\.0\.0\.1:9, credentials from AWS_ACCESS_KEY_ID\): .*ECONNREFUSED/);
+    assert.deepEqual(await readdir(folder), [], 'a start that failed left a token registry or password behind');
+  });
+
   it('answers an option error with its one line and a pointer to --help, not the whole help', async () => {
     for (const args of [['serve', '--max-bytes', '10XB'], ['simulate', '--count', '3']]) {
       const run = await cli(args, { cwd });
