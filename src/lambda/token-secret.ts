@@ -1,8 +1,10 @@
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { TokenVerifier } from '../core/receiver.js';
-import { RegistryFileError, cameraForToken, isValidCameraName, parseRegistryText, registryEntries } from '../tokens/registry.js';
+import { DEFAULT_SHARED_TOKEN_CAMERA, RegistryFileError, cameraForToken, isValidCameraName, parseRegistryText, registryEntries } from '../tokens/registry.js';
 import type { VerifierEntry } from '../tokens/registry.js';
+
+export { DEFAULT_SHARED_TOKEN_CAMERA } from '../tokens/registry.js';
 
 /**
  * The AWS stack's token secret, as stored in Secrets Manager:
@@ -16,17 +18,12 @@ import type { VerifierEntry } from '../tokens/registry.js';
  * ```
  *
  * `accessToken` keeps the seed's shape (so its instructions still hold) and belongs to one camera
- * name; `version` and `tokens` are a token registry file (`images-to-s3 token create --tokens
- * FILE`), one hashed entry per camera token, so one camera can be revoked without touching the
- * others. Either part may be missing or empty.
+ * name; `version` and `tokens` are a token registry (what `images-to-s3 token create --tokens
+ * aws-secretsmanager:<ARN>` writes), one hashed entry per camera token, so one camera can be
+ * revoked without touching the others. Either part may be missing or empty.
+ *
+ * Parsed into verifier entries; the shared token stands for `sharedTokenCamera`.
  */
-export interface TokenSecretDocument {
-  accessToken?: string;
-  version?: number;
-  tokens?: unknown[];
-}
-
-/** Parses the secret's JSON into verifier entries; the shared token stands for `sharedTokenCamera`. */
 export function tokenSecretEntries(secretString: string, sharedTokenCamera: string, source: string): VerifierEntry[] {
   return registryEntries(parseRegistryText(secretString, source), sharedTokenCamera);
 }
@@ -42,7 +39,6 @@ export interface SecretTokenVerifierOptions {
   clock?: () => number;
 }
 
-export const DEFAULT_SHARED_TOKEN_CAMERA = 'camera';
 export const DEFAULT_TOKEN_CACHE_MS = 60_000;
 
 /**

@@ -11,7 +11,7 @@ import { parseS3Location } from '../stores/s3-location.js';
 import { CONFLICT } from './document.js';
 import type { SharedDocument } from './document.js';
 import { FileDocument } from './file-document.js';
-import { TokenRegistry } from '../tokens/registry.js';
+import { DEFAULT_SHARED_TOKEN_CAMERA, TokenRegistry } from '../tokens/registry.js';
 
 /** `--tokens aws-secretsmanager:<name or ARN>`: the AWS stack's token secret. */
 export const SECRET_SCHEME = 'aws-secretsmanager:';
@@ -19,8 +19,6 @@ export const SECRET_SCHEME = 'aws-secretsmanager:';
 export const STATE_FOLDER = '.images-to-s3';
 export const TOKENS_DOCUMENT = 'tokens.json';
 export const GALLERY_DOCUMENT = 'gallery.json';
-/** The camera the AWS stack's shared `accessToken` stands for, unless the stack was told otherwise. */
-export const SHARED_TOKEN_CAMERA = 'camera';
 /** Longest wait for one request to a remote document: a receiver polling a store that went away must not hang. */
 const DOCUMENT_TIMEOUT_MS = 5_000;
 
@@ -60,7 +58,7 @@ export async function stateFor(settings: StateSettings): Promise<ReceiverState> 
     if (secretId === '') throw new Error(`--tokens ${SECRET_SCHEME} needs the secret's name or ARN, e.g. ${SECRET_SCHEME}<ApiAccessTokenSecretArn>`);
     const { SecretDocument, createSecretsManagerClient } = await import('./secret-document.js');
     const beside = await defaultState(settings.store);
-    return { ...beside, tokens: new SecretDocument({ client: createSecretsManagerClient(secretId), secretId }), sharedTokenCamera: SHARED_TOKEN_CAMERA, earlierFiles: undefined };
+    return { ...beside, tokens: new SecretDocument({ client: createSecretsManagerClient(secretId), secretId }), sharedTokenCamera: DEFAULT_SHARED_TOKEN_CAMERA, earlierFiles: undefined };
   }
   if (tokens.startsWith('s3://')) {
     const { bucket, prefix } = parseS3Location(tokens);

@@ -39,6 +39,9 @@ export const CAMERA_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 /** Tokens a user brings along (e.g. the shared secret of Axis' AWS reference stack). */
 export const REGISTERED_TOKEN_PATTERN = /^[A-Za-z0-9._~-]{16,256}$/;
 
+/** The camera the AWS stack's shared `accessToken` (the reference stack's single token) stands for, unless the stack was told otherwise. */
+export const DEFAULT_SHARED_TOKEN_CAMERA = 'camera';
+
 /** Length of generated tokens: 32 × log2(62) ≈ 190 bits. */
 export const GENERATED_TOKEN_LENGTH = 32;
 
