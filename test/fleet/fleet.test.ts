@@ -15,11 +15,12 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, GetObjectCommand, paginateListObjectsV2 } from '@aws-sdk/client-s3';
+import { DeleteBucketCommand, DeleteObjectsCommand, GetObjectCommand, paginateListObjectsV2 } from '@aws-sdk/client-s3';
 import { createS3Client } from '../../src/stores/s3.js';
 import { freePort } from '../../bench/processes.js';
 import { haproxyBinary, haproxyConfig, haproxyStatus } from '../support/haproxy.js';
 import { startLocalS3 } from '../support/local-s3.js';
+import { createTestBucket, realS3FromEnv } from '../support/real-s3.js';
 import { request } from '../support/receiver.js';
 import type { Response } from '../support/receiver.js';
 import { distinctJpeg as jpeg, until } from '../spool/helpers.js';
@@ -57,13 +58,9 @@ async function unconditionalStore(): Promise<FleetStore> {
 
 /** Ceph RGW from scripts/ceph-rgw.sh (`. DIR/env`), with a bucket removed again at the end. */
 async function cephStore(): Promise<FleetStore> {
-  const endpoint = process.env.S3_TEST_ENDPOINT!;
-  const region = process.env.S3_TEST_REGION || 'us-east-1';
-  const credentials = { accessKeyId: process.env.S3_TEST_ACCESS_KEY_ID!, secretAccessKey: process.env.S3_TEST_SECRET_ACCESS_KEY! };
-  const bucket = `fleet-${Date.now()}`;
-  const client = createS3Client({ endpoint, region, credentials });
-  await client.send(new CreateBucketCommand({ Bucket: bucket }));
-  client.destroy();
+  const server = realS3FromEnv()!;
+  const { endpoint, region, credentials } = server;
+  const bucket = await createTestBucket(server, 'fleet');
   return {
     endpoint,
     region,
@@ -421,5 +418,5 @@ const haproxyMissing = haproxyBinary() === undefined ? 'haproxy is not installed
 if (haproxyMissing) process.stderr.write(`NOTICE: ${haproxyMissing}; skipped.\n`);
 fleetSuite('s3rver', s3rverStore, haproxyMissing);
 fleetSuite('s3rver without conditional writes', unconditionalStore, haproxyMissing);
-const cephConfigured = ['S3_TEST_ENDPOINT', 'S3_TEST_ACCESS_KEY_ID', 'S3_TEST_SECRET_ACCESS_KEY'].every((variable) => process.env[variable]);
+const cephConfigured = realS3FromEnv() !== undefined;
 fleetSuite('Ceph RGW', cephStore, haproxyMissing ?? (cephConfigured ? undefined : 'set S3_TEST_* (scripts/ceph-rgw.sh start, then . DIR/env) to run against Ceph RGW'));

@@ -7,9 +7,10 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { CreateBucketCommand, GetObjectCommand, paginateListObjectsV2 } from '@aws-sdk/client-s3';
+import { GetObjectCommand, paginateListObjectsV2 } from '@aws-sdk/client-s3';
 import { createS3Client } from '../../src/stores/s3.js';
 import { startLocalS3 } from '../support/local-s3.js';
+import { createTestBucket, realS3FromEnv } from '../support/real-s3.js';
 import { request } from '../support/receiver.js';
 import { TokenRegistry } from '../../src/tokens/registry.js';
 import { distinctJpeg as jpeg, until } from './helpers.js';
@@ -37,13 +38,9 @@ async function s3rverStore(): Promise<OutageStore> {
 /** Ceph RGW from scripts/ceph-rgw.sh: its gateway is stopped and started by the script. */
 async function cephStore(): Promise<OutageStore> {
   const directory = process.env.S3_TEST_CEPH_DIR!;
-  const endpoint = process.env.S3_TEST_ENDPOINT!;
-  const region = process.env.S3_TEST_REGION || 'us-east-1';
-  const credentials = { accessKeyId: process.env.S3_TEST_ACCESS_KEY_ID!, secretAccessKey: process.env.S3_TEST_SECRET_ACCESS_KEY! };
-  const bucket = `outage-${Date.now()}`;
-  const client = createS3Client({ endpoint, region, credentials });
-  await client.send(new CreateBucketCommand({ Bucket: bucket }));
-  client.destroy();
+  const server = realS3FromEnv()!;
+  const { endpoint, region, credentials } = server;
+  const bucket = await createTestBucket(server, 'outage');
   const script = (command: string): Promise<void> =>
     promisify(execFile)('bash', [path.join(projectRoot, 'scripts', 'ceph-rgw.sh'), command, directory]).then(() => undefined);
   return { name: 'Ceph RGW', endpoint, region, credentials, bucket, down: () => script('gateway-stop'), up: () => script('gateway-start'), stop: () => script('gateway-start') };
@@ -243,5 +240,5 @@ function outageSuite(name: string, makeStore: () => Promise<OutageStore>, skip?:
 }
 
 outageSuite('s3rver', s3rverStore);
-const cephConfigured = ['S3_TEST_CEPH_DIR', 'S3_TEST_ENDPOINT', 'S3_TEST_ACCESS_KEY_ID', 'S3_TEST_SECRET_ACCESS_KEY'].every((name) => process.env[name]);
+const cephConfigured = Boolean(process.env.S3_TEST_CEPH_DIR) && realS3FromEnv() !== undefined;
 outageSuite('Ceph RGW', cephStore, cephConfigured ? undefined : 'set S3_TEST_CEPH_DIR and S3_TEST_* (scripts/ceph-rgw.sh start, then . DIR/env) to run against Ceph RGW, stopping and starting its gateway');

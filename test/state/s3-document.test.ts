@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { CreateBucketCommand, paginateListObjectsV2 } from '@aws-sdk/client-s3';
+import { paginateListObjectsV2 } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { CONFLICT, DocumentUnreachableError, UNCHANGED, updateDocument } from '../../src/state/document.js';
 import { LocallyCopiedDocument } from '../../src/state/local-copy.js';
@@ -14,6 +14,7 @@ import { S3Document } from '../../src/state/s3-document.js';
 import { createS3Client } from '../../src/stores/s3.js';
 import { TokenRegistry } from '../../src/tokens/registry.js';
 import { startLocalS3 } from '../support/local-s3.js';
+import { createTestBucket, realS3FromEnv } from '../support/real-s3.js';
 import type { LocalS3 } from '../support/local-s3.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -41,21 +42,13 @@ const servers: Array<{ name: string; conditional: boolean; canGoDown: boolean; s
     },
   },
 ];
-if (process.env.S3_TEST_ENDPOINT && process.env.S3_TEST_ACCESS_KEY_ID && process.env.S3_TEST_SECRET_ACCESS_KEY) {
+const real = realS3FromEnv();
+if (real) {
   servers.push({
-    name: `${process.env.S3_TEST_SERVER ?? 'S3'} at ${process.env.S3_TEST_ENDPOINT}`,
+    name: `${real.name} at ${real.endpoint}`,
     conditional: true,
     canGoDown: false,
-    start: async () => {
-      const endpoint = process.env.S3_TEST_ENDPOINT!;
-      const region = process.env.S3_TEST_REGION || 'us-east-1';
-      const credentials = { accessKeyId: process.env.S3_TEST_ACCESS_KEY_ID!, secretAccessKey: process.env.S3_TEST_SECRET_ACCESS_KEY! };
-      const bucket = `state-${Date.now()}`;
-      const client = createS3Client({ endpoint, region, credentials });
-      await client.send(new CreateBucketCommand({ Bucket: bucket }));
-      client.destroy();
-      return { name: 'real', endpoint, region, credentials, bucket, conditional: true, stop: () => Promise.resolve() };
-    },
+    start: async () => ({ ...real, bucket: await createTestBucket(real, 'state'), conditional: true, stop: () => Promise.resolve() }),
   });
 }
 
