@@ -367,23 +367,13 @@ describe('first use without surprises', () => {
       await stopServe(serving);
     }
   });
-});
 
-describe('serve over HTTPS', { skip: OPENSSL_MISSING }, () => {
-  let cwd: string;
-  before(async () => {
-    cwd = await mkdtemp(path.join(os.tmpdir(), 'images-to-s3-cli-tls-'));
-  });
-  after(async () => {
-    killAll();
-    await rm(cwd, { recursive: true, force: true });
-  });
-
-  it('logs an https:// address, and simulate trusts the receiver\'s certificate with --ca (or says how)', async () => {
+  it('over HTTPS, logs an https:// address, and simulate trusts the receiver\'s certificate with --ca (or says how)', { skip: OPENSSL_MISSING }, async () => {
+    const folder = await mkdtemp(path.join(cwd, 'tls-'));
     const { cert, key } = selfSignedCertificate('127.0.0.1');
-    await writeFile(path.join(cwd, 'cert.pem'), cert);
-    await writeFile(path.join(cwd, 'key.pem'), key, { mode: 0o600 });
-    const child = start(['serve', '--host', '127.0.0.1', '--port', '0', '--store', 'file:images', '--tls-cert', 'cert.pem', '--tls-key', 'key.pem'], { cwd });
+    await writeFile(path.join(folder, 'cert.pem'), cert);
+    await writeFile(path.join(folder, 'key.pem'), key, { mode: 0o600 });
+    const child = start(['serve', '--host', '127.0.0.1', '--port', '0', '--store', 'file:images', '--tls-cert', 'cert.pem', '--tls-key', 'key.pem'], { cwd: folder });
     const banner = /^\s*(https:\/\/127\.0\.0\.1:\d+\/)\s*$[\s\S]*^\s*accessToken=(\S+)\s*$/m;
     const deadline = Date.now() + START_TIMEOUT_MS;
     while (!banner.test(child.stdout) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
@@ -392,10 +382,10 @@ describe('serve over HTTPS', { skip: OPENSSL_MISSING }, () => {
     assert.match(child.stdout, /"msg":"Server listening at https:\/\/127\.0\.0\.1:\d+"/);
     assert.doesNotMatch(child.stdout, /listening at http:\/\//);
 
-    const untrusted = await cli(['simulate', '--recipient', url, '--token', token, '--count', '1'], { cwd });
+    const untrusted = await cli(['simulate', '--recipient', url, '--token', token, '--count', '1'], { cwd: folder });
     assert.equal(untrusted.code, 1);
     assert.match(untrusted.stdout, /DEPTH_ZERO_SELF_SIGNED_CERT: .*give it with --ca FILE, or --insecure/);
-    const trusted = await cli(['simulate', '--recipient', url, '--token', token, '--count', '1', '--ca', 'cert.pem'], { cwd });
+    const trusted = await cli(['simulate', '--recipient', url, '--token', token, '--count', '1', '--ca', 'cert.pem'], { cwd: folder });
     assert.equal(trusted.code, 0, trusted.stdout + trusted.stderr);
     kill(child);
   });
