@@ -114,7 +114,7 @@ export class GalleryAccess {
     const opened = await updateDocument(document, (version) => {
       const file = version && parseAccessFile(version.text, document.location);
       if (file !== undefined && (option !== undefined || file.password !== undefined)) return { result: { file, generated: false } };
-      const next: AccessFile = { ...(file ?? { version: FILE_VERSION, sessionSecret: randomBytes(32).toString('base64url') }), ...(option === undefined && { password: hash! }) };
+      const next: AccessFile = { ...(file ?? newAccessFile()), ...(option === undefined && { password: hash! }) };
       return { text: accessText(next), result: { file: next, generated: option === undefined } };
     });
     // What the document holds now is what every receiver will read: a password generated here
@@ -136,7 +136,7 @@ export class GalleryAccess {
     const hash = await hashPassword(password, clock());
     await updateDocument(document, (version) => {
       const file = version && parseAccessFile(version.text, document.location);
-      return { text: accessText({ ...(file ?? { version: FILE_VERSION, sessionSecret: randomBytes(32).toString('base64url') }), password: hash }), result: undefined };
+      return { text: accessText({ ...(file ?? newAccessFile()), password: hash }), result: undefined };
     });
     return password;
   }
@@ -237,6 +237,11 @@ async function hashPassword(password: string, now: Date): Promise<ScryptHash> {
 function derive(password: Buffer, salt: Buffer, cost: { N: number; r: number; p: number }, length: number): Promise<Buffer> {
   const options: ScryptOptions = { N: cost.N, r: cost.r, p: cost.p, maxmem: 256 * cost.N * cost.r + 1024 * 1024 };
   return new Promise((resolve, reject) => scrypt(password, salt, length, options, (error, key) => (error ? reject(error) : resolve(key))));
+}
+
+/** A new access document: a new session secret, no password yet. */
+function newAccessFile(): AccessFile {
+  return { version: FILE_VERSION, sessionSecret: randomBytes(32).toString('base64url') };
 }
 
 function accessText(content: AccessFile): string {
