@@ -47,9 +47,11 @@ const ABSENT_ETAG = '"00000000000000000000000000000000"';
  * create, `If-Match: <ETag>` to replace (AWS S3 since 2024, Ceph RGW; a 412, or AWS's 409 for two
  * writers racing, means the object changed). Whether it does is found out at the first write by a
  * probe object, as the image store does for create-only writes. What a store ignores (s3rver both,
- * some servers `If-Match`) is done as a plain write read back at once: only writes a few
- * milliseconds apart can then lose one, which {@link protection} reports so the CLI can say so. Reads are conditional (`If-None-Match: <ETag>` → 304), so polling costs one
- * small request that carries no body while nothing changed.
+ * some servers `If-Match`) is done as a plain write read back {@link DEFAULT_SETTLE_MS} later and
+ * redone if another writer's text is there: only a writer stalled longer than that between its
+ * read and its write can then lose an edit, which {@link protection} reports so the CLI can say
+ * so. Reads are conditional (`If-None-Match: <ETag>` → 304), so polling costs one small request
+ * that carries no body while nothing changed.
  */
 export class S3Document implements SharedDocument {
   readonly location: string;
