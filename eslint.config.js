@@ -34,7 +34,7 @@ export default tseslint.config(
       ...tseslint.configs.disableTypeChecked.languageOptions,
       sourceType: 'module',
       globals: Object.fromEntries(
-        ['document', 'location', 'fetch', 'setTimeout', 'clearTimeout', 'setInterval', 'Image', 'Element', 'performance'].map((name) => [name, 'readonly']),
+        ['document', 'location', 'fetch', 'setTimeout', 'clearTimeout', 'setInterval', 'Image', 'Element', 'performance', 'sessionStorage', 'Intl'].map((name) => [name, 'readonly']),
       ),
     },
   },

@@ -3,6 +3,26 @@
 
 const page = document.body.dataset.page;
 
+/**
+ * Tells the server the viewer's time zone (a cookie it renders times in). A page rendered in
+ * another zone (the first one after logging in, or after travelling) is loaded again, once.
+ */
+function tellTimeZone() {
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (!zone || !/^[A-Za-z][A-Za-z0-9_+\-/]{0,63}$/.test(zone)) return;
+  const cookie = `images_to_s3_tz=${zone}`;
+  if (!document.cookie.split('; ').includes(cookie)) {
+    document.cookie = `${cookie}; path=${document.body.dataset.base}; max-age=31536000; samesite=strict${location.protocol === 'https:' ? '; secure' : ''}`;
+  }
+  const shown = document.body.dataset.timeZone;
+  const reloaded = `images-to-s3 reloaded for ${zone}`;
+  if (shown && shown !== zone && document.cookie.split('; ').includes(cookie) && !sessionStorage.getItem(reloaded)) {
+    sessionStorage.setItem(reloaded, '1');
+    location.reload();
+  }
+}
+tellTimeZone();
+
 /** Asks `element.dataset.refreshUrl` for news every `data-poll-ms`, while the page is visible. */
 function poll(element, apply) {
   const url = element.dataset.refreshUrl;
@@ -70,13 +90,13 @@ function ago(ms) {
   return `${Math.round(hours / 24)}\u00a0days ago`;
 }
 
-/** Relative times kept current; absolute (UTC) times get the viewer's local time as a tooltip. */
+/** Relative times kept current; every time gets its exact UTC moment as a tooltip. */
 function decorateTimes(root = document) {
   for (const time of root.querySelectorAll('time[datetime]')) {
     const moment = new Date(time.getAttribute('datetime'));
     if (Number.isNaN(moment.getTime())) continue;
     if (time.dataset.relative) time.textContent = ago(Date.now() - moment.getTime());
-    time.title = `${moment.toLocaleString()} (your time)`;
+    time.title = `${moment.toISOString().replace('T', ' ').replace('Z', '')} UTC`;
   }
 }
 
@@ -132,7 +152,7 @@ function timeLapse(section) {
     const data = await response.json();
     frames = data.images.map((image) => ({
       src: `${data.thumbnailPrefix}${encodeKey(image.key)}?size=preview`,
-      time: image.storedAt.slice(11, 19),
+      time: image.time,
     }));
     position.max = String(Math.max(0, frames.length - 1));
     return frames;
@@ -153,9 +173,9 @@ function timeLapse(section) {
     for (let ahead = 1; ahead <= 16 && index + ahead < frames.length; ahead++) void fetchFrame(index + ahead);
     for (const seen of loaded.keys()) if (seen < index - 4 || seen > index + 40) loaded.delete(seen);
     frame.src = frames[index].src;
-    frame.alt = `Time-lapse frame ${index + 1} of ${frames.length}, ${frames[index].time} UTC`;
+    frame.alt = `Time-lapse frame ${index + 1} of ${frames.length}, ${frames[index].time}`;
     position.value = String(index);
-    clock.textContent = `${frames[index].time} UTC`;
+    clock.textContent = frames[index].time;
   };
   const stop = () => {
     playing = false;

@@ -10,6 +10,8 @@ import { html } from './html.js';
 import type { Html } from './html.js';
 import { ALL_IMAGES } from './layout.js';
 import type { Day } from './layout.js';
+import { formatDay, formatShortDay } from './times.js';
+import type { Times } from './times.js';
 
 /** Where the gallery lives, and how its URLs are made. */
 export class GalleryUrls {
@@ -65,13 +67,15 @@ interface LayoutOptions {
   urls: GalleryUrls;
   title: string;
   page: 'overview' | 'camera' | 'image' | 'login' | 'message';
+  /** The zone the page's times are in (the script compares it with the browser's). */
+  times?: Times;
   /** Breadcrumb after "Cameras"; undefined on the login page (no navigation without a session). */
   crumbs?: Array<{ label: string; href?: string }>;
   body: Html;
 }
 
 /** The frame every page shares: header with breadcrumb and log-out, skip link, assets. */
-export function layout({ urls, title, page, crumbs, body }: LayoutOptions): Html {
+export function layout({ urls, title, page, times, crumbs, body }: LayoutOptions): Html {
   return html`<!doctype html>
 <html lang="en">
 <head>
@@ -83,7 +87,7 @@ export function layout({ urls, title, page, crumbs, body }: LayoutOptions): Html
 <link rel="stylesheet" href="${urls.asset('gallery.css')}">
 <script type="module" src="${urls.asset('gallery.js')}"></script>
 </head>
-<body data-page="${page}">
+<body data-page="${page}" data-base="${urls.base}"${times && html` data-time-zone="${times.zone}"`}>
 <a class="skip-link" href="#main">Skip to content</a>
 <header class="topbar">
   <a class="brand" href="${urls.overview()}"><img src="${urls.asset('icon.svg')}" alt="" width="24" height="24"><span>images-to-s3</span></a>
@@ -120,31 +124,32 @@ export function loginPage(urls: GalleryUrls, options: { next: string; error?: st
   });
 }
 
-export function overviewPage(urls: GalleryUrls, summaries: CameraSummary[], options: { pollMs: number; now: Date; today: Day; notice?: string }): Html {
+export function overviewPage(urls: GalleryUrls, times: Times, summaries: CameraSummary[], options: { pollMs: number; now: Date; notice?: string }): Html {
   const count = summaries.length;
   return layout({
     urls,
     title: 'Cameras',
     page: 'overview',
+    times,
     crumbs: [],
     body: html`<div class="page-head">
   <h1>Cameras</h1>
-  <p class="meta"><span>${count === 1 ? '1 camera' : `${count} cameras`}</span> · <span>today is ${formatDay(options.today)} (UTC)</span> · <span class="live-note" aria-live="polite">updates by itself</span></p>
+  <p class="meta"><span>${count === 1 ? '1 camera' : `${count} cameras`}</span> · <span class="time-zone">times in ${times.zoneName(options.now)}</span> · <span class="live-note" aria-live="polite">updates by itself</span></p>
 </div>
 ${options.notice !== undefined && html`<p class="notice" role="status">${options.notice}</p>`}
 ${count === 0 && html`<p class="empty">No images yet. Point a camera at this receiver, or try <code>images-to-s3 simulate</code>; its images show up here.</p>`}
 <ul class="cards" id="cards" data-refresh-url="${urls.cardsFragment()}" data-poll-ms="${options.pollMs}">
-${cameraCards(urls, summaries, options.now)}
+${cameraCards(urls, times, summaries, options.now)}
 </ul>`,
   });
 }
 
 /** The overview's cards; also the live-update fragment. */
-export function cameraCards(urls: GalleryUrls, summaries: CameraSummary[], now: Date): Html {
-  return html`${summaries.map((summary) => cameraCard(urls, summary, now))}`;
+export function cameraCards(urls: GalleryUrls, times: Times, summaries: CameraSummary[], now: Date): Html {
+  return html`${summaries.map((summary) => cameraCard(urls, times, summary, now))}`;
 }
 
-function cameraCard(urls: GalleryUrls, summary: CameraSummary, now: Date): Html {
+function cameraCard(urls: GalleryUrls, times: Times, summary: CameraSummary, now: Date): Html {
   const { camera, latest } = summary;
   const name = cameraLabel(camera);
   // Changes whenever anything shown changes, so live updates replace only cards that changed.
@@ -159,7 +164,7 @@ function cameraCard(urls: GalleryUrls, summary: CameraSummary, now: Date): Html 
   <a class="card-link" href="${urls.camera(camera, latest?.day)}">
     <div class="card-media">${
       latest
-        ? html`<img src="${urls.thumbnail(latest.key, 'preview')}" alt="${`Latest image from ${name}, ${formatDay(latest.day)} ${formatTime(latest.storedAt)} UTC`}" width="960" height="720" decoding="async">`
+        ? html`<img src="${urls.thumbnail(latest.key, 'preview')}" alt="${`Latest image from ${name}, ${times.dayAndTime(latest.storedAt)} ${times.zone}`}" width="960" height="540" decoding="async">`
         : html`<div class="no-image" aria-hidden="true">No image yet</div>`
     }
       <span class="badge badge-${summary.state}" title="${state.detail}">${state.label}</span>
@@ -168,7 +173,7 @@ function cameraCard(urls: GalleryUrls, summary: CameraSummary, now: Date): Html 
       <h2>${name}</h2>
       ${
         latest
-          ? html`<p class="latest">Latest ${latest.day === dayOfDate(now) ? '' : `${formatDay(latest.day)} `}<time datetime="${latest.storedAt.toISOString()}">${formatTime(latest.storedAt)}</time> UTC · <time class="ago" data-relative="${latest.storedAt.toISOString()}" datetime="${latest.storedAt.toISOString()}">${formatAgo(now.getTime() - latest.storedAt.getTime())}</time></p>`
+          ? html`<p class="latest">Latest <time datetime="${latest.storedAt.toISOString()}">${times.timeOn(latest.storedAt, times.dayOf(now))}</time> · <time class="ago" data-relative="${latest.storedAt.toISOString()}" datetime="${latest.storedAt.toISOString()}">${formatAgo(now.getTime() - latest.storedAt.getTime())}</time></p>`
           : html`<p class="latest">${state.detail}</p>`
       }
       <p class="stats"><strong>${summary.today.toLocaleString('en')}</strong> today${summary.usualIntervalMs !== undefined && html` · usually every ${formatDuration(summary.usualIntervalMs)}`}${summary.state === 'overdue' && html` · <span class="warn">${state.detail}</span>`}${summary.waiting !== undefined && html` · <span class="waiting" title="Received and safe on the receiver's disk; moved to the store when it can be reached">${summary.waiting.toLocaleString('en')} waiting to be forwarded</span>`}</p>
@@ -188,9 +193,11 @@ export interface CameraPageModel {
   nextDay?: Day;
   recentDays: Day[];
   pollMs: number;
+  /** The URL cameras send images to, for the set-up line an empty camera's page shows. */
+  recipientUrl: string;
 }
 
-export function cameraPage(urls: GalleryUrls, model: CameraPageModel): Html {
+export function cameraPage(urls: GalleryUrls, times: Times, model: CameraPageModel): Html {
   const { camera, day, images, page, pageSize } = model;
   const name = cameraLabel(camera);
   const pages = Math.max(1, Math.ceil(images.length / pageSize));
@@ -207,6 +214,7 @@ export function cameraPage(urls: GalleryUrls, model: CameraPageModel): Html {
     urls,
     title: `${name} · ${formatDay(day)}`,
     page: 'camera',
+    times,
     crumbs: [{ label: name }],
     body: html`<div class="page-head">
   <h1>${name}</h1>
@@ -219,32 +227,53 @@ export function cameraPage(urls: GalleryUrls, model: CameraPageModel): Html {
   </form>
 </div>
 ${model.recentDays.length > 1 && html`<nav class="day-chips" aria-label="Recent days with images"><ul>${model.recentDays.map((recent) => html`<li><a href="${urls.camera(camera, recent)}"${recent === day ? html` aria-current="date"` : ''}>${recent === model.today ? 'Today' : formatShortDay(recent)}</a></li>`)}</ul></nav>`}
-<p class="meta" id="day-meta"><span id="image-count">${imageCount(images.length)}</span> on ${formatDay(day)} (UTC)${images.length > pageSize && html` · page ${page} of ${pages}`} · newest first${live && html` · <span class="live-note">updates by itself</span>`}</p>
-${images.length > 0 && player(urls, camera, day, images)}
-${images.length === 0 ? html`<p class="empty">No images from ${name} on ${formatDay(day)}.</p>` : ''}
+<p class="meta" id="day-meta"><span id="image-count">${imageCount(images.length)}</span> on ${formatDay(day)}${times.zone === 'UTC' ? ' (UTC)' : html` (a UTC day) · <span class="time-zone">times in ${times.zoneName(new Date(`${day}T12:00:00Z`))}</span>`}${images.length > pageSize && html` · page ${page} of ${pages}`} · newest first${live && html` · <span class="live-note">updates by itself</span>`}</p>
+${images.length > 0 && player(urls, times, camera, day, images)}
+${images.length === 0 && emptyCamera(camera, day, model)}
 <ol class="thumbs" id="thumbs"${live && html` data-refresh-url="${urls.dayFragment(camera, day)}" data-poll-ms="${model.pollMs}" data-page-size="${pageSize}"`}>
-${thumbnailTiles(urls, newestFirst(images).slice((page - 1) * pageSize, page * pageSize))}
+${thumbnailTiles(urls, times, day, images, page, pageSize)}
 </ol>
 ${pages > 1 && pager(urls, camera, day, page, pages)}`,
   });
 }
 
-/** Thumbnails, newest first; also the camera view's live-update fragment. */
-export function thumbnailTiles(urls: GalleryUrls, images: CatalogImage[]): Html {
-  return html`${images.map(
-    (image) => html`<li data-key="${image.key}" data-version="1"><a href="${urls.view(image.key)}"><img src="${urls.thumbnail(image.key)}" alt="${imageAlt(image)}" width="320" height="240" loading="lazy" decoding="async"><time datetime="${image.storedAt.toISOString()}">${formatTime(image.storedAt)}</time></a></li>`,
-  )}`;
+/**
+ * Page `page` of a day's thumbnails (`images` oldest first, shown newest first); also the camera
+ * view's live-update fragment. Each is labelled with a time that tells it from its neighbours.
+ */
+export function thumbnailTiles(urls: GalleryUrls, times: Times, day: Day, images: CatalogImage[], page: number, pageSize: number): Html {
+  const labels = times.distinctLabels(images, day);
+  return html`${newestFirst(images)
+    .slice((page - 1) * pageSize, page * pageSize)
+    .map(
+      (image) =>
+        html`<li data-key="${image.key}" data-version="1"><a href="${urls.view(image.key)}"><img src="${urls.thumbnail(image.key)}" alt="${imageAlt(times, image)}" width="320" height="180" loading="lazy" decoding="async"><time datetime="${image.storedAt.toISOString()}">${labels.get(image.key)}</time></a></li>`,
+    )}`;
 }
 
-export function newestFirst(images: CatalogImage[]): CatalogImage[] {
+/** What an empty day says: for a camera that never sent anything, how to set it up. */
+function emptyCamera(camera: string, day: Day, model: CameraPageModel): Html {
+  const name = cameraLabel(camera);
+  if (model.recentDays.length > 0 || model.previousDay !== undefined || camera === ALL_IMAGES) {
+    return html`<p class="empty">No images from ${name} on ${formatDay(day)}.</p>`;
+  }
+  const setup = `npx images-to-s3 camera setup --camera <camera address> --user root --recipient ${model.recipientUrl} --name ${camera} --create-token`;
+  return html`<div class="empty setup-hint">
+  <p>${name} has not sent any image yet. To have an Axis camera send one a minute, run:</p>
+  <pre><code>${setup}</code></pre>
+  <p>with the camera's address, and its administrator's password in <code>IMAGES_TO_S3_CAMERA_PASSWORD</code>. <code>--create-token</code> gives it a token of its own; with a token you already have, give <code>--token</code> instead. Images show up here as they arrive.</p>
+</div>`;
+}
+
+function newestFirst(images: CatalogImage[]): CatalogImage[] {
   return [...images].reverse();
 }
 
-function player(urls: GalleryUrls, camera: string, day: Day, images: CatalogImage[]): Html {
+function player(urls: GalleryUrls, times: Times, camera: string, day: Day, images: CatalogImage[]): Html {
   const first = images[0]!;
   return html`<section class="player" id="player" aria-labelledby="player-title" data-frames-url="${urls.dayImages(camera, day)}">
   <div class="player-head"><h2 id="player-title">Time-lapse</h2><span class="player-hint">${imageCount(images.length)} in order, oldest first</span></div>
-  <div class="player-screen"><img id="player-frame" src="${urls.thumbnail(first.key, 'preview')}" alt="${`Time-lapse frame: ${imageAlt(first)}`}" width="960" height="720"></div>
+  <div class="player-screen"><img id="player-frame" src="${urls.thumbnail(first.key, 'preview')}" alt="${`Time-lapse frame: ${imageAlt(times, first)}`}" width="960" height="540"></div>
   <div class="player-controls">
     <button type="button" class="button primary" id="player-play" aria-pressed="false">Play</button>
     <label class="player-speed" title="Images per second"><span class="speed-word">Speed</span> <select id="player-speed">
@@ -255,7 +284,7 @@ function player(urls: GalleryUrls, camera: string, day: Day, images: CatalogImag
       <option value="50">50/s</option>
     </select></label>
     <input type="range" id="player-position" min="0" max="${images.length - 1}" value="0" step="1" aria-label="Time-lapse position">
-    <output id="player-time" for="player-position">${formatTime(first.storedAt)} UTC</output>
+    <output id="player-time" for="player-position">${times.distinctLabels(images, day).get(first.key)}</output>
   </div>
 </section>`;
 }
@@ -297,24 +326,26 @@ export interface ImagePageModel {
   position?: { index: number; of: number };
 }
 
-export function imagePage(urls: GalleryUrls, model: ImagePageModel): Html {
+export function imagePage(urls: GalleryUrls, times: Times, model: ImagePageModel): Html {
   const { key, image } = model;
   const camera = image?.camera ?? model.camera;
   const name = camera === undefined ? undefined : cameraLabel(camera);
   const when = model.receivedAt ?? model.storedAt;
   const filename = key.slice(key.lastIndexOf('/') + 1);
-  const alt = image ? imageAlt(image) : `${name ?? 'Image'} ${filename}`;
+  const alt = image ? imageAlt(times, image) : `${name ?? 'Image'} ${filename}`;
+  const zone = times.zoneName(when);
   const step = (target: CatalogImage | undefined, rel: 'prev' | 'next', label: string): Html =>
     target
-      ? html`<a class="button" rel="${rel}" href="${urls.view(target.key)}" title="${`${label}: ${formatDay(target.day)} ${formatTime(target.storedAt)} UTC`}">${rel === 'prev' ? '← ' : ''}${label}${rel === 'next' ? ' →' : ''}</a>`
+      ? html`<a class="button" rel="${rel}" href="${urls.view(target.key)}" title="${`${label}: ${times.dayAndTime(target.storedAt)}`}">${rel === 'prev' ? '← ' : ''}${label}${rel === 'next' ? ' →' : ''}</a>`
       : html`<span class="button disabled" aria-disabled="true">${rel === 'prev' ? '← ' : ''}${label}${rel === 'next' ? ' →' : ''}</span>`;
   return layout({
     urls,
-    title: `${name ?? 'Image'} · ${formatTime(when)}`,
+    title: `${name ?? 'Image'} · ${times.time(when)}`,
     page: 'image',
+    times,
     crumbs: [
       ...(camera !== undefined ? [{ label: name!, href: urls.camera(camera, image?.day) }] : []),
-      { label: image ? `${formatShortDay(image.day)} ${formatTime(image.storedAt)}` : filename },
+      { label: image ? `${formatShortDay(times.dayOf(image.storedAt))} ${times.time(image.storedAt)}` : filename },
     ],
     body: html`<div class="image-toolbar">
   ${step(model.older, 'prev', 'Older')}
@@ -323,14 +354,14 @@ export function imagePage(urls: GalleryUrls, model: ImagePageModel): Html {
 </div>
 <figure class="full-image">
   <img id="full-image" src="${urls.image(key)}" alt="${alt}">
-  <figcaption>${name ?? ''}${name ? ' · ' : ''}${formatDay(dayOfDate(when))} <time datetime="${when.toISOString()}">${formatTime(when)}</time> UTC</figcaption>
+  <figcaption>${name ?? ''}${name ? ' · ' : ''}<time datetime="${when.toISOString()}">${times.dayAndTime(when)}</time> <span class="time-zone">${zone}</span></figcaption>
 </figure>
 <div class="image-details">
   <a class="button primary" href="${urls.image(key, true)}" download="${filename}">Download</a>
   <dl class="facts">
     <dt>Key</dt><dd><code>${key}</code></dd>
     ${name && html`<dt>Camera</dt><dd>${name}</dd>`}
-    <dt>Received</dt><dd><time datetime="${when.toISOString()}">${formatDay(dayOfDate(when))} ${formatTime(when)} UTC</time></dd>
+    <dt>Received</dt><dd><time datetime="${when.toISOString()}">${formatDay(times.dayOf(when))} ${model.receivedAt ? times.preciseTime(when) : times.time(when)}</time> ${zone}</dd>
     <dt>Size</dt><dd>${formatBytes(model.size)} (${model.size.toLocaleString('en')} bytes)</dd>
     <dt>Type</dt><dd>${model.contentType}</dd>
     <dt>Camera filename</dt><dd>${model.cameraFilename ? html`<code>${model.cameraFilename}</code>` : html`<span class="muted">not kept by this store</span>`}</dd>
@@ -357,33 +388,12 @@ function cameraLabel(camera: string): string {
   return camera === ALL_IMAGES ? 'All images' : camera;
 }
 
-function imageAlt(image: CatalogImage): string {
-  return `${cameraLabel(image.camera)}, ${formatDay(image.day)} ${formatTime(image.storedAt)} UTC`;
+function imageAlt(times: Times, image: CatalogImage): string {
+  return `${cameraLabel(image.camera)}, ${times.dayAndTime(image.storedAt)} ${times.zone}`;
 }
 
 function imageCount(n: number): string {
   return n === 1 ? '1 image' : `${n.toLocaleString('en')} images`;
-}
-
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-
-/** `23 Nov 2026` */
-export function formatDay(day: Day): string {
-  return `${Number(day.slice(8, 10))} ${MONTHS[Number(day.slice(5, 7)) - 1]} ${day.slice(0, 4)}`;
-}
-
-/** `23 Nov` */
-function formatShortDay(day: Day): string {
-  return formatDay(day).slice(0, -5);
-}
-
-/** `10:15:03`, UTC */
-export function formatTime(moment: Date): string {
-  return moment.toISOString().slice(11, 19);
-}
-
-function dayOfDate(moment: Date): Day {
-  return moment.toISOString().slice(0, 10);
 }
 
 /** `45 s`, `3 min`, `2 h`, `5 days` (with a no-break space, so they never wrap apart) */

@@ -28,11 +28,11 @@ import {
   imagePage,
   loginPage,
   messagePage,
-  newestFirst,
   overviewPage,
   thumbnailTiles,
 } from './pages.js';
 import { RenditionError, ThumbnailService } from './thumbnails.js';
+import { TIME_ZONE_COOKIE, Times } from './times.js';
 
 /** Where the gallery is served. */
 export const GALLERY_PATH = '/gallery';
@@ -59,6 +59,8 @@ export interface GalleryOptions {
   pollSeconds?: number;
   /** Log-in attempts per client address and minute. */
   loginAttemptsPerMinute?: number;
+  /** The path cameras send images to, for the set-up line an empty camera's page shows (default `/`). */
+  recipientPath?: string;
   /** Thumbnails per page of a camera's day. */
   pageSize?: number;
   /** How long lists that can still grow (today's) are reused, in ms. */
@@ -111,6 +113,8 @@ export async function galleryPlugin(app: FastifyInstance, options: GalleryOption
   const assets = loadAssets();
   const urls = new GalleryUrls(GALLERY_PATH, assets.version);
 
+  /** Times in the viewer's zone, which the gallery's script puts in a cookie. */
+  const timesFor = (request: FastifyRequest): Times => new Times(cookieValues(request.headers.cookie, TIME_ZONE_COOKIE)[0]);
   const signedIn = (request: FastifyRequest): boolean => cookieValues(request.headers.cookie, SESSION_COOKIE).some((value) => access.validSession(value));
   const sendHtml = (reply: FastifyReply, page: Html, status = 200): FastifyReply =>
     reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page.text);
@@ -201,10 +205,10 @@ export async function galleryPlugin(app: FastifyInstance, options: GalleryOption
 
   // ---------------------------------------------------------------------------------- pages
 
-  app.get('/', { config: { gallery: 'page' } }, async (_request, reply) => {
+  app.get('/', { config: { gallery: 'page' } }, async (request, reply) => {
     const summaries = await catalog.summaries();
     const notice = options.storeNotice?.();
-    return sendHtml(reply, overviewPage(urls, summaries, { pollMs, now: clock(), today: catalog.today(), ...(notice !== undefined && { notice }) }));
+    return sendHtml(reply, overviewPage(urls, timesFor(request), summaries, { pollMs, now: clock(), ...(notice !== undefined && { notice }) }));
   });
 
   app.get<{ Params: { camera: string }; Querystring: { day?: string; page?: string } }>(
@@ -226,7 +230,7 @@ export async function galleryPlugin(app: FastifyInstance, options: GalleryOption
       const page = Math.min(pages, Math.max(1, Number.parseInt(request.query.page ?? '1', 10) || 1));
       return sendHtml(
         reply,
-        cameraPage(urls, {
+        cameraPage(urls, timesFor(request), {
           camera,
           day,
           today,
@@ -235,6 +239,7 @@ export async function galleryPlugin(app: FastifyInstance, options: GalleryOption
           pageSize,
           recentDays,
           pollMs,
+          recipientUrl: `${secureRequest(request) ? 'https' : 'http'}://${request.headers.host ?? 'receiver'}${options.recipientPath ?? '/'}`,
           ...(neighbours.previous && { previousDay: neighbours.previous }),
           ...(neighbours.next && { nextDay: neighbours.next }),
         }),
@@ -265,7 +270,7 @@ export async function galleryPlugin(app: FastifyInstance, options: GalleryOption
     const cameraFilename = decodeMetadata(facts?.metadata['camera-filename']);
     return sendHtml(
       reply,
-      imagePage(urls, {
+      imagePage(urls, timesFor(request), {
         key,
         size: facts?.size ?? image!.size,
         storedAt: facts?.lastModified ?? image!.storedAt,
@@ -285,10 +290,11 @@ export async function galleryPlugin(app: FastifyInstance, options: GalleryOption
 
   app.get('/fragments/cards', async (request, reply) => {
     const summaries = await catalog.summaries();
-    const etag = `"${digest([catalog.today(), ...summaries.map(versionOf)].join('\n'))}"`;
+    const times = timesFor(request);
+    const etag = `"${digest([catalog.today(), times.zone, ...summaries.map(versionOf)].join('\n'))}"`;
     reply.header('cache-control', 'no-store').header('etag', etag);
     if (request.headers['if-none-match'] === etag) return reply.code(304).send();
-    return reply.type('text/html; charset=utf-8').send(cameraCards(urls, summaries, clock()).text);
+    return reply.type('text/html; charset=utf-8').send(cameraCards(urls, times, summaries, clock()).text);
   });
 
   app.get<{ Params: { camera: string }; Querystring: { day?: string } }>('/fragments/cameras/:camera', async (request, reply) => {
@@ -296,10 +302,11 @@ export async function galleryPlugin(app: FastifyInstance, options: GalleryOption
     const day = request.query.day;
     if (!isSegment(camera) || day === undefined || !isDay(day)) return reply.code(400).send({ message: 'Give a camera and ?day=YYYY-MM-DD.' });
     const images = await catalog.images(camera, day);
-    const etag = `"${digest(`${images.length}\n${images.at(-1)?.key ?? ''}`)}"`;
+    const times = timesFor(request);
+    const etag = `"${digest(`${images.length}\n${images.at(-1)?.key ?? ''}\n${times.zone}`)}"`;
     reply.header('cache-control', 'no-store').header('etag', etag).header('x-image-count', String(images.length));
     if (request.headers['if-none-match'] === etag) return reply.code(304).send();
-    return reply.type('text/html; charset=utf-8').send(thumbnailTiles(urls, newestFirst(images).slice(0, pageSize)).text);
+    return reply.type('text/html; charset=utf-8').send(thumbnailTiles(urls, times, day, images, 1, pageSize).text);
   });
 
   app.get('/api/overview', async (_request, reply) => {
@@ -322,13 +329,17 @@ export async function galleryPlugin(app: FastifyInstance, options: GalleryOption
     const { camera, day } = request.params;
     if (!isSegment(camera) || !isDay(day)) return reply.code(400).send({ message: 'Give a camera and a day as YYYY-MM-DD.' });
     const images = await catalog.images(camera, day);
+    const times = timesFor(request);
+    const labels = times.distinctLabels(images, day);
     return reply.header('cache-control', 'no-store').send({
       camera,
       day,
+      // Times as the viewer's gallery shows them (its time-zone cookie; UTC without one).
+      timeZone: times.zone,
       // Oldest first; URLs are prefix + the key with each segment URL-encoded.
       thumbnailPrefix: `${GALLERY_PATH}/thumbs/`,
       viewPrefix: `${GALLERY_PATH}/view/`,
-      images: images.map(imageJson),
+      images: images.map((image) => ({ ...imageJson(image), time: labels.get(image.key) })),
     });
   });
 

@@ -139,7 +139,7 @@ export async function createReceiverServer(options: ReceiverServerOptions): Prom
     return { status, store: store.location, ...facts };
   });
   app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
-  if (options.gallery) await app.register(galleryPlugin, { prefix: GALLERY_PATH, store, ...options.gallery });
+  if (options.gallery) await app.register(galleryPlugin, { prefix: GALLERY_PATH, store, recipientPath, ...options.gallery });
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send({ message: `Nothing at ${pathOf(request.url)}: cameras send images to ${recipientPath}.` }),
   );

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
 import { simulate } from '../../src/camera/simulator.js';
 import { alternateKey } from '../../src/core/object-key.js';
 import { addDays, dayOf } from '../../src/gallery/layout.js';
@@ -44,11 +44,11 @@ describe('gallery in Chromium', { skip: missing ?? false }, () => {
   let base: string;
   const tokens: Record<string, string> = {};
   /** Keys stored per camera, in upload order. */
-  const keys: Record<string, string[]> = { 'front-door': [], 'back-yard': [] };
+  const keys: Record<string, string[]> = { 'front-door': [], 'back-yard': [], driveway: [] };
   let sequence = 0;
 
   /** Uploads `count` images from `camera` with the simulator, as a camera would send them. */
-  async function upload(camera: string, count: number): Promise<string[]> {
+  async function upload(camera: string, count: number, size?: { width: number; height: number }): Promise<string[]> {
     const stored: string[] = [];
     for (let i = 0; i < count; i++) {
       sequence++;
@@ -57,7 +57,7 @@ describe('gallery in Chromium', { skip: missing ?? false }, () => {
         token: tokens[camera]!,
         count: 1,
         concurrency: 1,
-        image: await cameraImage(camera, keys[camera]!.length + 1),
+        image: await cameraImage(camera, keys[camera]!.length + 1, size),
         filenamePattern: 'image%Y%m%d_%H%M%S_#s.jpg',
         startSequence: sequence,
       });
@@ -71,7 +71,7 @@ describe('gallery in Chromium', { skip: missing ?? false }, () => {
   /** Script errors and CSP violations seen on any page: there must be none. */
   const problems: string[] = [];
 
-  async function newPage(options: typeof DESKTOP | typeof PHONE = DESKTOP): Promise<{ context: BrowserContext; page: Page }> {
+  async function newPage(options: BrowserContextOptions = DESKTOP): Promise<{ context: BrowserContext; page: Page }> {
     const context = await browser.newContext(options);
     // CSP violations are reported by the page as events, which this relays to the test.
     await context.exposeFunction('reportViolation', (text: string) => problems.push(text));
@@ -138,6 +138,10 @@ describe('gallery in Chromium', { skip: missing ?? false }, () => {
     for (const camera of Object.keys(keys)) tokens[camera] = (await gallery.tokens.create(camera)).token;
     await upload('front-door', 14);
     await upload('back-yard', 9);
+    // Most Axis cameras send 16:9.
+    await upload('driveway', 3, { width: 1280, height: 720 });
+    // A camera with a token that has not sent anything yet.
+    await gallery.tokens.create('loading-dock');
     // A third camera that sent an image a minute yesterday morning and nothing since: overdue.
     const yesterday = addDays(dayOf(new Date()), -1);
     for (let i = 0; i < 6; i++) {
@@ -193,14 +197,14 @@ describe('gallery in Chromium', { skip: missing ?? false }, () => {
     await page.getByRole('button', { name: 'Log in' }).click();
     await page.getByRole('alert').waitFor();
     assert.match(await page.getByRole('alert').innerText(), /not the gallery password/);
-    assert.equal((await context.cookies()).length, 0);
+    assert.deepEqual((await context.cookies()).map((cookie) => cookie.name), ['images_to_s3_tz'], 'no session, only the time zone the script tells');
     await context.close();
   });
 
   it('shows both cameras with their latest image on the overview, and a new upload without a reload', async () => {
     const { context, page } = await newPage();
     await logIn(page);
-    assert.deepEqual(await inPage(page, `[...document.querySelectorAll('#cards > li')].map((card) => card.dataset.key)`), ['back-yard', 'front-door', 'garage']);
+    assert.deepEqual(await inPage(page, `[...document.querySelectorAll('#cards > li')].map((card) => card.dataset.key)`), ['back-yard', 'camera-1', 'driveway', 'front-door', 'garage', 'loading-dock']);
     const garage = page.locator('#cards > li[data-key="garage"]');
     assert.match((await garage.getAttribute('class')) ?? '', /\bstate-overdue\b/);
     assert.equal(await garage.locator('.badge').innerText(), 'Overdue');
@@ -241,6 +245,7 @@ describe('gallery in Chromium', { skip: missing ?? false }, () => {
     await waitUntil(page, `document.getElementById('player-position').value === '13'`);
     await page.getByRole('button', { name: 'Play' }).waitFor();
     assert.equal(await page.locator('#player-frame').getAttribute('src'), `/gallery/thumbs/${keys['front-door']!.at(-1)!}?size=preview`);
+    assert.equal(await page.locator('#player-time').innerText(), await page.locator('#thumbs time').first().innerText(), 'the player labels the newest image as its tile does');
     await page.locator('#player-position').fill('0');
     await imagesLoaded(page, '#player-frame');
     await screenshot(page, 'camera-desktop');
@@ -279,6 +284,81 @@ describe('gallery in Chromium', { skip: missing ?? false }, () => {
     await page.waitForURL(`${base}/gallery/login`);
     const after = await page.evaluate(async (url) => (await fetch(url)).status, `/gallery/images/${second!}`);
     assert.equal(after, 401);
+    await context.close();
+  });
+
+  /**
+   * For every image `selector` finds: its width over height as shown, and as the picture is, and
+   * the height of its frame (`frame`, a closest ancestor) beside its own.
+   */
+  function shapes(page: Page, selector: string, frame: string): Promise<Array<{ shown: number; natural: number; frameHeight: number; height: number }>> {
+    return inPage(
+      page,
+      `[...document.querySelectorAll(${JSON.stringify(selector)})].map((image) => {
+        const box = image.getBoundingClientRect();
+        return { shown: box.width / box.height, natural: image.naturalWidth / image.naturalHeight, height: box.height, frameHeight: image.closest(${JSON.stringify(frame)}).getBoundingClientRect().height };
+      })`,
+    );
+  }
+
+  /** Every image shown at its own aspect ratio, filling its frame without bars. */
+  async function assertShapesKept(page: Page, selector: string, frame: string, ratio: number): Promise<void> {
+    await imagesLoaded(page, selector);
+    const found = await shapes(page, selector, frame);
+    assert.ok(found.length > 0, selector);
+    for (const shape of found) {
+      assert.ok(Math.abs(shape.natural - ratio) < 0.02, `${selector}: the picture is ${shape.natural.toFixed(3)}, expected ${ratio.toFixed(3)}`);
+      assert.ok(Math.abs(shape.shown - shape.natural) / shape.natural < 0.02, `${selector}: shown at ${shape.shown.toFixed(3)}, the picture is ${shape.natural.toFixed(3)} (cropped or stretched)`);
+      assert.ok(Math.abs(shape.frameHeight - shape.height) <= 1.5, `${selector}: the frame is ${shape.frameHeight} px high, the image ${shape.height} px (bars)`);
+    }
+  }
+
+  it('keeps every image’s aspect ratio: 16:9 and 4:3, in cards, thumbnails, the player and the image view, on a desk and a phone', async () => {
+    for (const options of [DESKTOP, PHONE]) {
+      const { context, page } = await newPage(options);
+      await logIn(page);
+      await assertShapesKept(page, '#cards > li[data-key="driveway"] img', '.card-media', 16 / 9);
+      await assertShapesKept(page, '#cards > li[data-key="front-door"] img', '.card-media', 4 / 3);
+      await page.goto(`${base}/gallery/cameras/driveway`);
+      await assertShapesKept(page, '#thumbs img', 'a', 16 / 9);
+      await assertShapesKept(page, '#player-frame', '.player-screen', 16 / 9);
+      await page.goto(`${base}/gallery/cameras/front-door`);
+      await assertShapesKept(page, '#thumbs img', 'a', 4 / 3);
+      await assertShapesKept(page, '#player-frame', '.player-screen', 4 / 3);
+      await page.goto(`${base}/gallery/view/${keys.driveway![0]!}`);
+      await assertShapesKept(page, '#full-image', 'figure', 16 / 9).catch(async (error: unknown) => {
+        // The figure holds the caption too: only the picture's own shape counts here.
+        const [shape] = await shapes(page, '#full-image', 'figure');
+        if (!shape || Math.abs(shape.shown - 16 / 9) / (16 / 9) > 0.02) throw error;
+      });
+      await screenshot(page, `aspect-${options === PHONE ? 'phone' : 'desktop'}`);
+      await context.close();
+    }
+  });
+
+  it('shows times in the viewer’s time zone and says which, from the first page after logging in', async () => {
+    const { context, page } = await newPage({ ...DESKTOP, timezoneId: 'America/Los_Angeles' });
+    await logIn(page);
+    assert.equal(await inPage(page, 'document.body.dataset.timeZone'), 'America/Los_Angeles');
+    assert.match(await page.locator('.time-zone').innerText(), /^times in America\/Los_Angeles \(UTC-0[78]:00\)$/);
+    await page.goto(`${base}/gallery/cameras/front-door`);
+    const tiles = await inPage<Array<{ datetime: string; label: string }>>(page, `[...document.querySelectorAll('#thumbs time')].map((time) => ({ datetime: time.getAttribute('datetime'), label: time.textContent }))`);
+    const local = await inPage<string[]>(page, `${JSON.stringify(tiles.map((tile) => tile.datetime))}.map((iso) => new Date(iso).toLocaleTimeString('en-GB', { hourCycle: 'h23' }))`);
+    tiles.forEach((tile, i) => assert.ok(tile.label.replace(/^\d+ \w{3} /, '').startsWith(local[i]!), `${tile.datetime}: ${tile.label}, in the browser ${local[i]!}`));
+    assert.equal(new Set(tiles.map((tile) => tile.label)).size, tiles.length, 'no two neighbours share a label');
+    await context.close();
+  });
+
+  it('tells how to set up a camera that has not sent anything yet', async () => {
+    const { context, page } = await newPage();
+    await logIn(page);
+    await page.locator('#cards > li[data-key="loading-dock"] a').click();
+    await page.waitForURL(/\/gallery\/cameras\/loading-dock/);
+    assert.equal(
+      await page.locator('.setup-hint code').first().innerText(),
+      `npx images-to-s3 camera setup --camera <camera address> --user root --recipient ${base}/ --name loading-dock --create-token`,
+    );
+    await screenshot(page, 'camera-empty');
     await context.close();
   });
 });

@@ -15,15 +15,20 @@ const SCENES: Record<string, [string, string]> = {
   'front-door': ['#1d4e89', '#f4a259'],
   'back-yard': ['#2d6a4f', '#b7e4c7'],
   garage: ['#5a189a', '#e0aaff'],
+  driveway: ['#6c757d', '#ffd166'],
 };
 
-/** A 640×480 JPEG that says which camera took it and which one it is, so screenshots tell them apart. */
-export async function cameraImage(camera: string, n: number): Promise<Buffer> {
+/**
+ * A JPEG (640×480 unless told) that says which camera took it and which one it is, so screenshots
+ * tell them apart.
+ */
+export async function cameraImage(camera: string, n: number, size: { width: number; height: number } = { width: 640, height: 480 }): Promise<Buffer> {
   const [from, to] = SCENES[camera] ?? ['#333333', '#999999'];
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="640" height="480">
+  const { width, height } = size;
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">
   <defs><linearGradient id="g" x1="0" y1="0" x2="0" y2="1"><stop offset="0" stop-color="${from}"/><stop offset="1" stop-color="${to}"/></linearGradient></defs>
-  <rect width="640" height="480" fill="url(#g)"/>
-  <rect x="${60 + ((n * 37) % 420)}" y="300" width="120" height="120" rx="16" fill="#ffffff" fill-opacity="0.35"/>
+  <rect width="${width}" height="${height}" fill="url(#g)"/>
+  <rect x="${60 + ((n * 37) % (width - 220))}" y="${height - 180}" width="120" height="120" rx="16" fill="#ffffff" fill-opacity="0.35"/>
   <text x="32" y="72" font-family="sans-serif" font-size="44" font-weight="bold" fill="#ffffff">${camera}</text>
   <text x="32" y="124" font-family="sans-serif" font-size="30" fill="#ffffff">image ${n}</text>
 </svg>`;
@@ -43,11 +48,13 @@ export async function startGallery(
 ): Promise<RunningGallery> {
   const folder = await mkdtemp(path.join(os.tmpdir(), 'images-to-s3-gallery-'));
   const { access } = await GalleryAccess.open({ document: path.join(folder, 'gallery.json'), password: PASSWORD });
-  const receiver = await startReceiver({
+  // Cameras with a token show before they sent anything, as with `serve`.
+  const knownCameras = (): Promise<string[]> => receiver.tokens.cameras();
+  const receiver: RunningReceiver = await startReceiver({
     ...(options.store && { store: options.store }),
     ...(options.keyTemplate !== undefined && { keyTemplate: options.keyTemplate }),
     ...(options.tls && { tls: options.tls }),
-    gallery: { access, pollSeconds: 1, freshMs: 200, ...(options.keyTemplate !== undefined && { keyTemplate: options.keyTemplate }), ...options.gallery },
+    gallery: { access, pollSeconds: 1, freshMs: 200, knownCameras, ...(options.keyTemplate !== undefined && { keyTemplate: options.keyTemplate }), ...options.gallery },
   });
   const base = receiver.url.replace(/\/$/, '');
   return {

@@ -251,6 +251,51 @@ describe('gallery over HTTP', () => {
     assert.match(emptyDay.body, /No images from camera-1 on 1 Jan 2001/);
   });
 
+  it('shows times in the viewer’s time zone (its cookie), says which, and UTC without one', async () => {
+    const day = dayOf(new Date());
+    const tokyo = `${cookie}; images_to_s3_tz=Asia/Tokyo`;
+    const page = await gallery.get(`/gallery/cameras/camera-1?day=${day}`, { cookie: tokyo });
+    assert.match(page.body, /<body data-page="camera" data-base="\/gallery" data-time-zone="Asia\/Tokyo">/);
+    assert.match(page.body, / \(a UTC day\) · <span class="time-zone">times in Asia\/Tokyo \(UTC\+09:00\)<\/span>/);
+    const data = await gallery.get(`/gallery/api/cameras/camera-1/days/${day}`, { cookie: tokyo });
+    assert.equal(data.json.timeZone, 'Asia/Tokyo');
+    const inTokyo = new Intl.DateTimeFormat('en-GB', { timeZone: 'Asia/Tokyo', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+    const tiles = new Map([...page.body.matchAll(/<time datetime="([^"]+)">([^<]+)<\/time><\/a><\/li>/g)].map((match) => [match[1]!, match[2]!]));
+    const images = data.json.images as Array<{ storedAt: string; time: string }>;
+    assert.equal(tiles.size, images.length);
+    for (const image of images) {
+      // To the second, or finer where uploads of this suite share one.
+      // After 15:00 UTC it is the next day in Tokyo, which the label then says first.
+      const local = new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Tokyo' }).format(new Date(image.storedAt));
+      const prefix = local === day ? '' : `${Number(local.slice(8))} ${new Date(`${local}T00:00:00Z`).toLocaleString('en', { month: 'short', timeZone: 'UTC' })} `;
+      assert.ok(image.time.startsWith(`${prefix}${inTokyo.format(new Date(image.storedAt))}`), `${image.storedAt} → ${image.time}`);
+      assert.equal(tiles.get(image.storedAt), image.time, 'the tiles and the player label an image alike');
+    }
+    assert.equal(new Set(tiles.values()).size, images.length, 'no two neighbours share a label');
+
+    for (const other of [cookie, `${cookie}; images_to_s3_tz=Mars/Olympus`]) {
+      const utc = await gallery.get(`/gallery/cameras/camera-1?day=${day}`, { cookie: other });
+      assert.match(utc.body, /data-time-zone="UTC"/);
+      assert.match(utc.body, /<span id="image-count">\d+ images<\/span> on [^<]+ \(UTC\)/);
+    }
+    const overview = await gallery.get('/gallery', { cookie: tokyo });
+    assert.match(overview.body, /times in Asia\/Tokyo \(UTC\+09:00\)/);
+    assert.match(overview.body, /alt="Latest image from camera-1, \d+ \w{3} \d{4} \d\d:\d\d:\d\d Asia\/Tokyo"/);
+  });
+
+  it('shows an empty camera the command that sets it up, with its name and this receiver’s address', async () => {
+    await gallery.tokens.create('loading-dock');
+    const page = await gallery.get('/gallery/cameras/loading-dock', { cookie });
+    assert.equal(page.status, 200);
+    assert.match(page.body, /loading-dock has not sent any image yet/);
+    assert.ok(
+      page.body.includes(`npx images-to-s3 camera setup --camera &lt;camera address&gt; --user root --recipient ${base}/ --name loading-dock --create-token`),
+      'the set-up line, with this receiver as the recipient',
+    );
+    const other = await gallery.get('/gallery/cameras/camera-1?day=2001-01-01', { cookie });
+    assert.doesNotMatch(other.body, /camera setup/, 'a camera that has sent images is told nothing about setting up');
+  });
+
   it('logs out: the cookie is cleared and the browser told to drop what it cached', async () => {
     const own = await gallery.login();
     const response = await request(`${base}/gallery/logout`, { method: 'POST', headers: { cookie: own } });
