@@ -2,7 +2,7 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { DEFAULT_KEY_TEMPLATE, KeyTemplate } from '../src/core/object-key.js';
 import { LAMBDA_MAX_IMAGE_BYTES } from '../src/lambda/settings.js';
 import { DEFAULT_SHARED_TOKEN_CAMERA, DEFAULT_TOKEN_CACHE_MS } from '../src/lambda/token-secret.js';
-import { isValidCameraName } from '../src/tokens/registry.js';
+import { CAMERA_NAME_RULE, isValidCameraName } from '../src/core/camera-name.js';
 
 /**
  * The stack's settings, from CDK context (`cdk.json` or `-c key=value`). Context rather than
@@ -105,7 +105,7 @@ export function stackConfigFrom(context: (key: string) => unknown): StackConfig 
 
   const camera = value('sharedTokenCamera');
   if (camera !== undefined) {
-    if (!isValidCameraName(camera)) throw new StackConfigError('sharedTokenCamera', 'a camera name: 1–63 of A–Z a–z 0–9 . _ -, starting with a letter or digit');
+    if (!isValidCameraName(camera)) throw new StackConfigError('sharedTokenCamera', CAMERA_NAME_RULE);
     config.sharedTokenCamera = camera;
   }
 

@@ -7,6 +7,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { performance } from 'node:perf_hooks';
 
+import { formatBytes } from '../core/byte-size.js';
 import { expandAxisFilename, type FilenameTimeZone } from './filename-pattern.js';
 
 /** What to send, where, and how hard. */
@@ -100,7 +101,7 @@ export interface SimulationSummary {
   elapsedSeconds: number;
   /** Accepted images per second. */
   imagesPerSecond: number;
-  /** Accepted image bytes per second, in megabytes (10^6 bytes). */
+  /** Accepted image bytes per second, in MB of 1024 × 1024 bytes (the unit of {@link formatBytes}). */
   megabytesPerSecond: number;
   /** Absent when no upload got an HTTP response. */
   latencyMs?: LatencyPercentiles;
@@ -467,7 +468,7 @@ function summarise({ results, recipient, imageBytes, concurrency, elapsedSeconds
     errorMessages,
     elapsedSeconds,
     imagesPerSecond: accepted / seconds,
-    megabytesPerSecond: (accepted * imageBytes) / 1e6 / seconds,
+    megabytesPerSecond: (accepted * imageBytes) / 1024 ** 2 / seconds,
     ...(latencies.length > 0 ? { latencyMs: percentiles(latencies) } : {}),
     acceptedKeys,
   };
@@ -478,11 +479,4 @@ function percentiles(values: number[]): LatencyPercentiles {
   const sorted = [...values].sort((a, b) => a - b);
   const rank = (p: number) => sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
   return { p50: rank(50), p95: rank(95), p99: rank(99), max: sorted[sorted.length - 1] ?? 0 };
-}
-
-/** Decimal units, like the MB/s figure. */
-function formatBytes(bytes: number): string {
-  if (bytes < 1000) return `${bytes} B`;
-  if (bytes < 1e6) return `${(bytes / 1e3).toFixed(1)} kB`;
-  return `${(bytes / 1e6).toFixed(2)} MB`;
 }

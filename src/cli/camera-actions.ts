@@ -1,6 +1,7 @@
 /**
  * What `images-to-s3 camera setup|status|remove` do (their options are defined in ./camera.ts,
- * which loads this module when one of them runs).
+ * which loads this module when one of them runs, and typed in ./camera-options.ts: this module
+ * imports nothing from ./camera.ts).
  *
  * @module
  */
@@ -27,7 +28,7 @@ import type { CameraRemoveResult, CameraSetupResult, CameraSetupStatus, StepList
 import { hostReach } from '../camera/reachability.js';
 import { openRegistry } from '../state/location.js';
 import type { CreatedToken, TokenInfo } from '../tokens/registry.js';
-import type { ConnectionOptions, RemoveCommandOptions, SetupCommandOptions } from './camera.js';
+import type { ConnectionOptions, RemoveCommandOptions, SetupCommandOptions } from './camera-options.js';
 
 /** The cameras a command works on, from --camera or --cameras. */
 async function targetsFrom(options: ConnectionOptions): Promise<CameraTarget[]> {

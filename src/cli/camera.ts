@@ -2,10 +2,11 @@
  * `images-to-s3 camera setup|status|remove`: configures Axis cameras over VAPIX to send their
  * images to the receiver, for one camera (`--camera`) or a fleet (`--cameras FILE`).
  *
- * The commands and their options are defined here; what they do is in ./camera-actions.ts, loaded
- * when one of them runs, so that every other command (`serve` above all) does without the VAPIX
- * client, its XML parser and the CSV reader (1 MB of heap that each garbage collection of a busy
- * receiver would mark again, and 5–7 MB of resident memory).
+ * The commands and their options are defined here (the options' types are in ./camera-options.ts);
+ * what they do is in ./camera-actions.ts, loaded when one of them runs, so that every other command
+ * (`serve` above all) does without the VAPIX client, its XML parser and the CSV reader (1 MB of
+ * heap that each garbage collection of a busy receiver would mark again, and 5–7 MB of resident
+ * memory).
  *
  * @module
  */
@@ -15,45 +16,12 @@ import { InvalidArgumentError, Option } from 'commander';
 
 import { AXIS_DEFAULT_FILENAME_PATTERN } from '../camera/filename-pattern.js';
 import { DEFAULT_PULSE, InvalidPulseIntervalError, parsePulseInterval } from '../camera/vapix/pulse.js';
-import type { PulseInterval } from '../camera/vapix/pulse.js';
 import { configurationNameFor } from '../camera/vapix/setup-name.js';
 import { DEFAULT_STORE_LOCATION } from '../stores/location.js';
+import type { ConnectionOptions, RemoveCommandOptions, SetupCommandOptions } from './camera-options.js';
 import { integerIn } from './sizes.js';
 
 const env = (name: string): string => `IMAGES_TO_S3_${name}`;
-
-/** Options every `camera` subcommand takes. */
-export interface ConnectionOptions {
-  camera?: string;
-  cameras?: string;
-  user?: string;
-  password?: string;
-  name?: string;
-  verifyCert: boolean;
-  concurrency: number;
-  timeout: number;
-  json?: boolean;
-}
-
-export interface SetupCommandOptions extends ConnectionOptions {
-  recipient: string;
-  token?: string;
-  createToken?: boolean;
-  store: string;
-  tokens?: string;
-  every: PulseInterval;
-  filename: string;
-  maxImages: number;
-  validateRecipientCert: boolean;
-  /** Configure a loopback or unspecified recipient all the same. */
-  force?: boolean;
-}
-
-export interface RemoveCommandOptions extends ConnectionOptions {
-  store: string;
-  tokens?: string;
-  keepToken?: boolean;
-}
 
 function addConnectionOptions(command: Command): Command {
   return command

@@ -3,13 +3,14 @@ import net from 'node:net';
 import { createSecureContext } from 'node:tls';
 import os from 'node:os';
 import path from 'node:path';
+import { formatBytes } from '../core/byte-size.js';
 import { ImageReceiver } from '../core/receiver.js';
 import { KeyTemplate } from '../core/object-key.js';
 import type { ImageStore } from '../core/store.js';
 import { createReceiverServer } from '../server/server.js';
 import { GalleryAccess } from '../gallery/access.js';
 import type { OpenedGalleryAccess } from '../gallery/access.js';
-import { GALLERY_PATH } from '../gallery/plugin.js';
+import { GALLERY_PATH, galleryPlugin } from '../gallery/plugin.js';
 import type { GalleryOptions } from '../gallery/plugin.js';
 import type { FastifyBaseLogger } from 'fastify';
 import { DiskStore } from '../stores/disk.js';
@@ -29,7 +30,6 @@ import { LocallyCopiedDocument } from '../state/local-copy.js';
 import { adoptEarlierDocument, stateFor } from '../state/location.js';
 import type { ReceiverState } from '../state/location.js';
 import { hostReach } from '../camera/reachability.js';
-import { formatByteSize } from './sizes.js';
 
 export interface ServeOptions {
   host: string;
@@ -109,8 +109,8 @@ export async function serve(options: ServeOptions): Promise<void> {
     limits: { maxInFlight: options.maxInFlight, failedAuthPerMinute: options.failedAuthLimit },
     trustProxy: options.trustProxy,
     ...(tls && { tls }),
-    ...(gallery && { gallery: gallery.options }),
   });
+  if (gallery) await app.register(galleryPlugin, { prefix: GALLERY_PATH, store, recipientPath: options.recipientPath, ...gallery.options });
   // The forwarder's first attempt is under way; what it reports from now on goes to the receiver's log.
   if (store instanceof SpooledStore) store.forwarder.log = app.log;
   const watch = await tokens.watch(registryTroubleLogger(app.log, tokens.location));
@@ -233,7 +233,7 @@ async function spoolFor(options: ServeOptions, state: ReceiverState): Promise<Sp
 function spoolLine(store: SpooledStore): string {
   const { images } = store.spool.contents();
   const waiting = images > 0 ? `; ${images} images from before, being forwarded` : '';
-  return `${store.spool.folder} (up to ${formatByteSize(store.spool.maxBytes)}${waiting})`;
+  return `${store.spool.folder} (up to ${formatBytes(store.spool.maxBytes)}${waiting})`;
 }
 
 /** Deletes images older than `days` now and every hour, in the background, one pass at a time. */

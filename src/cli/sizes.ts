@@ -12,11 +12,6 @@ export function parseByteSize(value: string): number {
   return bytes;
 }
 
-/** A size in the binary units {@link parseByteSize} reads, e.g. `512 MB`, `3.5 GB`. */
-export function formatByteSize(bytes: number): string {
-  return bytes >= 1024 ** 3 ? `${(bytes / 1024 ** 3).toFixed(1)} GB` : `${Math.round(bytes / 1024 ** 2)} MB`;
-}
-
 /** Parses a whole number within bounds. */
 export function integerIn(min: number, max: number): (value: string) => number {
   return (value) => {

@@ -38,6 +38,9 @@ export abstract class StoreError extends Error {
   }
 }
 
+/** The `Retry-After` of a 503 from the store, in seconds. */
+const UNAVAILABLE_RETRY_AFTER_SECONDS = 10;
+
 /** The store cannot take the image now (unreachable, timing out, refusing): 503, worth retrying. */
 export class StoreUnavailableError extends StoreError {
   readonly status = 503;
@@ -46,7 +49,30 @@ export class StoreUnavailableError extends StoreError {
   constructor(message: string, options: StoreErrorOptions = {}) {
     super(message, options);
     this.name = 'StoreUnavailableError';
-    this.retryAfterSeconds = options.retryAfterSeconds ?? 10;
+    this.retryAfterSeconds = options.retryAfterSeconds ?? UNAVAILABLE_RETRY_AFTER_SECONDS;
+  }
+}
+
+/**
+ * The store answered that every key tried for the image is taken (the preferred one, then
+ * alternates, up to `MAX_KEY_ATTEMPTS` of store.ts): 503, as for a store that refuses the image.
+ *
+ * Alternate keys are random (see `alternateKey`), so no camera setting, not even one filename for
+ * every image, makes them all clash: a store that reports them all taken is misreporting what it
+ * holds (a proxy answering every request, a store that refuses every conditional write). Not a
+ * 4xx, which would send the installer to the camera's settings; not a 500, which says the receiver
+ * failed. A retry draws new keys, so `Retry-After` is given as for any 503.
+ */
+export class StoreKeysTakenError extends StoreError {
+  readonly status = 503;
+  readonly genericMessage =
+    'The image store answered that every key tried for this image is already taken, so the image was not stored. Keys after the first are random, so the camera\'s settings are not the cause: check the store, or a proxy in front of it (details in the receiver\'s log).';
+  override readonly retryAfterSeconds: number;
+  /** `key` is the preferred key; `attempts` the number of keys tried. */
+  constructor(key: string, attempts: number, options: StoreErrorOptions = {}) {
+    super(`No free key for ${key}: all ${attempts} keys tried are taken`, options);
+    this.name = 'StoreKeysTakenError';
+    this.retryAfterSeconds = options.retryAfterSeconds ?? UNAVAILABLE_RETRY_AFTER_SECONDS;
   }
 }
 

@@ -63,8 +63,7 @@ export function generatedFilename(receivedAt: Date, type: ImageType): string {
   return `image-${stamp}${type.extensions[0]!}`;
 }
 
-/** The stored filename: the camera's, made safe, or a generated one. */
-export function storedFilename(header: string | undefined, type: ImageType, receivedAt: Date): string {
-  const sent = cameraFilename(header);
+/** The stored filename: the one the camera sent, made safe, or a generated one. */
+export function storedFilename(sent: string | undefined, type: ImageType, receivedAt: Date): string {
   return (sent !== undefined ? safeFilename(sent, type) : undefined) ?? generatedFilename(receivedAt, type);
 }

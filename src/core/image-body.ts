@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Hash } from 'node:crypto';
+import { formatBytes } from './byte-size.js';
 import { RequestBodyError, UploadError } from './errors.js';
 
 /** What an {@link ImageBody} checks beyond the size limit. */
@@ -11,6 +12,8 @@ export interface BodyHashing {
    * before its end reaches the reader, so a store keeps nothing of it. Implies hashing.
    */
   expectedSha256?: string | undefined;
+  /** What the 413 says when the body is over the limit (the default names --max-bytes). */
+  tooLargeMessage?: string;
 }
 
 /**
@@ -22,6 +25,7 @@ export class ImageBody {
   private readonly iterator: AsyncIterator<Uint8Array>;
   private readonly hash: Hash | undefined;
   private readonly expectedSha256: string | undefined;
+  private readonly tooLargeMessage: string;
   private buffered: Uint8Array[] = [];
   private bufferedBytes = 0;
   /** No more reading: the source ended, failed or was cancelled. */
@@ -39,6 +43,7 @@ export class ImageBody {
   ) {
     this.iterator = source[Symbol.asyncIterator]();
     this.expectedSha256 = hashing.expectedSha256;
+    this.tooLargeMessage = hashing.tooLargeMessage ?? tooLargeMessage(maxBytes);
     this.hash = hashing.sha256 || hashing.expectedSha256 !== undefined ? createHash('sha256') : undefined;
   }
 
@@ -102,7 +107,7 @@ export class ImageBody {
 
   private ensureWithinLimit(bytes: number): void {
     if (bytes > this.maxBytes) {
-      throw new UploadError(413, tooLargeMessage(this.maxBytes));
+      throw new UploadError(413, this.tooLargeMessage);
     }
   }
 
@@ -129,8 +134,4 @@ const digestMismatchMessage =
 
 export function tooLargeMessage(maxBytes: number): string {
   return `The image is larger than this receiver accepts (${formatBytes(maxBytes)}). Lower the camera's resolution or JPEG quality, or raise the receiver's --max-bytes.`;
-}
-
-function formatBytes(bytes: number): string {
-  return bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(1).replace(/\.0$/, '')} MB` : `${bytes} bytes`;
 }

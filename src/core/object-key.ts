@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { MAX_SEGMENT_LENGTH, sanitiseSegment } from './key-segment.js';
+import { isValidCameraName } from './camera-name.js';
+import { sanitiseSegment } from './key-segment.js';
 
 /** The default key layout: camera, UTC date, filename. */
 export const DEFAULT_KEY_TEMPLATE = '{camera}/{yyyy}/{MM}/{dd}/{filename}';
@@ -83,16 +84,13 @@ export class KeyTemplate {
   }
 }
 
-/** A camera name of the token registry's form (`[A-Za-z0-9][A-Za-z0-9._-]*`) is a safe segment as it is. */
-const SAFE_CAMERA_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-
 /**
- * The camera's folder. A safe name is kept verbatim, because sanitising folds `a__b` and `a_` into
- * `a_b` and `a`, which would put two registered cameras' images in one folder; anything else is
- * sanitised.
+ * The camera's folder. A valid camera name is kept verbatim, because sanitising folds `a__b` and
+ * `a_` into `a_b` and `a`, which would put two registered cameras' images in one folder; anything
+ * else is sanitised.
  */
 function cameraSegment(camera: string): string {
-  if (SAFE_CAMERA_NAME.test(camera) && camera.length <= MAX_SEGMENT_LENGTH) return camera;
+  if (isValidCameraName(camera)) return camera;
   return sanitiseSegment(camera) || 'unknown-camera';
 }
 

@@ -1,10 +1,12 @@
 import { announcedSha256 } from './content-digest.js';
 import { RequestBodyError, StoreError, UploadError } from './errors.js';
-import { storedFilename, cameraFilename } from './filename.js';
+import { cameraFilename, storedFilename } from './filename.js';
 import { ImageBody, tooLargeMessage } from './image-body.js';
 import { ACCEPTED_MEDIA_TYPES, SIGNATURE_BYTES, imageTypeForBytes, imageTypeForContentType } from './image-types.js';
 import type { ImageType } from './image-types.js';
 import { KeyTemplate, alternateKey } from './object-key.js';
+import { presentedToken, refusal } from './outcome.js';
+import type { OutcomeFacts, StoredImageReceipt, UploadOutcome } from './outcome.js';
 import type { ImageStore } from './store.js';
 
 /** Maps a presented token to the camera it belongs to. */
@@ -25,32 +27,31 @@ export interface UploadRequest extends UploadRequestHead {
   body: AsyncIterable<Uint8Array>;
 }
 
-/** What to answer, and what to log about it (never the token). */
-export interface UploadOutcome {
-  status: number;
-  body: { message: string } | StoredImageReceipt;
-  headers: Record<string, string>;
-  log: { camera?: string; key?: string; bytes?: number; filename?: string; error?: string; cause?: unknown };
-}
-
-/** The JSON body of a 200: where the image went, and what was stored. */
-export interface StoredImageReceipt {
-  key: string;
-  bytes: number;
-  /**
-   * The SHA-256 (lowercase hex) the stored bytes were checked against: present when the request
-   * sent a `Content-Digest`, and with a store that signs every body with it (S3).
-   */
-  sha256?: string;
+/**
+ * One file a camera sends, by whatever protocol, once the protocol has told which camera it is:
+ * what {@link ImageReceiver.ingest} takes.
+ */
+export interface IncomingFile {
   camera: string;
+  /** The name the camera gave the file; a path is folded into one name, a missing one generated. */
+  filename?: string | undefined;
+  /** The media type the sender declared; undefined when the protocol has none (the bytes decide). */
+  contentType?: string | undefined;
+  body: AsyncIterable<Uint8Array>;
+  /** The size the sender announced, checked against the limit before any byte is read. */
+  size?: number | undefined;
+  /** The SHA-256 (hex) the sender announced; a body with another is refused (400). */
+  sha256?: string | undefined;
 }
 
 /** A request that passed every check that can be made before reading its body. */
 export interface AdmittedUpload {
   readonly admitted: true;
   camera: string;
-  type: ImageType;
-  filenameHeader: string | undefined;
+  /** The declared type; undefined: the first bytes decide. */
+  type: ImageType | undefined;
+  /** The camera's name for the file, as it sent it. */
+  filename: string | undefined;
   /** The body's SHA-256 (hex) from the request's `Content-Digest`, checked before the image is kept. */
   expectedSha256: string | undefined;
   /** The body's length from `Content-Length`, when the request announced one. */
@@ -59,11 +60,14 @@ export interface AdmittedUpload {
 }
 
 export interface ImageReceiverOptions {
-  tokens: TokenVerifier;
+  /** Checks the tokens of HTTP requests; without it, only requests an adapter authenticated are taken. */
+  tokens?: TokenVerifier;
   store: ImageStore;
   keyTemplate?: KeyTemplate;
   /** Largest accepted image in bytes. */
   maxBytes?: number;
+  /** What a 413 says, where the runtime has its own advice (the default names --max-bytes). */
+  tooLargeMessage?: string;
   clock?: () => Date;
 }
 
@@ -79,9 +83,10 @@ export const DEFAULT_MAX_BYTES = 32 * 1024 * 1024;
  */
 export class ImageReceiver {
   readonly maxBytes: number;
-  private readonly tokens: TokenVerifier;
+  private readonly tokens: TokenVerifier | undefined;
   private readonly store: ImageStore;
   private readonly keyTemplate: KeyTemplate;
+  private readonly tooLargeMessage: string;
   private readonly clock: () => Date;
 
   constructor(options: ImageReceiverOptions) {
@@ -89,104 +94,134 @@ export class ImageReceiver {
     this.store = options.store;
     this.keyTemplate = options.keyTemplate ?? new KeyTemplate();
     this.maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+    this.tooLargeMessage = options.tooLargeMessage ?? tooLargeMessage(this.maxBytes);
     this.clock = options.clock ?? (() => new Date());
   }
 
   /** Runs {@link admit} then {@link receive}: for runtimes that hold the whole request at once. */
-  async handle(request: UploadRequest): Promise<UploadOutcome> {
-    const admission = await this.admit(request);
+  async handle(request: UploadRequest, authenticated?: { camera: string }): Promise<UploadOutcome> {
+    const admission = await this.admit(request, authenticated);
     return 'admitted' in admission ? this.receive(admission, request.body) : admission;
   }
 
   /**
-   * Every check that needs no body: method, token, content type, announced size. A server
-   * calls it before answering `Expect: 100-continue`, so a refused camera never sends the image.
+   * The entry point for every way in: camera `file.camera` sends a file. The same checks, key,
+   * no-overwrite rule and answers as an HTTP upload; the caller has authenticated the camera.
    */
-  async admit(request: UploadRequestHead): Promise<AdmittedUpload | UploadOutcome> {
+  async ingest(file: IncomingFile): Promise<UploadOutcome> {
+    const admission = this.admitFile(file);
+    return 'admitted' in admission ? this.receive(admission, file.body) : admission;
+  }
+
+  /**
+   * Every check of an HTTP request that needs no body: method, token, content type, announced
+   * size. A server calls it before answering `Expect: 100-continue`, so a refused camera never
+   * sends the image. `authenticated`: the camera an adapter already checked the token of (the
+   * Lambda authorizer's); the token is then not checked again.
+   */
+  async admit(request: UploadRequestHead, authenticated?: { camera: string }): Promise<AdmittedUpload | UploadOutcome> {
     const method = request.method.toUpperCase();
     if (method === 'GET' || method === 'HEAD') {
-      return reply(200, 'images-to-s3 receiver is ready. Cameras POST images here with ?accessToken=<token>.');
+      return refusal(200, 'images-to-s3 receiver is ready. Cameras POST images here with ?accessToken=<token>.');
     }
     if (method !== 'POST') {
-      return { ...reply(405, `Method ${method} is not allowed: cameras POST images here; GET and HEAD test the address.`), headers: { allow: 'GET, HEAD, POST' } };
+      return refusal(405, `Method ${method} is not allowed: cameras POST images here; GET and HEAD test the address.`, {}, { headers: { allow: 'GET, HEAD, POST' } });
     }
 
-    const presented = request.query.getAll('accessToken');
-    if (presented.length === 0 || presented.every((token) => token === '')) {
-      return reply(401, 'No access token: add accessToken=<token> to the camera\'s "Custom CGI parameters".');
-    }
-    if (new Set(presented).size > 1) {
-      return reply(400, 'The accessToken parameter is given more than once with different values: give it once.');
-    }
-    let camera: string | undefined;
-    try {
-      camera = await this.tokens.verify(presented[0]!);
-    } catch (error) {
-      // The registry could not be read (unreachable, damaged): nothing was stored, say so.
-      return failure(error, {});
-    }
+    let camera = authenticated?.camera;
     if (camera === undefined) {
-      return reply(403, 'The access token is not valid (unknown or revoked). Check the camera\'s "Custom CGI parameters" against the tokens issued for it.');
+      const presented = presentedToken(request.query.getAll('accessToken'));
+      if ('problem' in presented) {
+        return presented.problem === 'missing'
+          ? refusal(401, 'No access token: add accessToken=<token> to the camera\'s "Custom CGI parameters".', {}, { tokenRefusal: 'missing' })
+          : refusal(400, 'The accessToken parameter is given more than once with different values: give it once.');
+      }
+      try {
+        camera = await this.tokens?.verify(presented.token);
+      } catch (error) {
+        // The registry could not be read (unreachable, damaged): nothing was stored, say so.
+        return failure(error, {});
+      }
+      if (camera === undefined) {
+        return refusal(
+          403,
+          'The access token is not valid (unknown or revoked). Check the camera\'s "Custom CGI parameters" against the tokens issued for it.',
+          {},
+          { tokenRefusal: 'invalid' },
+        );
+      }
     }
 
     const contentType = header(request.headers, 'content-type');
-    const type = imageTypeForContentType(contentType);
-    if (type === undefined) {
-      const sent = contentType ? `"${printable(contentType)}"` : 'none';
-      return reply(415, `Content-Type ${sent} is not an accepted image type. Accepted: ${ACCEPTED_MEDIA_TYPES}.`, { camera });
+    if (contentType === undefined) {
+      return refusal(415, `Content-Type none is not an accepted image type. Accepted: ${ACCEPTED_MEDIA_TYPES}.`, { camera });
     }
 
-    const transferEncoding = header(request.headers, 'transfer-encoding');
-    const contentLength = header(request.headers, 'content-length');
-    let announcedBytes: number | undefined;
-    if (transferEncoding === undefined && contentLength !== undefined) {
-      if (!/^\d+$/.test(contentLength.trim())) {
-        return reply(400, 'The Content-Length header is not a number.', { camera });
-      }
-      const length = Number(contentLength);
-      if (length === 0) return reply(400, emptyMessage, { camera });
-      if (length > this.maxBytes) return reply(413, tooLargeMessage(this.maxBytes), { camera });
-      announcedBytes = length;
-    }
-
-    let expectedSha256: string | undefined;
+    // A length is only announced without chunked transfer encoding, which would override it.
+    const contentLength = header(request.headers, 'transfer-encoding') === undefined ? header(request.headers, 'content-length') : undefined;
+    const sizeGiven = contentLength !== undefined && /^\d+$/.test(contentLength.trim());
+    const admission = this.admitFile({
+      camera,
+      contentType,
+      filename: cameraFilename(header(request.headers, 'content-disposition')),
+      size: sizeGiven ? Number(contentLength) : undefined,
+    });
+    if (!('admitted' in admission)) return admission;
+    if (contentLength !== undefined && !sizeGiven) return refusal(400, 'The Content-Length header is not a number.', { camera });
     try {
-      expectedSha256 = announcedSha256(header(request.headers, 'content-digest'));
+      return { ...admission, expectedSha256: announcedSha256(header(request.headers, 'content-digest')) };
     } catch (error) {
-      if (error instanceof UploadError) return reply(error.status, error.message, { camera });
+      if (error instanceof UploadError) return refusal(error.status, error.message, { camera });
       throw error;
     }
+  }
 
+  /** The checks of a file that need no body: declared type and announced size. */
+  private admitFile(file: Omit<IncomingFile, 'body'>): AdmittedUpload | UploadOutcome {
+    const { camera } = file;
+    let type: ImageType | undefined;
+    if (file.contentType !== undefined) {
+      type = imageTypeForContentType(file.contentType);
+      if (type === undefined) {
+        return refusal(415, `Content-Type "${printable(file.contentType)}" is not an accepted image type. Accepted: ${ACCEPTED_MEDIA_TYPES}.`, { camera });
+      }
+    }
+    if (file.size === 0) return refusal(400, emptyMessage, { camera });
+    if (file.size !== undefined && file.size > this.maxBytes) return refusal(413, this.tooLargeMessage, { camera });
     return {
       admitted: true,
       camera,
       type,
-      filenameHeader: header(request.headers, 'content-disposition'),
-      expectedSha256,
-      announcedBytes,
+      filename: file.filename,
+      expectedSha256: file.sha256,
+      announcedBytes: file.size,
       receivedAt: this.clock(),
     };
   }
 
-  /** Reads, checks and stores the body of an admitted request. */
+  /** Reads, checks and stores the body of an admitted upload. */
   async receive(upload: AdmittedUpload, source: AsyncIterable<Uint8Array>): Promise<UploadOutcome> {
-    const { camera, type, receivedAt } = upload;
-    const filename = cameraFilename(upload.filenameHeader);
-    const log = { camera, ...(filename !== undefined && { filename: printable(filename) }) };
+    const { camera, receivedAt, filename } = upload;
+    const log: OutcomeFacts = { camera, ...(filename !== undefined && { filename: printable(filename) }) };
     // Hashing is a fifth of a minimal receiver's CPU per image: only when a client's digest or the store needs it.
     const hashed = upload.expectedSha256 !== undefined || this.store.needsSha256 === true;
-    const body = new ImageBody(source, this.maxBytes, { sha256: hashed, expectedSha256: upload.expectedSha256 });
+    const body = new ImageBody(source, this.maxBytes, { sha256: hashed, expectedSha256: upload.expectedSha256, tooLargeMessage: this.tooLargeMessage });
     try {
       const head = await body.head(SIGNATURE_BYTES);
-      if (head.byteLength === 0) return reply(400, emptyMessage, log);
-      if (!type.matches(head)) {
-        const actual = imageTypeForBytes(head);
-        const what = actual ? `are ${actual.mediaType}` : 'are not an image of an accepted type';
+      if (head.byteLength === 0) return refusal(400, emptyMessage, log);
+      const actual = imageTypeForBytes(head);
+      const type = upload.type ?? actual;
+      if (type === undefined) {
         await body.cancel();
-        return reply(415, `Content-Type says ${type.mediaType} but the bytes ${what}.`, log);
+        return refusal(415, `The file is not an image of an accepted type (${ACCEPTED_MEDIA_TYPES}).`, log);
+      }
+      if (!type.matches(head)) {
+        await body.cancel();
+        const what = actual ? `are ${actual.mediaType}` : 'are not an image of an accepted type';
+        return refusal(415, `Content-Type says ${type.mediaType} but the bytes ${what}.`, log);
       }
 
-      const key = this.keyTemplate.keyFor({ camera, receivedAt, filename: storedFilename(upload.filenameHeader, type, receivedAt) });
+      const key = this.keyTemplate.keyFor({ camera, receivedAt, filename: storedFilename(filename, type, receivedAt) });
       const stored = await this.store.write({
         key,
         alternateKey: () => alternateKey(key, receivedAt),
@@ -211,22 +246,23 @@ export class ImageReceiver {
 
 const emptyMessage = 'The request has no image: the body is empty.';
 
-function reply(status: number, message: string, log: UploadOutcome['log'] = {}): UploadOutcome {
-  return { status, body: { message }, headers: {}, log: { ...log, error: message } };
-}
-
-function failure(error: unknown, log: UploadOutcome['log']): UploadOutcome {
+function failure(error: unknown, log: OutcomeFacts): UploadOutcome {
   if (error instanceof UploadError || error instanceof RequestBodyError) {
-    return reply(error.status, error.message, { ...log, cause: error.cause });
+    return refusal(error.status, error.message, { ...log, cause: error.cause });
   }
   if (error instanceof StoreError) {
-    return {
-      ...reply(error.status, error.callerMessage ?? error.genericMessage, { ...log, error: error.message, cause: error.cause }),
-      headers: error.retryAfterSeconds === undefined ? {} : { 'retry-after': String(error.retryAfterSeconds) },
-    };
+    return refusal(
+      error.status,
+      error.callerMessage ?? error.genericMessage,
+      { ...log, error: error.message, cause: error.cause },
+      {
+        storeFailure: error.status === 507 ? 'full' : 'unavailable',
+        ...(error.retryAfterSeconds !== undefined && { retryAfterSeconds: error.retryAfterSeconds }),
+      },
+    );
   }
   // Only client errors are explained to the caller; the details of anything else go to the log.
-  return reply(500, 'The receiver failed to store the image; see its log.', { ...log, error: String(error), cause: error });
+  return refusal(500, 'The receiver failed to store the image; see its log.', { ...log, error: String(error), cause: error }, { storeFailure: 'other' });
 }
 
 function header(headers: UploadRequestHead['headers'], name: string): string | undefined {

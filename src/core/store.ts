@@ -106,7 +106,21 @@ export interface ImageStore {
   close(): Promise<void>;
 }
 
-/** The order of {@link ImageStore.list} (and of folder names): by UTF-8 bytes, as S3 lists keys. */
+/**
+ * How many keys a store tries for one image, the preferred one and then alternates, before it
+ * gives up with StoreKeysTakenError.
+ */
+export const MAX_KEY_ATTEMPTS = 5;
+
+/** The order of {@link ImageStore.list}: by UTF-8 bytes, as S3 lists keys. */
 export function compareKeys(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+/**
+ * The order of {@link ImageStore.listFolders}: that of the keys in the folders, so by the name and
+ * its '/' (`front-door` before `front`, as "-" sorts before "/"), as S3 lists common prefixes.
+ */
+export function compareFolders(a: string, b: string): number {
+  return compareKeys(`${a}/`, `${b}/`);
 }

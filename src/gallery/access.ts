@@ -170,7 +170,10 @@ export class GalleryAccess {
     const secret = Buffer.from(file.sessionSecret, 'base64url');
     const option = this.option;
     const password: GalleryAccess['password'] | undefined = option !== undefined ? { option } : file.password ? { hash: file.password } : undefined;
-    if (password === undefined) throw new Error(`The gallery access document ${this.document.location} has no password; restart a receiver, or run \`images-to-s3 gallery password\`.`);
+    if (password === undefined) {
+      const remedy = 'restart a receiver, or run `images-to-s3 gallery password`';
+      throw new Error(`The gallery access document ${this.document.location} has no password; ${remedy}.`);
+    }
     const fingerprint = 'option' in password ? createHmac('sha256', secret).update(password.option).digest('base64url') : password.hash.hash;
     return [password, createHmac('sha256', secret).update(`images-to-s3 gallery session\0${fingerprint}`).digest()];
   }

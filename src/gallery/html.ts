@@ -33,3 +33,14 @@ function render(value: Value): string {
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
+
+/**
+ * The parts that are there (`false`, `undefined` and `''` are left out), with `separator` between them.
+ *
+ * @example
+ * joinHtml([html`<b>1</b>`, false, 'two'], ' · ') // <b>1</b> · two
+ */
+export function joinHtml(parts: ReadonlyArray<Html | string | false | undefined>, separator: string): Html {
+  const present = parts.filter((part) => part !== false && part !== undefined && part !== '');
+  return html`${present.flatMap((part, i) => (i === 0 ? [part] : [separator, part]))}`;
+}

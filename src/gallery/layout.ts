@@ -79,7 +79,9 @@ export class GalleryLayout {
     const folders = segments.slice(0, -1);
     let index = 0;
     const fixed: string[] = [];
-    while (index < folders.length && placeholders(folders[index]!).length === 0) fixed.push(folders[index++]!.filter((part) => typeof part === 'string').join(''));
+    while (index < folders.length && placeholders(folders[index]!).length === 0) {
+      fixed.push(folders[index++]!.filter((part) => typeof part === 'string').join(''));
+    }
     this.fixedPrefix = fixed.map((folder) => `${folder}/`).join('');
 
     const cameraParts = folders[index];

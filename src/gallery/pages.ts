@@ -5,63 +5,15 @@
  *
  * @module
  */
+import { formatBytes } from '../core/byte-size.js';
 import type { CameraSummary, CatalogImage } from './catalog.js';
-import { html } from './html.js';
+import { html, joinHtml } from './html.js';
 import type { Html } from './html.js';
 import { ALL_IMAGES } from './layout.js';
 import type { Day } from './layout.js';
 import { formatDay, formatShortDay } from './times.js';
 import type { Times } from './times.js';
-
-/** Where the gallery lives, and how its URLs are made. */
-export class GalleryUrls {
-  constructor(
-    readonly base: string,
-    private readonly assetVersion: string,
-  ) {}
-
-  overview(): string {
-    return this.base;
-  }
-  login(next?: string): string {
-    return next === undefined || next === this.base ? `${this.base}/login` : `${this.base}/login?next=${encodeURIComponent(next)}`;
-  }
-  logout(): string {
-    return `${this.base}/logout`;
-  }
-  asset(name: string): string {
-    return `${this.base}/assets/${name}?v=${this.assetVersion}`;
-  }
-  camera(camera: string, day?: Day, page?: number): string {
-    const query = new URLSearchParams();
-    if (day !== undefined) query.set('day', day);
-    if (page !== undefined && page > 1) query.set('page', String(page));
-    const search = query.toString();
-    return `${this.base}/cameras/${encodeURIComponent(camera)}${search ? `?${search}` : ''}`;
-  }
-  view(key: string): string {
-    return `${this.base}/view/${encodeKey(key)}`;
-  }
-  image(key: string, download = false): string {
-    return `${this.base}/images/${encodeKey(key)}${download ? '?download=1' : ''}`;
-  }
-  thumbnail(key: string, size: 'thumb' | 'preview' = 'thumb'): string {
-    return `${this.base}/thumbs/${encodeKey(key)}${size === 'thumb' ? '' : '?size=preview'}`;
-  }
-  cardsFragment(): string {
-    return `${this.base}/fragments/cards`;
-  }
-  dayFragment(camera: string, day: Day): string {
-    return `${this.base}/fragments/cameras/${encodeURIComponent(camera)}?day=${day}`;
-  }
-  dayImages(camera: string, day: Day): string {
-    return `${this.base}/api/cameras/${encodeURIComponent(camera)}/days/${day}`;
-  }
-}
-
-function encodeKey(key: string): string {
-  return key.split('/').map(encodeURIComponent).join('/');
-}
+import type { GalleryUrls } from './urls.js';
 
 interface LayoutOptions {
   urls: GalleryUrls;
@@ -87,14 +39,14 @@ export function layout({ urls, title, page, times, crumbs, body }: LayoutOptions
 <link rel="stylesheet" href="${urls.asset('gallery.css')}">
 <script type="module" src="${urls.asset('gallery.js')}"></script>
 </head>
-<body data-page="${page}" data-base="${urls.base}"${times && html` data-time-zone="${times.zone}"`}>
+<body data-page="${page}" data-base="${urls.cookiePath}"${times && html` data-time-zone="${times.zone}"`}>
 <a class="skip-link" href="#main">Skip to content</a>
 <header class="topbar">
   <a class="brand" href="${urls.overview()}"><img src="${urls.asset('icon.svg')}" alt="" width="24" height="24"><span>images-to-s3</span></a>
   ${crumbs !== undefined &&
   html`<nav class="crumbs" aria-label="Breadcrumb"><ol>
     <li><a href="${urls.overview()}"${crumbs.length === 0 ? html` aria-current="page"` : ''}>Cameras</a></li>
-    ${crumbs.map((crumb) => html`<li>${crumb.href ? html`<a href="${crumb.href}">${crumb.label}</a>` : html`<span aria-current="page">${crumb.label}</span>`}</li>`)}
+    ${crumbs.map(crumbItem)}
   </ol></nav>
   <form class="logout" method="post" action="${urls.logout()}"><button type="submit" class="button ghost">Log out</button></form>`}
 </header>
@@ -104,6 +56,11 @@ ${body}
 </body>
 </html>
 `;
+}
+
+function crumbItem(crumb: { label: string; href?: string }): Html {
+  const content = crumb.href ? html`<a href="${crumb.href}">${crumb.label}</a>` : html`<span aria-current="page">${crumb.label}</span>`;
+  return html`<li>${content}</li>`;
 }
 
 export function loginPage(urls: GalleryUrls, options: { next: string; error?: string; status?: string }): Html {
@@ -119,13 +76,34 @@ export function loginPage(urls: GalleryUrls, options: { next: string; error?: st
   <input type="password" id="password" name="password" autocomplete="current-password" required autofocus>
   <input type="hidden" name="next" value="${options.next}">
   <button type="submit" class="button primary">Log in</button>
-  <p class="hint">This is the password <code>images-to-s3 serve</code> printed at its first start (or <code>--gallery-password</code>), not a camera's access token.</p>
+  <p class="hint">${LOGIN_HINT}</p>
 </form>`,
   });
 }
 
-export function overviewPage(urls: GalleryUrls, times: Times, summaries: CameraSummary[], options: { pollMs: number; now: Date; notice?: string }): Html {
+const LOGIN_HINT = joinHtml(
+  [
+    html`This is the password <code>images-to-s3 serve</code> printed at its first start`,
+    html`(or <code>--gallery-password</code>), not a camera's access token.`,
+  ],
+  ' ',
+);
+
+export function overviewPage(
+  urls: GalleryUrls,
+  times: Times,
+  summaries: CameraSummary[],
+  options: { pollMs: number; now: Date; notice?: string },
+): Html {
   const count = summaries.length;
+  const meta = joinHtml(
+    [
+      html`<span>${count === 1 ? '1 camera' : `${count} cameras`}</span>`,
+      html`<span class="time-zone">times in ${times.zoneName(options.now)}</span>`,
+      html`<span class="live-note" aria-live="polite">updates by itself</span>`,
+    ],
+    ' · ',
+  );
   return layout({
     urls,
     title: 'Cameras',
@@ -134,15 +112,17 @@ export function overviewPage(urls: GalleryUrls, times: Times, summaries: CameraS
     crumbs: [],
     body: html`<div class="page-head">
   <h1>Cameras</h1>
-  <p class="meta"><span>${count === 1 ? '1 camera' : `${count} cameras`}</span> · <span class="time-zone">times in ${times.zoneName(options.now)}</span> · <span class="live-note" aria-live="polite">updates by itself</span></p>
+  <p class="meta">${meta}</p>
 </div>
 ${options.notice !== undefined && html`<p class="notice" role="status">${options.notice}</p>`}
-${count === 0 && html`<p class="empty">No images yet. Point a camera at this receiver, or try <code>images-to-s3 simulate</code>; its images show up here.</p>`}
+${count === 0 && html`<p class="empty">${NO_CAMERAS}</p>`}
 <ul class="cards" id="cards" data-refresh-url="${urls.cardsFragment()}" data-poll-ms="${options.pollMs}">
 ${cameraCards(urls, times, summaries, options.now)}
 </ul>`,
   });
 }
+
+const NO_CAMERAS = html`No images yet. Point a camera at this receiver, or try <code>images-to-s3 simulate</code>; its images show up here.`;
 
 /** The overview's cards; also the live-update fragment. */
 export function cameraCards(urls: GalleryUrls, times: Times, summaries: CameraSummary[], now: Date): Html {
@@ -160,26 +140,42 @@ function cameraCard(urls: GalleryUrls, times: Times, summary: CameraSummary, now
     unknown: { label: 'Quiet', detail: 'too few images to know its interval' },
     never: { label: 'No images', detail: 'has not sent anything yet' },
   }[summary.state];
+  const alt = latest && `Latest image from ${name}, ${times.dayAndTime(latest.storedAt)} ${times.zone}`;
+  const media = latest
+    ? html`<img src="${urls.thumbnail(latest.key, 'preview')}" alt="${alt}" width="960" height="540" decoding="async">`
+    : html`<div class="no-image" aria-hidden="true">No image yet</div>`;
+  const stats = [
+    html`<strong>${summary.today.toLocaleString('en')}</strong> today`,
+    summary.usualIntervalMs !== undefined && html`usually every ${formatDuration(summary.usualIntervalMs)}`,
+    summary.state === 'overdue' && html`<span class="warn">${state.detail}</span>`,
+    summary.waiting !== undefined && waitingNote(summary.waiting),
+  ];
   return html`<li class="card state-${summary.state}" data-key="${camera}" data-version="${version}">
   <a class="card-link" href="${urls.camera(camera, latest?.day)}">
-    <div class="card-media">${
-      latest
-        ? html`<img src="${urls.thumbnail(latest.key, 'preview')}" alt="${`Latest image from ${name}, ${times.dayAndTime(latest.storedAt)} ${times.zone}`}" width="960" height="540" decoding="async">`
-        : html`<div class="no-image" aria-hidden="true">No image yet</div>`
-    }
+    <div class="card-media">${media}
       <span class="badge badge-${summary.state}" title="${state.detail}">${state.label}</span>
     </div>
     <div class="card-body">
       <h2>${name}</h2>
-      ${
-        latest
-          ? html`<p class="latest">Latest <time datetime="${latest.storedAt.toISOString()}">${times.timeOn(latest.storedAt, times.dayOf(now))}</time> · <time class="ago" data-relative="${latest.storedAt.toISOString()}" datetime="${latest.storedAt.toISOString()}">${formatAgo(now.getTime() - latest.storedAt.getTime())}</time></p>`
-          : html`<p class="latest">${state.detail}</p>`
-      }
-      <p class="stats"><strong>${summary.today.toLocaleString('en')}</strong> today${summary.usualIntervalMs !== undefined && html` · usually every ${formatDuration(summary.usualIntervalMs)}`}${summary.state === 'overdue' && html` · <span class="warn">${state.detail}</span>`}${summary.waiting !== undefined && html` · <span class="waiting" title="Received and safe on the receiver's disk; moved to the store when it can be reached">${summary.waiting.toLocaleString('en')} waiting to be forwarded</span>`}</p>
+      <p class="latest">${latest ? latestTimes(times, latest, now) : state.detail}</p>
+      <p class="stats">${joinHtml(stats, ' · ')}</p>
     </div>
   </a>
 </li>`;
+}
+
+/** When a camera's latest image came: the time, and how long ago (kept current by the script). */
+function latestTimes(times: Times, latest: CatalogImage, now: Date): Html {
+  const at = latest.storedAt.toISOString();
+  const time = html`<time datetime="${at}">${times.timeOn(latest.storedAt, times.dayOf(now))}</time>`;
+  const ago = html`<time class="ago" data-relative="${at}" datetime="${at}">${formatAgo(now.getTime() - latest.storedAt.getTime())}</time>`;
+  return html`Latest ${time} · ${ago}`;
+}
+
+/** Images a camera sent that are on the receiver's disk, not yet in the store. */
+function waitingNote(waiting: number): Html {
+  const title = html`title="Received and safe on the receiver's disk; moved to the store when it can be reached"`;
+  return html`<span class="waiting" ${title}>${waiting.toLocaleString('en')} waiting to be forwarded</span>`;
 }
 
 export interface CameraPageModel {
@@ -204,12 +200,14 @@ export function cameraPage(urls: GalleryUrls, times: Times, model: CameraPageMod
   const live = day === model.today && page === 1;
   const dayLink = (target: Day | undefined, rel: 'prev' | 'next'): Html => {
     const label = target ? formatShortDay(target) : rel === 'prev' ? 'Older' : 'Newer';
-    const content = rel === 'prev' ? html`<span aria-hidden="true">←</span> <span class="day-label">${label}</span>` : html`<span class="day-label">${label}</span> <span aria-hidden="true">→</span>`;
+    const dayLabel = html`<span class="day-label">${label}</span>`;
+    const content = rel === 'prev' ? html`<span aria-hidden="true">←</span> ${dayLabel}` : html`${dayLabel} <span aria-hidden="true">→</span>`;
     const name = `${rel === 'prev' ? 'Previous' : 'Next'} day with images${target ? `: ${formatDay(target)}` : ''}`;
     return target
       ? html`<a class="button" rel="${rel}" href="${urls.camera(camera, target)}" aria-label="${name}">${content}</a>`
       : html`<span class="button disabled" aria-disabled="true" aria-label="${`No ${name.toLowerCase()}`}">${content}</span>`;
   };
+  const refresh = live && html` data-refresh-url="${urls.dayFragment(camera, day)}" data-poll-ms="${model.pollMs}" data-page-size="${pageSize}"`;
   return layout({
     urls,
     title: `${name} · ${formatDay(day)}`,
@@ -226,15 +224,41 @@ export function cameraPage(urls: GalleryUrls, times: Times, model: CameraPageMod
     ${dayLink(model.nextDay, 'next')}
   </form>
 </div>
-${model.recentDays.length > 1 && html`<nav class="day-chips" aria-label="Recent days with images"><ul>${model.recentDays.map((recent) => html`<li><a href="${urls.camera(camera, recent)}"${recent === day ? html` aria-current="date"` : ''}>${recent === model.today ? 'Today' : formatShortDay(recent)}</a></li>`)}</ul></nav>`}
-<p class="meta" id="day-meta"><span id="image-count">${imageCount(images.length)}</span> on ${formatDay(day)}${times.zone === 'UTC' ? ' (UTC)' : html` (a UTC day) · <span class="time-zone">times in ${times.zoneName(new Date(`${day}T12:00:00Z`))}</span>`}${images.length > pageSize && html` · page ${page} of ${pages}`} · newest first${live && html` · <span class="live-note">updates by itself</span>`}</p>
+${model.recentDays.length > 1 && dayChips(urls, model)}
+<p class="meta" id="day-meta">${dayMeta(times, model, pages, live)}</p>
 ${images.length > 0 && player(urls, times, camera, day, images)}
 ${images.length === 0 && emptyCamera(camera, day, model)}
-<ol class="thumbs" id="thumbs"${live && html` data-refresh-url="${urls.dayFragment(camera, day)}" data-poll-ms="${model.pollMs}" data-page-size="${pageSize}"`}>
+<ol class="thumbs" id="thumbs"${refresh}>
 ${thumbnailTiles(urls, times, day, images, page, pageSize)}
 </ol>
 ${pages > 1 && pager(urls, camera, day, page, pages)}`,
   });
+}
+
+/** Links to the camera's last days with images (today's says so). */
+function dayChips(urls: GalleryUrls, model: CameraPageModel): Html {
+  const chip = (recent: Day): Html => {
+    const current = recent === model.day ? html` aria-current="date"` : '';
+    const label = recent === model.today ? 'Today' : formatShortDay(recent);
+    return html`<li><a href="${urls.camera(model.camera, recent)}"${current}>${label}</a></li>`;
+  };
+  return html`<nav class="day-chips" aria-label="Recent days with images"><ul>${model.recentDays.map(chip)}</ul></nav>`;
+}
+
+/** How many images the day has, which zone its times are in, and which page this is. */
+function dayMeta(times: Times, model: CameraPageModel, pages: number, live: boolean): Html {
+  const { day, images, page, pageSize } = model;
+  const utc = times.zone === 'UTC';
+  return joinHtml(
+    [
+      html`<span id="image-count">${imageCount(images.length)}</span> on ${formatDay(day)}${utc ? ' (UTC)' : ' (a UTC day)'}`,
+      !utc && html`<span class="time-zone">times in ${times.zoneName(new Date(`${day}T12:00:00Z`))}</span>`,
+      images.length > pageSize && `page ${page} of ${pages}`,
+      'newest first',
+      live && html`<span class="live-note">updates by itself</span>`,
+    ],
+    ' · ',
+  );
 }
 
 /**
@@ -243,12 +267,15 @@ ${pages > 1 && pager(urls, camera, day, page, pages)}`,
  */
 export function thumbnailTiles(urls: GalleryUrls, times: Times, day: Day, images: CatalogImage[], page: number, pageSize: number): Html {
   const labels = times.distinctLabels(images, day);
+  const tile = (image: CatalogImage): Html => {
+    const alt = imageAlt(times, image);
+    const thumbnail = html`<img src="${urls.thumbnail(image.key)}" alt="${alt}" width="320" height="180" loading="lazy" decoding="async">`;
+    const time = html`<time datetime="${image.storedAt.toISOString()}">${labels.get(image.key)}</time>`;
+    return html`<li data-key="${image.key}" data-version="1"><a href="${urls.view(image.key)}">${thumbnail}${time}</a></li>`;
+  };
   return html`${newestFirst(images)
     .slice((page - 1) * pageSize, page * pageSize)
-    .map(
-      (image) =>
-        html`<li data-key="${image.key}" data-version="1"><a href="${urls.view(image.key)}"><img src="${urls.thumbnail(image.key)}" alt="${imageAlt(times, image)}" width="320" height="180" loading="lazy" decoding="async"><time datetime="${image.storedAt.toISOString()}">${labels.get(image.key)}</time></a></li>`,
-    )}`;
+    .map(tile)}`;
 }
 
 /** What an empty day says: for a camera that never sent anything, how to set it up. */
@@ -257,13 +284,26 @@ function emptyCamera(camera: string, day: Day, model: CameraPageModel): Html {
   if (model.recentDays.length > 0 || model.previousDay !== undefined || camera === ALL_IMAGES) {
     return html`<p class="empty">No images from ${name} on ${formatDay(day)}.</p>`;
   }
-  const setup = `npx images-to-s3 camera setup --camera <camera address> --user root --recipient ${model.recipientUrl} --name ${camera} --create-token`;
+  const setup = [
+    'npx images-to-s3 camera setup --camera <camera address> --user root',
+    `--recipient ${model.recipientUrl} --name ${camera} --create-token`,
+  ].join(' ');
   return html`<div class="empty setup-hint">
   <p>${name} has not sent any image yet. To have an Axis camera send one a minute, run:</p>
   <pre><code>${setup}</code></pre>
-  <p>with the camera's address, and its administrator's password in <code>IMAGES_TO_S3_CAMERA_PASSWORD</code>. <code>--create-token</code> gives it a token of its own; with a token you already have, give <code>--token</code> instead. Images show up here as they arrive.</p>
+  <p>${SETUP_NOTES}</p>
 </div>`;
 }
+
+/** What the set-up line of an empty camera's page needs, and what it does. */
+const SETUP_NOTES = joinHtml(
+  [
+    html`with the camera's address, and its administrator's password in <code>IMAGES_TO_S3_CAMERA_PASSWORD</code>.`,
+    html`<code>--create-token</code> gives it a token of its own; with a token you already have, give <code>--token</code> instead.`,
+    'Images show up here as they arrive.',
+  ],
+  ' ',
+);
 
 function newestFirst(images: CatalogImage[]): CatalogImage[] {
   return [...images].reverse();
@@ -271,9 +311,11 @@ function newestFirst(images: CatalogImage[]): CatalogImage[] {
 
 function player(urls: GalleryUrls, times: Times, camera: string, day: Day, images: CatalogImage[]): Html {
   const first = images[0]!;
+  const hint = html`<span class="player-hint">${imageCount(images.length)} in order, oldest first</span>`;
+  const frameAlt = `Time-lapse frame: ${imageAlt(times, first)}`;
   return html`<section class="player" id="player" aria-labelledby="player-title" data-frames-url="${urls.dayImages(camera, day)}">
-  <div class="player-head"><h2 id="player-title">Time-lapse</h2><span class="player-hint">${imageCount(images.length)} in order, oldest first</span></div>
-  <div class="player-screen"><img id="player-frame" src="${urls.thumbnail(first.key, 'preview')}" alt="${`Time-lapse frame: ${imageAlt(times, first)}`}" width="960" height="540"></div>
+  <div class="player-head"><h2 id="player-title">Time-lapse</h2>${hint}</div>
+  <div class="player-screen"><img id="player-frame" src="${urls.thumbnail(first.key, 'preview')}" alt="${frameAlt}" width="960" height="540"></div>
   <div class="player-controls">
     <button type="button" class="button primary" id="player-play" aria-pressed="false">Play</button>
     <label class="player-speed" title="Images per second"><span class="speed-word">Speed</span> <select id="player-speed">
@@ -290,15 +332,20 @@ function player(urls: GalleryUrls, times: Times, camera: string, day: Day, image
 }
 
 function pager(urls: GalleryUrls, camera: string, day: Day, page: number, pages: number): Html {
-  const numbers = pageNumbers(page, pages);
+  /** The link to page `target`, or a disabled button where there is none. */
+  const step = (target: number, rel: 'prev' | 'next', label: string): Html =>
+    target >= 1 && target <= pages
+      ? html`<a class="button" rel="${rel}" href="${urls.camera(camera, day, target)}">${label}</a>`
+      : html`<span class="button disabled" aria-disabled="true">${label}</span>`;
+  const item = (n: number | undefined): Html => {
+    if (n === undefined) return html`<li class="gap" aria-hidden="true">…</li>`;
+    const current = n === page ? html` aria-current="page"` : '';
+    return html`<li><a href="${urls.camera(camera, day, n)}"${current} aria-label="${`Page ${n}`}">${n}</a></li>`;
+  };
   return html`<nav class="pager" aria-label="Pages of this day">
-  ${page > 1 ? html`<a class="button" rel="prev" href="${urls.camera(camera, day, page - 1)}">← Newer</a>` : html`<span class="button disabled" aria-disabled="true">← Newer</span>`}
-  <ol>${numbers.map((n) =>
-    n === undefined
-      ? html`<li class="gap" aria-hidden="true">…</li>`
-      : html`<li><a href="${urls.camera(camera, day, n)}"${n === page ? html` aria-current="page"` : ''} aria-label="${`Page ${n}`}">${n}</a></li>`,
-  )}</ol>
-  ${page < pages ? html`<a class="button" rel="next" href="${urls.camera(camera, day, page + 1)}">Older →</a>` : html`<span class="button disabled" aria-disabled="true">Older →</span>`}
+  ${step(page - 1, 'prev', '← Newer')}
+  <ol>${pageNumbers(page, pages).map(item)}</ol>
+  ${step(page + 1, 'next', 'Older →')}
 </nav>`;
 }
 
@@ -334,10 +381,19 @@ export function imagePage(urls: GalleryUrls, times: Times, model: ImagePageModel
   const filename = key.slice(key.lastIndexOf('/') + 1);
   const alt = image ? imageAlt(times, image) : `${name ?? 'Image'} ${filename}`;
   const zone = times.zoneName(when);
-  const step = (target: CatalogImage | undefined, rel: 'prev' | 'next', label: string): Html =>
-    target
-      ? html`<a class="button" rel="${rel}" href="${urls.view(target.key)}" title="${`${label}: ${times.dayAndTime(target.storedAt)}`}">${rel === 'prev' ? '← ' : ''}${label}${rel === 'next' ? ' →' : ''}</a>`
-      : html`<span class="button disabled" aria-disabled="true">${rel === 'prev' ? '← ' : ''}${label}${rel === 'next' ? ' →' : ''}</span>`;
+  /** The link to the older or newer image, or a disabled button where there is none. */
+  const step = (target: CatalogImage | undefined, rel: 'prev' | 'next', label: string): Html => {
+    const text = rel === 'prev' ? `← ${label}` : `${label} →`;
+    if (!target) return html`<span class="button disabled" aria-disabled="true">${text}</span>`;
+    const title = `${label}: ${times.dayAndTime(target.storedAt)}`;
+    return html`<a class="button" rel="${rel}" href="${urls.view(target.key)}" title="${title}">${text}</a>`;
+  };
+  const shownTime = html`<time datetime="${when.toISOString()}">${times.dayAndTime(when)}</time>`;
+  const received = `${formatDay(times.dayOf(when))} ${model.receivedAt ? times.preciseTime(when) : times.time(when)}`;
+  const receivedTime = html`<time datetime="${when.toISOString()}">${received}</time>`;
+  const cameraFilename = model.cameraFilename
+    ? html`<code>${model.cameraFilename}</code>`
+    : html`<span class="muted">not kept by this store</span>`;
   return layout({
     urls,
     title: `${name ?? 'Image'} · ${times.time(when)}`,
@@ -354,17 +410,17 @@ export function imagePage(urls: GalleryUrls, times: Times, model: ImagePageModel
 </div>
 <figure class="full-image">
   <img id="full-image" src="${urls.image(key)}" alt="${alt}">
-  <figcaption>${name ?? ''}${name ? ' · ' : ''}<time datetime="${when.toISOString()}">${times.dayAndTime(when)}</time> <span class="time-zone">${zone}</span></figcaption>
+  <figcaption>${name ?? ''}${name ? ' · ' : ''}${shownTime} <span class="time-zone">${zone}</span></figcaption>
 </figure>
 <div class="image-details">
   <a class="button primary" href="${urls.image(key, true)}" download="${filename}">Download</a>
   <dl class="facts">
     <dt>Key</dt><dd><code>${key}</code></dd>
     ${name && html`<dt>Camera</dt><dd>${name}</dd>`}
-    <dt>Received</dt><dd><time datetime="${when.toISOString()}">${formatDay(times.dayOf(when))} ${model.receivedAt ? times.preciseTime(when) : times.time(when)}</time> ${zone}</dd>
+    <dt>Received</dt><dd>${receivedTime} ${zone}</dd>
     <dt>Size</dt><dd>${formatBytes(model.size)} (${model.size.toLocaleString('en')} bytes)</dd>
     <dt>Type</dt><dd>${model.contentType}</dd>
-    <dt>Camera filename</dt><dd>${model.cameraFilename ? html`<code>${model.cameraFilename}</code>` : html`<span class="muted">not kept by this store</span>`}</dd>
+    <dt>Camera filename</dt><dd>${cameraFilename}</dd>
   </dl>
   <p class="hint">Keys <kbd>←</kbd> and <kbd>→</kbd> step to the older and newer image.</p>
 </div>`,
@@ -372,17 +428,23 @@ export function imagePage(urls: GalleryUrls, times: Times, model: ImagePageModel
 }
 
 export function messagePage(urls: GalleryUrls, options: { title: string; message: string; signedIn: boolean }): Html {
+  const back = html`<a class="button" href="${urls.overview()}">Back to the cameras</a>`;
   return layout({
     urls,
     title: options.title,
     page: 'message',
     ...(options.signedIn && { crumbs: [] }),
-    body: html`<div class="message-card"><h1>${options.title}</h1><p>${options.message}</p><p><a class="button" href="${urls.overview()}">Back to the cameras</a></p></div>`,
+    body: html`<div class="message-card"><h1>${options.title}</h1><p>${options.message}</p><p>${back}</p></div>`,
   });
 }
 
 /** An SVG shown in place of a thumbnail that cannot be made. */
-export const PLACEHOLDER_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="320" height="240" viewBox="0 0 320 240"><rect width="320" height="240" fill="#1f2630"/><text x="160" y="126" fill="#8a96a8" font-family="sans-serif" font-size="16" text-anchor="middle">No preview</text></svg>`;
+export const PLACEHOLDER_SVG = [
+  '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="240" viewBox="0 0 320 240">',
+  '<rect width="320" height="240" fill="#1f2630"/>',
+  '<text x="160" y="126" fill="#8a96a8" font-family="sans-serif" font-size="16" text-anchor="middle">No preview</text>',
+  '</svg>',
+].join('');
 
 function cameraLabel(camera: string): string {
   return camera === ALL_IMAGES ? 'All images' : camera;
@@ -409,10 +471,4 @@ export function formatDuration(ms: number): string {
 
 function formatAgo(ms: number): string {
   return ms < 5_000 ? 'just\u00a0now' : `${formatDuration(ms)} ago`;
-}
-
-function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(bytes < 10 * 1024 ? 1 : 0)} KB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }

@@ -8,12 +8,13 @@
  *
  * @module
  */
-import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readFile, readdir, rm, stat, utimes } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type sharp from 'sharp';
 import type { ImageStore } from '../core/store.js';
+import { writeFileAtomically } from '../files/durable.js';
 import { TaskLimiter } from './cache.js';
 
 /** `thumb` for grids (≈ 10–20 KB), `preview` for cards and the time-lapse player. */
@@ -149,14 +150,15 @@ export class ThumbnailService {
     }
   }
 
-  /** Writes a rendition to the folder (atomically: temp file and rename), then prunes if it is full. */
+  /**
+   * Writes a rendition to the folder, then prunes if it is full. Durably, like every file: a
+   * cached file is served as it is, without a check, so one a power cut left empty would stay a
+   * broken thumbnail while it is viewed; the fsyncs cost little beside the rendering they save.
+   */
   private async keep(file: string, body: Buffer): Promise<void> {
     try {
       this.diskUsed ??= this.measureDisk();
-      await mkdir(path.dirname(file), { recursive: true });
-      const temporary = `${file}.${randomUUID()}.tmp`;
-      await writeFile(temporary, body, { mode: 0o600 });
-      await rename(temporary, file);
+      await writeFileAtomically(file, body);
       const used = (await this.diskUsed) + body.byteLength;
       this.diskUsed = Promise.resolve(used);
       if (used > this.cacheDirMaxBytes && !this.pruning) await this.prune(file);

@@ -1,5 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayRequestAuthorizerEventV2, Context } from 'aws-lambda';
+import { presentedToken } from '../core/outcome.js';
 import type { TokenVerifier } from '../core/receiver.js';
 
 /** What the authorizer passes on to the upload function (`event.requestContext.authorizer.lambda`). */
@@ -30,13 +31,13 @@ export function createAuthorizer({ tokens, logger }: AuthorizerOptions): Authori
   return async (event, context) => {
     if (context) logger.addContext(context);
     const sourceIp = event.requestContext.http.sourceIp;
-    const presented = presentedTokens(event);
-    if (presented.length !== 1) {
-      const reason = presented.length === 0 ? 'no accessToken' : 'accessToken given more than once with different values';
+    const presented = presentedToken(tokenValues(event));
+    if ('problem' in presented) {
+      const reason = presented.problem === 'missing' ? 'no accessToken' : 'accessToken given more than once with different values';
       logger.warn('access denied', { reason, sourceIp });
       return { isAuthorized: false };
     }
-    const camera = await tokens.verify(presented[0]!);
+    const camera = await tokens.verify(presented.token);
     if (camera === undefined) {
       logger.warn('access denied', { reason: 'unknown or revoked token', sourceIp });
       return { isAuthorized: false };
@@ -47,13 +48,9 @@ export function createAuthorizer({ tokens, logger }: AuthorizerOptions): Authori
 }
 
 /**
- * The distinct non-empty `accessToken` values. The raw query string is read because API Gateway
- * joins repeated parameters with commas in `queryStringParameters` and in the identity source.
+ * The `accessToken` values. The raw query string is read because API Gateway joins repeated
+ * parameters with commas in `queryStringParameters` and in the identity source.
  */
-function presentedTokens(event: APIGatewayRequestAuthorizerEventV2): string[] {
-  const values =
-    event.rawQueryString !== undefined
-      ? new URLSearchParams(event.rawQueryString).getAll('accessToken')
-      : (event.identitySource ?? []);
-  return [...new Set(values.filter((value) => value !== ''))];
+function tokenValues(event: APIGatewayRequestAuthorizerEventV2): string[] {
+  return event.rawQueryString !== undefined ? new URLSearchParams(event.rawQueryString).getAll('accessToken') : (event.identitySource ?? []);
 }

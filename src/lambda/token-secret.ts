@@ -1,7 +1,8 @@
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { TokenVerifier } from '../core/receiver.js';
-import { DEFAULT_SHARED_TOKEN_CAMERA, RegistryFileError, cameraForToken, isValidCameraName, parseRegistryText, registryEntries } from '../tokens/registry.js';
+import { isValidCameraName } from '../core/camera-name.js';
+import { DEFAULT_SHARED_TOKEN_CAMERA, RegistryFileError, cameraForToken, parseRegistryText, registryEntries } from '../tokens/registry.js';
 import type { VerifierEntry } from '../tokens/registry.js';
 
 export { DEFAULT_SHARED_TOKEN_CAMERA } from '../tokens/registry.js';

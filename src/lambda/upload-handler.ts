@@ -4,8 +4,10 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { KeyTemplate } from '../core/object-key.js';
+import { outcomeKind, outcomeLogRecord } from '../core/outcome.js';
+import type { UploadOutcome } from '../core/outcome.js';
 import { ImageReceiver } from '../core/receiver.js';
-import type { UploadOutcome, UploadRequest } from '../core/receiver.js';
+import type { UploadRequest } from '../core/receiver.js';
 import type { ImageStore } from '../core/store.js';
 import { LAMBDA_MAX_IMAGE_BYTES } from './settings.js';
 
@@ -27,30 +29,27 @@ export interface UploadHandlerOptions {
 }
 
 /**
- * The upload function: an adapter from the API Gateway HTTP API event to the upload contract.
- * The authorizer has already checked the token, so the contract's token step gets the camera the
- * authorizer put in the request context; everything else (method, type, size, bytes, key, no
- * overwrite, statuses, messages) is the same code the self-hosted server runs.
+ * The upload function: an adapter from the API Gateway HTTP API event to the upload contract,
+ * built once per cold start. The authorizer has already checked the token, so the contract gets
+ * the camera the authorizer put in the request context; without one (a route without the
+ * authorizer) no token is valid. Everything else (method, type, size, bytes, key, no overwrite,
+ * statuses, messages, the log record) is the same code the self-hosted server runs.
  */
 export function createUploadHandler(options: UploadHandlerOptions): UploadHandler {
-  const { store, logger, metrics } = options;
+  const { logger, metrics } = options;
+  const receiver = new ImageReceiver({
+    store: options.store,
+    maxBytes: options.maxBytes,
+    tooLargeMessage: tooLargeForLambda(options.maxBytes),
+    ...(options.keyTemplate && { keyTemplate: options.keyTemplate }),
+    ...(options.clock && { clock: options.clock }),
+  });
   return async (event, context) => {
     const started = performance.now();
     if (context) logger.addContext(context);
     const camera = authorizedCamera(event);
-    const receiver = new ImageReceiver({
-      // Every token the authorizer let through belongs to `camera`; without an authorizer
-      // context (a route without one) no token is valid.
-      tokens: { verify: () => Promise.resolve(camera) },
-      store,
-      maxBytes: options.maxBytes,
-      ...(options.keyTemplate && { keyTemplate: options.keyTemplate }),
-      ...(options.clock && { clock: options.clock }),
-    });
     const request = uploadRequestOf(event);
-    let outcome = await receiver.handle(request);
-    if (outcome.status === 413) outcome = tooLargeForLambda(outcome, options.maxBytes);
-
+    const outcome = await receiver.handle(request, camera === undefined ? undefined : { camera });
     if (request.method.toUpperCase() === 'POST') {
       record(outcome, metrics);
       log(logger, outcome, performance.now() - started, event.requestContext.http.sourceIp);
@@ -87,34 +86,31 @@ export function uploadRequestOf(event: UploadEvent): UploadRequest {
   };
 }
 
-/** A 413 that says what the limit is on AWS and where larger images can go. */
-function tooLargeForLambda(outcome: UploadOutcome, maxBytes: number): UploadOutcome {
+/** What a 413 says on AWS: the limit there, and where larger images can go. */
+function tooLargeForLambda(maxBytes: number): string {
   const limit = `${(maxBytes / 1_000_000).toFixed(1)} MB`;
-  const message =
+  return (
     `The image is larger than this AWS receiver accepts (${limit}; AWS Lambda takes at most about ` +
     `${(LAMBDA_MAX_IMAGE_BYTES / 1_000_000).toFixed(1)} MB per image). Lower the camera's resolution or JPEG quality, ` +
-    'or send larger images to the self-hosted receiver (images-to-s3 serve).';
-  return { ...outcome, body: { message }, log: { ...outcome.log, error: message } };
+    'or send larger images to the self-hosted receiver (images-to-s3 serve).'
+  );
 }
 
 /** CloudWatch metrics (EMF): accepted, rejected and failed uploads, and stored bytes. */
 function record(outcome: UploadOutcome, metrics: Metrics): void {
-  if (outcome.status < 300) {
+  const kind = outcomeKind(outcome.status);
+  if (kind === 'stored') {
     metrics.addMetric('ImagesAccepted', MetricUnit.Count, 1);
     metrics.addMetric('ImageBytes', MetricUnit.Bytes, outcome.log.bytes ?? 0);
-  } else if (outcome.status < 500) {
-    metrics.addMetric('UploadsRejected', MetricUnit.Count, 1);
   } else {
-    metrics.addMetric('UploadsFailed', MetricUnit.Count, 1);
+    metrics.addMetric(kind === 'rejected' ? 'UploadsRejected' : 'UploadsFailed', MetricUnit.Count, 1);
   }
   metrics.publishStoredMetrics();
 }
 
-/** One structured line per upload; the query string, and so the token, is never part of it. */
+/** The contract's log record, written with the Lambda logger; the token is never part of it. */
 function log(logger: Logger, outcome: UploadOutcome, durationMs: number, sourceIp: string): void {
-  const { cause, ...facts } = outcome.log;
-  const line = { ...facts, status: outcome.status, durationMs: Math.round(durationMs * 10) / 10, sourceIp };
-  if (outcome.status < 300) logger.info('image stored', line);
-  else if (outcome.status < 500) logger.warn('upload rejected', line);
-  else logger.error('upload failed', { ...line, ...(cause !== undefined && { cause: cause instanceof Error ? cause : JSON.stringify(cause) }) });
+  const record = outcomeLogRecord(outcome, durationMs, sourceIp);
+  const cause = record.cause;
+  logger[record.level](record.message, { ...record.fields, ...(cause !== undefined && { cause: cause instanceof Error ? cause : JSON.stringify(cause) }) });
 }

@@ -1,9 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { outcomeKind } from '../core/outcome.js';
+import type { UploadOutcome } from '../core/outcome.js';
 import type { ForwarderReport } from '../spool/forwarder.js';
 import type { SpoolContents } from '../spool/spool.js';
-
-/** How an upload ended, for the duration histogram. */
-export type UploadOutcomeKind = 'stored' | 'rejected' | 'failed';
 
 /**
  * The receiver's Prometheus metrics, in a registry of its own (so tests and embedders can run
@@ -96,16 +95,13 @@ export class ReceiverMetrics {
   }
 
   /** Counts one finished upload request. */
-  record(facts: { status: number; camera?: string | undefined; bytes?: number | undefined; seconds: number }): void {
-    const { status, camera = '', seconds } = facts;
+  record(outcome: UploadOutcome, seconds: number): void {
+    const { status } = outcome;
+    const camera = outcome.log.camera ?? '';
     this.uploads.inc({ camera, status: String(status) });
-    if (status < 300 && facts.bytes !== undefined) this.storedBytes.inc({ camera }, facts.bytes);
-    this.duration.observe({ outcome: status < 300 ? 'stored' : status >= 500 ? 'failed' : 'rejected' }, seconds);
-    if (status === 401) this.authFailures.inc({ reason: 'missing' });
-    else if (status === 403) this.authFailures.inc({ reason: 'invalid' });
-    else if (status === 429) this.authFailures.inc({ reason: 'rate_limited' });
-    else if (status === 503 || status === 507 || status === 500) {
-      this.storeErrors.inc({ kind: status === 503 ? 'unavailable' : status === 507 ? 'full' : 'other' });
-    }
+    if (status < 300 && outcome.log.bytes !== undefined) this.storedBytes.inc({ camera }, outcome.log.bytes);
+    this.duration.observe({ outcome: outcomeKind(status) }, seconds);
+    if (outcome.tokenRefusal) this.authFailures.inc({ reason: outcome.tokenRefusal });
+    if (outcome.storeFailure) this.storeErrors.inc({ kind: outcome.storeFailure });
   }
 }

@@ -4,11 +4,11 @@ import { performance } from 'node:perf_hooks';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { StoreFullError } from '../core/errors.js';
-import type { ImageReceiver, UploadOutcome } from '../core/receiver.js';
+import { busyRefusal, outcomeLogRecord, tooManyTokenFailures } from '../core/outcome.js';
+import type { UploadOutcome } from '../core/outcome.js';
+import type { ImageReceiver } from '../core/receiver.js';
 import type { ImageStore } from '../core/store.js';
-import { GALLERY_PATH, galleryPlugin } from '../gallery/plugin.js';
 import { SpooledStore } from '../spool/spooled-store.js';
-import type { GalleryOptions } from '../gallery/plugin.js';
 import { FailedAuthLimiter } from './failed-auth-limiter.js';
 import { ReceiverMetrics } from './metrics.js';
 
@@ -24,8 +24,6 @@ export interface ReceiverServerOptions {
   limits?: Partial<ServerLimits>;
   /** Take the client address from `X-Forwarded-For` (only behind a reverse proxy you run). */
   trustProxy?: boolean;
-  /** The web gallery at `/gallery`, for viewers with the gallery password; off when unset. */
-  gallery?: GalleryOptions;
 }
 
 /** Bounds that keep slow or stalled clients from holding connections for ever. */
@@ -56,7 +54,8 @@ export const DEFAULT_LIMITS: ServerLimits = { maxInFlight: 128, failedAuthPerMin
  * as streams (never buffered whole), answers `Expect: 100-continue` only after the checks that
  * need no body passed, caps uploads in flight, rate-limits failed authentication per client
  * address, logs one JSON line per upload with the query string (and so the token) left out, and
- * serves `/healthz`, `/readyz` and `/metrics`.
+ * serves `/healthz`, `/readyz` and `/metrics`. More routes (the gallery) can be registered on the
+ * instance it returns before it listens.
  */
 export async function createReceiverServer(options: ReceiverServerOptions): Promise<FastifyInstance> {
   const { store } = options;
@@ -139,7 +138,6 @@ export async function createReceiverServer(options: ReceiverServerOptions): Prom
     return { status, store: store.location, ...facts };
   });
   app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
-  if (options.gallery) await app.register(galleryPlugin, { prefix: GALLERY_PATH, store, recipientPath, ...options.gallery });
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send({ message: `Nothing at ${pathOf(request.url)}: cameras send images to ${recipientPath}.` }),
   );
@@ -164,7 +162,7 @@ class UploadRoute {
     const isUpload = request.method === 'POST';
     let outcome: UploadOutcome;
     if (isUpload && this.inFlight >= this.limits.maxInFlight) {
-      outcome = refusal(503, 'The receiver is busy with other uploads; the image was not stored. Try again shortly.', '5');
+      outcome = busyRefusal();
     } else {
       if (isUpload) this.metrics.inFlight.set(++this.inFlight);
       try {
@@ -181,7 +179,7 @@ class UploadRoute {
       if (!request.raw.complete) request.raw.resume();
     }
     const seconds = (performance.now() - started) / 1000;
-    if (isUpload) this.metrics.record({ status: outcome.status, camera: outcome.log.camera, bytes: outcome.log.bytes, seconds });
+    if (isUpload) this.metrics.record(outcome, seconds);
     logOutcome(request, outcome, seconds * 1000);
     return reply.code(outcome.status).headers(outcome.headers).send(outcome.body);
   }
@@ -193,11 +191,9 @@ class UploadRoute {
       headers: request.headers,
     });
     if (!('admitted' in admission)) {
-      if (admission.status === 401 || admission.status === 403) {
+      if (admission.tokenRefusal) {
         const retryAfter = this.failedAuth.fail(request.ip);
-        if (retryAfter !== undefined) {
-          return refusal(429, `Too many uploads with a missing or invalid access token from ${request.ip}; wait a minute and check the camera's "Custom CGI parameters".`, String(retryAfter));
-        }
+        if (retryAfter !== undefined) return tooManyTokenFailures(request.ip, retryAfter);
       }
       return admission;
     }
@@ -207,20 +203,13 @@ class UploadRoute {
   }
 }
 
-function refusal(status: number, message: string, retryAfterSeconds: string): UploadOutcome {
-  return { status, body: { message }, headers: { 'retry-after': retryAfterSeconds }, log: { error: message } };
-}
-
 function logOutcome(request: FastifyRequest, outcome: UploadOutcome, durationMs: number): void {
   if (request.method !== 'POST') {
     request.log.debug({ method: request.method, status: outcome.status }, 'recipient test');
     return;
   }
-  const { cause, ...facts } = outcome.log;
-  const line = { ...facts, status: outcome.status, durationMs: Math.round(durationMs * 10) / 10, remoteAddress: request.ip };
-  if (outcome.status < 300) request.log.info(line, 'image stored');
-  else if (outcome.status < 500) request.log.warn(line, 'upload rejected');
-  else request.log.error({ ...line, err: cause }, 'upload failed');
+  const record = outcomeLogRecord(outcome, durationMs, request.ip);
+  request.log[record.level]({ ...record.fields, ...(record.level === 'error' && { err: record.cause }) }, record.message);
 }
 
 function pathOf(url: string): string {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { StoreKeysTakenError } from '../core/errors.js';
 import { alternateKey } from '../core/object-key.js';
 import type { ImageStore } from '../core/store.js';
 import { isCode } from '../stores/files.js';
@@ -208,7 +209,7 @@ export class Forwarder {
       async () => {
         const { key } = await this.store.write({
           key: image.key,
-          alternateKey: () => alternateKey(image.key, image.receivedAt, seedFor(image, ++alternates)),
+          alternateKey: () => forwardingAlternateKey(image, ++alternates),
           body: lazyBody(() => this.spool.bodyOf(image)),
           size: image.size,
           file: { path: image.file, size: image.size, sha256: image.sha256 },
@@ -288,9 +289,13 @@ async function* lazyBody(open: () => Promise<AsyncIterable<Uint8Array>>): AsyncG
   yield* await open();
 }
 
-/** The same alternate keys for the same image on every try, so a retry finds its own earlier copy. */
-function seedFor(image: SpooledImage, attempt: number): Buffer {
-  return createHash('sha256').update(`${image.sha256}:${image.receivedAt.toISOString()}:${attempt}`).digest();
+/**
+ * The `n`th alternate key (from 1) of a spooled image: the same on every try, so that a retry
+ * finds its own earlier copy.
+ */
+export function forwardingAlternateKey(image: Pick<SpooledImage, 'key' | 'sha256' | 'receivedAt'>, n: number): string {
+  const seed = createHash('sha256').update(`${image.sha256}:${image.receivedAt.toISOString()}:${n}`).digest();
+  return alternateKey(image.key, image.receivedAt, seed);
 }
 
 function causeOf(error: unknown): unknown {
@@ -298,6 +303,8 @@ function causeOf(error: unknown): unknown {
 }
 
 function concernsOneImage(error: unknown): boolean {
+  // The store answered, about this image's keys: other images have keys of their own.
+  if (error instanceof StoreKeysTakenError) return true;
   const cause = causeOf(error);
   const status = (cause as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
   if (status !== undefined) return IMAGE_STATUSES.has(status);

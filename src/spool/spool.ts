@@ -4,9 +4,12 @@ import { mkdir, open, readdir, rename, rm, statfs, unlink } from 'node:fs/promis
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { StoreFullError } from '../core/errors.js';
+import { StoreFullError, StoreKeysTakenError } from '../core/errors.js';
+import { MAX_KEY_ATTEMPTS } from '../core/store.js';
 import type { ImageWrite } from '../core/store.js';
-import { fileStoreError, isCode, openFileStart, syncFolder, writableFreeBytes, writeBody } from '../stores/files.js';
+import { syncFolder } from '../files/durable.js';
+import { fileStoreError, isCode, openFileStart, watchedBody, writableFreeBytes, writeBody } from '../stores/files.js';
+import type { BodyReading } from '../stores/files.js';
 
 /** One image waiting in the spool to be forwarded to the store. */
 export interface SpooledImage {
@@ -55,7 +58,6 @@ const MAGIC = Buffer.from('I2S3SPL1');
 const TRAILER_TAIL = 4 + MAGIC.length;
 /** Keys recently forwarded: a new image with one of them takes an alternate key at once. */
 const RECENT_KEYS_LIMIT = 10_000;
-const MAX_KEY_ATTEMPTS = 5;
 const DEFAULT_MIN_FREE_BYTES = 64 * 1024 * 1024;
 
 /**
@@ -146,6 +148,7 @@ export class Spool {
     const hash = image.sha256 ? undefined : createHash('sha256');
     const receivedAt = new Date(image.metadata['received-at'] ?? Date.now());
     let spooled: TrailerFacts | undefined;
+    const reading: BodyReading = {};
     // Once the body has passed (its size and hash known), its key and the trailer that records it;
     // the trailer goes out with the body's last bytes, in the same write.
     const trailer = (): Buffer => {
@@ -163,7 +166,7 @@ export class Spool {
     };
     try {
       file = await open(temporary, 'wx', 0o640);
-      await writeBody(file, this.counted(image.body, tally, hash, trailer));
+      await writeBody(file, this.counted(watchedBody(image.body, reading), tally, hash, trailer));
       if (this.fsync) await file.sync();
       await file.close();
       file = undefined;
@@ -177,7 +180,7 @@ export class Spool {
     } catch (error) {
       await file?.close().catch(() => undefined);
       await unlink(temporary).catch(() => undefined);
-      throw fileStoreError(error, this.folder);
+      throw reading.failure ? reading.failure.error : fileStoreError(error, this.folder);
     } finally {
       if (key !== undefined) this.claimedKeys.delete(key);
       this.receiving -= tally.bytes;
@@ -255,7 +258,7 @@ export class Spool {
         this.claimedKeys.add(key);
         return key;
       }
-      if (attempt >= MAX_KEY_ATTEMPTS) throw new Error(`No free key found for ${image.key} after ${attempt} attempts`);
+      if (attempt >= MAX_KEY_ATTEMPTS) throw new StoreKeysTakenError(image.key, attempt);
       key = image.alternateKey();
     }
   }

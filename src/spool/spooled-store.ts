@@ -1,5 +1,5 @@
 import { StoreFullError } from '../core/errors.js';
-import { compareKeys } from '../core/store.js';
+import { compareFolders, compareKeys } from '../core/store.js';
 import type { ImageStore, ImageWrite, ObjectContent, ObjectFacts, StoreHealth, StoredObject } from '../core/store.js';
 import { isCode } from '../stores/files.js';
 import { Forwarder } from './forwarder.js';
@@ -105,7 +105,7 @@ export class SpooledStore implements ImageStore {
       const slash = rest.indexOf('/');
       if (slash > 0) folders.add(rest.slice(0, slash));
     }
-    return [...folders].sort(compareKeys);
+    return [...folders].sort(compareFolders);
   }
 
   /** Ready while the spool takes images, whatever the store does: {@link health} tells the rest. */

@@ -3,11 +3,10 @@
  *
  * @module
  */
-import { randomBytes } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
-import { constants as fsConstants } from 'node:fs';
-import { link, mkdir, open, rename, stat, unlink } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { createFileAtomically, writeFileAtomically } from '../files/durable.js';
 import { CONFLICT, UNCHANGED, serialised } from './document.js';
 import type { DocumentVersion, SharedDocument, WriteProtection } from './document.js';
 
@@ -54,22 +53,11 @@ export class FileDocument implements SharedDocument {
   write(text: string, expectedTag: string | undefined): Promise<string | typeof CONFLICT> {
     return serialised(`file:${this.location}`, async () => {
       if ((await this.currentTag()) !== expectedTag) return CONFLICT;
-      const temporary = await writeTemporary(this.location, text);
-      try {
-        if (expectedTag === undefined) {
-          try {
-            await link(temporary, this.location);
-          } catch (error) {
-            if ((error as NodeJS.ErrnoException).code === 'EEXIST') return CONFLICT;
-            throw error;
-          }
-        } else {
-          await rename(temporary, this.location);
-        }
-      } finally {
-        await unlink(temporary).catch(() => undefined);
+      if (expectedTag === undefined) {
+        if (!(await createFileAtomically(this.location, text))) return CONFLICT;
+      } else {
+        await writeFileAtomically(this.location, text);
       }
-      await syncFolder(path.dirname(this.location));
       return (await this.currentTag()) ?? CONFLICT;
     });
   }
@@ -85,54 +73,6 @@ export class FileDocument implements SharedDocument {
       if (isNotFound(error)) return undefined;
       throw error;
     }
-  }
-}
-
-/**
- * Writes `text` to `file` atomically: a temporary file in the same folder (0600), fsynced, renamed
- * over `file`, and the folder fsynced. A reader sees the old text or the new, never a mix.
- */
-export async function writeFileAtomically(file: string, text: string): Promise<void> {
-  const temporary = await writeTemporary(file, text);
-  try {
-    await rename(temporary, file);
-  } catch (error) {
-    await unlink(temporary).catch(() => undefined);
-    throw error;
-  }
-  await syncFolder(path.dirname(file));
-}
-
-async function writeTemporary(file: string, text: string): Promise<string> {
-  const folder = path.dirname(file);
-  await mkdir(folder, { recursive: true, mode: 0o700 });
-  const temporary = path.join(folder, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(temporary, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
-  try {
-    // The umask can only clear bits, but make the mode exact regardless.
-    await handle.chmod(0o600);
-    await handle.writeFile(text, 'utf8');
-    await handle.sync();
-  } catch (error) {
-    await handle.close();
-    await unlink(temporary).catch(() => undefined);
-    throw error;
-  }
-  await handle.close();
-  return temporary;
-}
-
-/** Makes a rename durable; not supported everywhere (e.g. Windows), hence best effort. */
-async function syncFolder(folder: string): Promise<void> {
-  try {
-    const handle = await open(folder, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    // Durability of the folder entry is a bonus; the data itself is fsynced.
   }
 }
 

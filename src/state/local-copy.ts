@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { FileDocument, writeFileAtomically } from './file-document.js';
+import { writeFileAtomically } from '../files/durable.js';
+import { FileDocument } from './file-document.js';
 import { DocumentUnreachableError, UNCHANGED } from './document.js';
 import type { CONFLICT, DocumentVersion, SharedDocument, WriteProtection } from './document.js';
 

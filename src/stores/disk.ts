@@ -3,11 +3,13 @@ import { createReadStream } from 'node:fs';
 import { link, mkdir, open, readdir, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { StoreFullError } from '../core/errors.js';
-import { compareKeys } from '../core/store.js';
+import { StoreFullError, StoreKeysTakenError, StoreUnavailableError } from '../core/errors.js';
+import { MAX_KEY_ATTEMPTS, compareFolders } from '../core/store.js';
 import type { ImageStore, ImageWrite, ObjectContent, ObjectFacts, StoredObject } from '../core/store.js';
 import { IMAGE_TYPES } from '../core/image-types.js';
-import { fileStoreError as storeError, isCode, syncFolder, writableFreeBytes, writeBody } from './files.js';
+import { syncFolder } from '../files/durable.js';
+import { fileStoreError as storeError, isCode, watchedBody, writableFreeBytes, writeBody } from './files.js';
+import type { BodyReading } from './files.js';
 
 /** Folder, inside the store's root, for files still being received. Keys never start with a dot. */
 const INCOMING = '.incoming';
@@ -15,8 +17,6 @@ const INCOMING = '.incoming';
 const STALE_INCOMING_MS = 60 * 60 * 1000;
 /** Free space below which `check()` reports the store as full. */
 export const DEFAULT_MIN_FREE_BYTES = 64 * 1024 * 1024;
-/** How many alternate keys to try before giving up (each is unique with overwhelming odds). */
-const MAX_KEY_ATTEMPTS = 5;
 
 export interface DiskStoreOptions {
   /**
@@ -72,9 +72,10 @@ export class DiskStore implements ImageStore {
     const temporary = path.join(this.incoming, `${randomUUID()}.part`);
     let file: FileHandle | undefined;
     let temporaryLeft = true;
+    const reading: BodyReading = {};
     try {
       file = await this.createIncoming(temporary);
-      await writeBody(file, image.body);
+      await writeBody(file, watchedBody(image.body, reading));
       if (this.fsync) await file.sync();
       await file.close();
       file = undefined;
@@ -84,7 +85,7 @@ export class DiskStore implements ImageStore {
       await Promise.all([unlink(temporary).catch(() => undefined), this.fsync && syncFolder(path.dirname(stored))]);
       return { key };
     } catch (error) {
-      throw storeError(error, this.root);
+      throw reading.failure ? reading.failure.error : storeError(error, this.root);
     } finally {
       await file?.close().catch(() => undefined);
       if (temporaryLeft) await unlink(temporary).catch(() => undefined);
@@ -108,8 +109,7 @@ export class DiskStore implements ImageStore {
         body: createReadStream(file),
       };
     } catch (error) {
-      if (isCode(error, 'ENOENT') || isCode(error, 'ENOTDIR')) return undefined;
-      throw error;
+      return this.missing(error, undefined);
     }
   }
 
@@ -120,10 +120,9 @@ export class DiskStore implements ImageStore {
       return entries
         .filter((entry) => entry.isDirectory() && !entry.name.startsWith('.'))
         .map((entry) => entry.name)
-        .sort(compareKeys);
+        .sort(compareFolders);
     } catch (error) {
-      if (isCode(error, 'ENOENT') || isCode(error, 'ENOTDIR')) return [];
-      throw error;
+      return this.missing(error, []);
     }
   }
 
@@ -133,9 +132,22 @@ export class DiskStore implements ImageStore {
       if (!info.isFile()) return undefined;
       return { key, size: info.size, lastModified: info.mtime, contentType: contentTypeFor(key), metadata: {} };
     } catch (error) {
-      if (isCode(error, 'ENOENT') || isCode(error, 'ENOTDIR')) return undefined;
-      throw error;
+      return this.missing(error, undefined);
     }
+  }
+
+  /**
+   * What a read that found no file answers: `nothing` when the store's folder is there (no object
+   * under that key), StoreUnavailableError when the folder itself is gone or is not a folder. Other
+   * failures become store errors too.
+   */
+  private async missing<T>(error: unknown, nothing: T): Promise<T> {
+    if (!isCode(error, 'ENOENT') && !isCode(error, 'ENOTDIR')) throw storeError(error, this.root);
+    const root = await stat(this.root).catch((rootError: unknown) => {
+      throw storeError(rootError, this.root);
+    });
+    if (!root.isDirectory()) throw new StoreUnavailableError(`Cannot use ${this.root}: it is not a folder`);
+    return nothing;
   }
 
   async check(): Promise<void> {
@@ -180,7 +192,10 @@ export class DiskStore implements ImageStore {
     }
   }
 
-  /** Links the temporary file under the image's key, or an alternate one if that is taken; the key and its file. */
+  /**
+   * Links the temporary file under the image's key, or an alternate one if that is taken (unless
+   * the file there is this very image, see `ImageWrite.isSameImage`); the key and its file.
+   */
   private async linkUnderFreeKey(temporary: string, image: ImageWrite): Promise<{ key: string; file: string }> {
     let key = image.key;
     for (let attempt = 1; ; attempt++) {
@@ -189,9 +204,14 @@ export class DiskStore implements ImageStore {
         await linkInto(temporary, file);
         return { key, file };
       } catch (error) {
-        if (!isCode(error, 'EEXIST') || attempt >= MAX_KEY_ATTEMPTS) throw error;
-        key = image.alternateKey();
+        if (!isCode(error, 'EEXIST')) throw error;
       }
+      if (image.isSameImage) {
+        const existing = await this.head(key);
+        if (existing && image.isSameImage(existing)) return { key, file };
+      }
+      if (attempt >= MAX_KEY_ATTEMPTS) throw new StoreKeysTakenError(image.key, attempt);
+      key = image.alternateKey();
     }
   }
 
@@ -230,8 +250,9 @@ export class DiskStore implements ImageStore {
     try {
       entries = await readdir(path.join(this.root, folder), { withFileTypes: true });
     } catch (error) {
-      if (isCode(error, 'ENOENT')) return;
-      throw error;
+      // A folder removed meanwhile (retention) holds nothing; the store's own folder gone is a failure.
+      await this.missing(error, undefined);
+      return;
     }
     // Key order as S3 lists it (UTF-8 bytes): a folder's keys all start with `name/`, and "-" or
     // "." sort before "/", so `front-door/x` and `front.jpg` come before `front/x`.

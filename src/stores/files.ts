@@ -67,16 +67,6 @@ async function writeAll(file: FileHandle, chunks: Uint8Array[]): Promise<void> {
   }
 }
 
-/** fsyncs a folder, so that names just made or removed in it survive a power cut. */
-export async function syncFolder(folder: string): Promise<void> {
-  const handle = await open(folder, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
 /**
  * The free space of `root`'s filesystem, after checking that `writable` (a folder in it) can be
  * written; failures become the store errors of {@link fileStoreError}.
@@ -107,15 +97,37 @@ export async function openFileStart(file: string, size: number): Promise<Readabl
   return stream;
 }
 
-/** Store-level failures become the errors the contract maps to 503 and 507; others pass. */
+/**
+ * Store-level failures become the errors the contract maps to 503 and 507; others pass. ENOTDIR:
+ * something that is not a folder where the store's folder (or one inside it) belongs.
+ */
 export function fileStoreError(error: unknown, root: string): unknown {
   if (isCode(error, 'ENOSPC') || isCode(error, 'EDQUOT')) {
     return new StoreFullError(`No space left in ${root}`, { cause: error });
   }
-  if (['EACCES', 'EPERM', 'EROFS', 'EIO', 'ENOENT', 'EMFILE', 'ENFILE'].some((code) => isCode(error, code))) {
-    return new StoreUnavailableError(`Cannot write to ${root}: ${(error as Error).message}`, { cause: error });
+  if (['EACCES', 'EPERM', 'EROFS', 'EIO', 'ENOENT', 'ENOTDIR', 'EMFILE', 'ENFILE'].some((code) => isCode(error, code))) {
+    return new StoreUnavailableError(`Cannot use ${root}: ${(error as Error).message}`, { cause: error });
   }
   return error;
+}
+
+/** Whether, and with what, reading an image's body failed (see {@link watchedBody}). */
+export interface BodyReading {
+  failure?: { error: unknown };
+}
+
+/**
+ * `body`, noting in `reading` the error it fails with: a store rethrows that error as it is (see
+ * `ImageWrite.body`), even one with an errno code (a spooled file that cannot be read), and turns
+ * only its own failures into store errors.
+ */
+export async function* watchedBody(body: AsyncIterable<Uint8Array>, reading: BodyReading): AsyncGenerator<Uint8Array> {
+  try {
+    yield* body;
+  } catch (error) {
+    reading.failure = { error };
+    throw error;
+  }
 }
 
 export function isCode(error: unknown, code: string): boolean {

@@ -16,7 +16,8 @@ import {
   paginateListObjectsV2,
 } from '@aws-sdk/client-s3';
 import type { CompletedPart, PutObjectCommandInput } from '@aws-sdk/client-s3';
-import { RequestBodyError, StoreUnavailableError, UploadError } from '../core/errors.js';
+import { RequestBodyError, StoreError, StoreFullError, StoreKeysTakenError, StoreUnavailableError, UploadError } from '../core/errors.js';
+import { MAX_KEY_ATTEMPTS } from '../core/store.js';
 import type { ImageStore, ImageWrite, ObjectContent, ObjectFacts, StoredObject } from '../core/store.js';
 import { openFileStart } from './files.js';
 import { MemoryBudget } from './memory-budget.js';
@@ -64,7 +65,12 @@ export const DEFAULT_MEMORY_BUDGET_BYTES = 4 * DEFAULT_PART_SIZE;
 const PAYLOAD_HASH_HEADER = 'x-amz-content-sha256';
 /** Keys recently found taken, so a camera that always sends the same name skips the clash. */
 const KNOWN_TAKEN_LIMIT = 10_000;
-const MAX_KEY_ATTEMPTS = 5;
+/**
+ * How S3-compatible stores say they are full: Ceph RGW answers a write over a user or bucket quota
+ * with 403 QuotaExceeded, MinIO a drive past its free-space threshold with 507 XMinioStorageFull
+ * (any 507, Insufficient Storage, counts).
+ */
+const FULL_CODES = new Set(['QuotaExceeded', 'XMinioStorageFull']);
 
 export { parseS3Location } from './s3-location.js';
 
@@ -242,11 +248,15 @@ export class S3Store implements ImageStore {
 
   async *list(prefix = ''): AsyncIterable<StoredObject> {
     const pages = paginateListObjectsV2({ client: this.client }, { Bucket: this.bucket, Prefix: this.prefix + prefix });
-    for await (const page of pages) {
-      for (const object of page.Contents ?? []) {
-        if (object.Key === undefined) continue;
-        yield { key: object.Key.slice(this.prefix.length), size: object.Size ?? 0, lastModified: object.LastModified ?? new Date(0) };
+    try {
+      for await (const page of pages) {
+        for (const object of page.Contents ?? []) {
+          if (object.Key === undefined) continue;
+          yield { key: object.Key.slice(this.prefix.length), size: object.Size ?? 0, lastModified: object.LastModified ?? new Date(0) };
+        }
       }
+    } catch (error) {
+      throw storeError(error);
     }
   }
 
@@ -337,7 +347,7 @@ export class S3Store implements ImageStore {
       });
       if (stored || (await this.holdsSameImage(key, image))) return { key };
       this.rememberTaken(key);
-      if (attempt >= MAX_KEY_ATTEMPTS) throw new Error(`No free key found for ${image.key} after ${attempt} attempts`);
+      if (attempt >= MAX_KEY_ATTEMPTS) throw new StoreKeysTakenError(image.key, attempt);
       key = image.alternateKey();
     }
   }
@@ -367,8 +377,9 @@ export class S3Store implements ImageStore {
     rest: AsyncIterator<Uint8Array>,
   ): Promise<{ key: string }> {
     let key = preferred;
-    if (await this.exists(key)) {
+    for (let attempt = 1; await this.exists(key); attempt++) {
       this.rememberTaken(key);
+      if (attempt >= MAX_KEY_ATTEMPTS) throw new StoreKeysTakenError(image.key, attempt);
       key = image.alternateKey();
     }
     const target = { Bucket: this.bucket, Key: this.prefix + key };
@@ -498,9 +509,15 @@ export function statusOf(error: unknown): number | undefined {
   return (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
 }
 
-/** Anything the store or the network did wrong is a 503; errors from reading the request pass. */
+/**
+ * A store that says it is full is a 507, anything else the store or the network did wrong a 503;
+ * store errors already made, and errors from reading the request, pass.
+ */
 function storeError(error: unknown): unknown {
-  if (error instanceof UploadError || error instanceof RequestBodyError || error instanceof StoreUnavailableError) return error;
+  if (error instanceof UploadError || error instanceof RequestBodyError || error instanceof StoreError) return error;
   const detail = error instanceof S3ServiceException ? `${error.name} (HTTP ${statusOf(error) ?? '?'})` : String(error);
+  if (statusOf(error) === 507 || (error instanceof S3ServiceException && FULL_CODES.has(error.name))) {
+    return new StoreFullError(`S3 store: ${detail}`, { cause: error });
+  }
   return new StoreUnavailableError(`S3 store: ${detail}`, { cause: error });
 }

@@ -4,11 +4,7 @@
  * Messages are written for the person running the CLI or reading the server
  * log, and never contain a token: a token in a log is a leaked credential.
  */
-
-/** What a camera name may look like, in words (used in error messages and help). */
-export const CAMERA_NAME_RULE =
-  'a camera name must be 1–63 characters of letters A–Z/a–z, digits 0–9, ".", "_" or "-", ' +
-  'starting with a letter or digit (it becomes part of the storage key prefix).';
+import { CAMERA_NAME_RULE } from '../core/camera-name.js';
 
 /** What a user-supplied token may look like, in words. */
 export const TOKEN_RULE =

@@ -11,6 +11,7 @@
 
 import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
+import { isValidCameraName } from '../core/camera-name.js';
 import { StoreUnavailableError } from '../core/errors.js';
 import { DocumentUnreachableError, UNCHANGED, updateDocument } from '../state/document.js';
 import type { DocumentVersion, SharedDocument } from '../state/document.js';
@@ -24,7 +25,6 @@ import {
 } from './errors.js';
 
 export {
-  CAMERA_NAME_RULE,
   DuplicateTokenError,
   InvalidCameraNameError,
   InvalidTokenError,
@@ -32,9 +32,6 @@ export {
   TOKEN_RULE,
   TokenRegistryError,
 } from './errors.js';
-
-/** Camera names become an object key prefix, so they are kept to a conservative set. */
-export const CAMERA_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 /** Tokens a user brings along (e.g. the shared secret of Axis' AWS reference stack). */
 export const REGISTERED_TOKEN_PATTERN = /^[A-Za-z0-9._~-]{16,256}$/;
@@ -94,14 +91,6 @@ export interface StoredToken extends TokenInfo {
 export interface VerifierEntry {
   camera: string;
   digest: Buffer;
-}
-
-/**
- * Whether `camera` is an acceptable camera name: 1–63 characters of
- * `[A-Za-z0-9._-]`, starting with a letter or digit (so never `.` or `..`).
- */
-export function isValidCameraName(camera: unknown): camera is string {
-  return typeof camera === 'string' && CAMERA_NAME_PATTERN.test(camera);
 }
 
 /** Whether `token` may be registered with {@link CreateTokenOptions.token}. */

@@ -167,7 +167,7 @@ describe('simulate', () => {
       assert.equal(summary.concurrency, 4);
       assert.ok(summary.elapsedSeconds > 0);
       assert.ok(Math.abs(summary.imagesPerSecond - 16 / summary.elapsedSeconds) < 1e-6);
-      assert.ok(Math.abs(summary.megabytesPerSecond - (16 * image.length) / 1e6 / summary.elapsedSeconds) < 1e-6);
+      assert.ok(Math.abs(summary.megabytesPerSecond - (16 * image.length) / 1024 ** 2 / summary.elapsedSeconds) < 1e-6);
       const latency = summary.latencyMs;
       assert.ok(latency !== undefined);
       assert.ok(latency.p50 >= 10 && latency.p50 <= latency.p95 && latency.p95 <= latency.p99 && latency.p99 <= latency.max);

@@ -5,7 +5,7 @@ import { maskSecret, redactSecrets } from '../../src/camera/vapix/errors.js';
 import { describePulseInterval, InvalidPulseIntervalError, parsePulseInterval, pulseICalendar, readICalendar } from '../../src/camera/vapix/pulse.js';
 import { configurationNameFor } from '../../src/camera/vapix/setup-name.js';
 import { cameraNameFromAddress, eventIdInMessageContent, planCameraSetup, pulseMessageContent } from '../../src/camera/vapix/setup.js';
-import { isValidCameraName } from '../../src/tokens/registry.js';
+import { isValidCameraName } from '../../src/core/camera-name.js';
 
 describe('pulse intervals', () => {
   it('parses --every values and describes them', () => {

@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 
+import { isValidCameraName } from '../../src/core/camera-name.js';
 import { cameraFilename, generatedFilename, safeFilename, storedFilename } from '../../src/core/filename.js';
 import {
   ACCEPTED_MEDIA_TYPES,
@@ -43,7 +44,7 @@ const AT = new Date('2024-05-06T07:08:09.010Z');
 
 /** The key the receiver builds for an upload: the same composition as `ImageReceiver.receive`. */
 function keyForUpload(template: KeyTemplate, camera: string, header: string | undefined, type: ImageType, receivedAt: Date): string {
-  return template.keyFor({ camera, receivedAt, filename: storedFilename(header, type, receivedAt) });
+  return template.keyFor({ camera, receivedAt, filename: storedFilename(cameraFilename(header), type, receivedAt) });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -108,9 +109,9 @@ const LAYOUTS: readonly Layout[] = [
   },
 ];
 
-/** The folder a camera's images go to: a registry-style name as it is, anything else sanitised. */
+/** The folder a camera's images go to: a valid camera name as it is, anything else sanitised. */
 function expectedCameraFolder(camera: string): string {
-  if (/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(camera) && camera.length <= MAX_SEGMENT_LENGTH) return camera;
+  if (isValidCameraName(camera)) return camera;
   return sanitiseSegment(camera) || 'unknown-camera';
 }
 
@@ -172,7 +173,7 @@ describe('object keys for hostile camera filenames and camera names (property te
     );
     fc.assert(
       fc.property(header, imageType, receivedAt, (value, type, at) => {
-        const filename = storedFilename(value, type, at);
+        const filename = storedFilename(cameraFilename(value), type, at);
         assertSafeKey(filename, 1, type);
         assert.ok([...filename].length <= MAX_SEGMENT_LENGTH, `filename longer than ${MAX_SEGMENT_LENGTH} characters: ${filename}`);
       }),
@@ -320,7 +321,7 @@ describe('cameraFilename (Content-Disposition)', () => {
   it('reads a name the camera sent as raw UTF-8 bytes (which Node hands over as Latin-1)', () => {
     const asNodeReadsIt = (text: string): string => Buffer.from(text, 'utf8').toString('latin1');
     assert.equal(cameraFilename(asNodeReadsIt('attachment; filename="Küche-é_日本_\u{1f4f7}.jpg"')), 'Küche-é_日本_\u{1f4f7}.jpg');
-    assert.equal(storedFilename(asNodeReadsIt('attachment; filename="Küche.jpg"'), JPEG, AT), 'Küche.jpg');
+    assert.equal(storedFilename(cameraFilename(asNodeReadsIt('attachment; filename="Küche.jpg"')), JPEG, AT), 'Küche.jpg');
     // Real Latin-1 bytes (not valid UTF-8) stay as they are.
     assert.equal(cameraFilename('attachment; filename="K\u00fcche.jpg"'), 'Küche.jpg');
     const headerText = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 60 }).filter((name) => !/["\\\p{Cc}]/u.test(name));
@@ -353,7 +354,7 @@ describe('cameraFilename (Content-Disposition)', () => {
   });
 
   it('a malformed header still stores the image, under a generated name', () => {
-    assert.equal(storedFilename('attachment; filename="unterminated.jpg', JPEG, AT), 'image-2024-05-06T07-08-09-010Z.jpg');
+    assert.equal(storedFilename(cameraFilename('attachment; filename="unterminated.jpg'), JPEG, AT), 'image-2024-05-06T07-08-09-010Z.jpg');
   });
 });
 

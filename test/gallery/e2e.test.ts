@@ -5,37 +5,23 @@
  * committed) for people to look at.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
 import { simulate } from '../../src/camera/simulator.js';
 import { alternateKey } from '../../src/core/object-key.js';
 import { addDays, dayOf } from '../../src/gallery/layout.js';
+import { CHROMIUM_MISSING, launchChromium } from '../support/chromium.js';
 import { cameraImage, startGallery } from './helpers.js';
 import type { RunningGallery } from './helpers.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
-/** The flags this machine's closed network needs (see the README, "Gallery"). */
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const DESKTOP = { viewport: { width: 1280, height: 860 } };
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
 
-const missing = existsSync(CHROMIUM)
-  ? undefined
-  : `Chromium not found at ${CHROMIUM}: the browser tests are skipped. Install it with \`sudo apt-get install -y --no-install-recommends chromium\` (.ci/run does), or point CHROMIUM_PATH at one.`;
+const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
+const missing = CHROMIUM_MISSING;
 if (missing) process.stderr.write(`\n*** ${missing}\n\n`);
 
 describe('gallery in Chromium', { skip: missing ?? false }, () => {
@@ -158,7 +144,7 @@ describe('gallery in Chromium', { skip: missing ?? false }, () => {
       });
       await utimes(path.join(gallery.root, 'images', key), at, at);
     }
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+    browser = await launchChromium();
   });
 
   after(async () => {

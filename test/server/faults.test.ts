@@ -5,23 +5,18 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import type { TestContext } from 'node:test';
 import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { DiskStore } from '../../src/stores/disk.js';
 import { S3Store, createS3Client } from '../../src/stores/s3.js';
 import { SAMPLE_JPEG, cameraUpload, request, startReceiver } from '../support/receiver.js';
+import type { RunningReceiver } from '../support/receiver.js';
 import { S3RVER_CREDENTIALS, startS3rver } from '../support/s3rver.js';
-import { mountTmpfs } from '../support/tmpfs.js';
+import { freePort } from '../support/ports.js';
+import { onTmpfs } from '../support/tmpfs.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const credentials = S3RVER_CREDENTIALS;
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Opens a connection, sends `head`, then nothing more until the server closes it; resolves with what it said and when. */
 function holdOpen(port: number, head: string | Buffer, trickle?: { byte: string; everyMs: number }): Promise<{ reply: string; closedAfterMs: number }> {
@@ -101,61 +96,45 @@ describe('faults: the S3 store goes away and comes back', () => {
 });
 
 describe('faults: the disk', () => {
-  const folders: string[] = [];
-  after(async () => {
-    for (const folder of folders) {
-      try {
-        execFileSync('umount', [folder], { stdio: 'pipe' });
-      } catch {
-        // not mounted
-      }
+  /** Runs `test` with a receiver whose disk store is on a tmpfs of `size` (skipped where none can be mounted). */
+  async function onSmallDisk(t: TestContext, size: string, test: (disk: string, receiver: RunningReceiver) => Promise<void>): Promise<void> {
+    const folder = await mkdtemp(path.join(os.tmpdir(), 'images-to-s3-tmpfs-'));
+    try {
+      await onTmpfs(t, folder, size, async (disk) => {
+        await mkdir(path.join(disk, 'images'));
+        const receiver = await startReceiver({ store: new DiskStore(path.join(disk, 'images'), 0) });
+        try {
+          await test(disk, receiver);
+        } finally {
+          await receiver.close();
+        }
+      });
+    } finally {
       await rm(folder, { recursive: true, force: true });
     }
-  });
-
-  async function tmpfs(size: string): Promise<{ folder: string; skip?: string }> {
-    const folder = await mkdtemp(path.join(os.tmpdir(), 'images-to-s3-tmpfs-'));
-    folders.push(folder);
-    const skip = mountTmpfs(folder, size);
-    return skip === undefined ? { folder } : { folder, skip };
   }
 
-  it('answers 507 when the disk is full, leaves no partial file, and keeps serving', async (t) => {
-    const { folder, skip } = await tmpfs('1m');
-    if (skip) return t.skip(skip);
-    const store = new DiskStore(path.join(folder, 'images'), 0);
-    const receiver = await startReceiver({ store });
-    try {
+  it('answers 507 when the disk is full, leaves no partial file, and keeps serving', (t) =>
+    onSmallDisk(t, '1m', async (disk, receiver) => {
       const big = Buffer.concat([SAMPLE_JPEG, Buffer.alloc(2 * 1024 * 1024, 7)]);
       const full = await cameraUpload(receiver, { body: big, filename: 'big.jpg' });
       assert.equal(full.status, 507);
       assert.match(String(full.json.message), /full/);
-      assert.deepEqual(await readdir(path.join(folder, 'images', '.incoming')), []);
+      assert.deepEqual(await readdir(path.join(disk, 'images', '.incoming')), []);
       assert.equal((await request(receiver.url)).status, 200);
       assert.equal((await cameraUpload(receiver, { filename: 'small.jpg' })).status, 200);
-    } finally {
-      await receiver.close();
-    }
-  });
+    }));
 
-  it('answers 503 while the disk is read-only, /readyz says not ready, and it recovers when writable again', async (t) => {
-    const { folder, skip } = await tmpfs('8m');
-    if (skip) return t.skip(skip);
-    await mkdir(path.join(folder, 'images'));
-    const store = new DiskStore(path.join(folder, 'images'), 0);
-    const receiver = await startReceiver({ store });
-    try {
-      execFileSync('mount', ['-o', 'remount,ro', folder]);
+  it('answers 503 while the disk is read-only, /readyz says not ready, and it recovers when writable again', (t) =>
+    onSmallDisk(t, '8m', async (disk, receiver) => {
+      execFileSync('mount', ['-o', 'remount,ro', disk]);
       const response = await cameraUpload(receiver, { filename: 'ro.jpg' });
       assert.equal(response.status, 503);
       assert.equal((await request(`http://127.0.0.1:${receiver.port}/readyz`)).status, 503);
-      execFileSync('mount', ['-o', 'remount,rw', folder]);
+      execFileSync('mount', ['-o', 'remount,rw', disk]);
       assert.equal((await request(`http://127.0.0.1:${receiver.port}/readyz`)).status, 200);
       assert.equal((await cameraUpload(receiver, { filename: 'rw.jpg' })).status, 200);
-    } finally {
-      await receiver.close();
-    }
-  });
+    }));
 });
 
 describe('faults: slow and vanishing clients', () => {

@@ -4,7 +4,9 @@ import { mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { MAX_KEY_ATTEMPTS } from '../../src/core/store.js';
+import { forwardingAlternateKey } from '../../src/spool/forwarder.js';
 import { SpooledStore } from '../../src/spool/spooled-store.js';
 import { S3Store, createS3Client } from '../../src/stores/s3.js';
 import { startLocalS3 } from '../support/local-s3.js';
@@ -200,6 +202,56 @@ describe('spool in front of an S3 store', () => {
     assert.notEqual(moved[0], takenKey);
     assert.equal(store.report().forwarder.rekeyed, 1);
     assert.ok(receiver.logs.some((line) => line.includes('forwarded image under another key') && line.includes(moved[0]!)));
+  });
+
+  it('keeps every image while the store is full (a quota), and forwards each once when there is room again', async () => {
+    s3.full = true;
+    await start();
+    const images = [jpeg(1), jpeg(2)];
+    for (const [n, body] of images.entries()) assert.equal((await upload(body, `quota-${n}.jpg`)).status, 200);
+    await until(() => store.report().forwarder.failures >= 3, 'a few refused attempts');
+    assert.equal(store.report().forwarder.storeReachable, false, 'a full store stops forwarding, as one that is down');
+    assert.match(store.report().forwarder.lastError ?? '', /QuotaExceeded/);
+    assert.equal(store.report().spool.images, 2);
+
+    s3.full = false;
+    await until(() => store.report().spool.images === 0, 'the spool to drain');
+    for (const body of images) assert.equal((await keysHolding(body)).length, 1);
+  });
+
+  it('backs off alone an image whose every key the store has taken, forwards the others, and that one once a key is free', async () => {
+    await start();
+    await storeOpened();
+    // Forwarding held while the keys the forwarder will try for the first image are taken.
+    await store.forwarder.stop();
+    const stuck = jpeg(1);
+    const other = jpeg(2);
+    const stuckKey = String((await upload(stuck, 'stuck.jpg')).json.key);
+    assert.equal((await upload(other, 'other.jpg')).status, 200);
+    const spooled = store.spool.find(stuckKey)!;
+    // Its key and every alternate a try can reach: a retry starts at the first alternate (the key is known taken).
+    const alternates = Array.from({ length: MAX_KEY_ATTEMPTS }, (_, n) => forwardingAlternateKey(spooled, n + 1));
+    const taken = [stuckKey, ...alternates];
+    const admin = createS3Client({ endpoint: s3.endpoint, region: s3.region, credentials: s3.credentials });
+    const stranger = Buffer.from('someone else');
+    for (const key of taken) await admin.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: stranger }));
+    store.forwarder.start();
+
+    await until(async () => (await keysHolding(other)).length === 1, 'the other image to be forwarded');
+    await until(() => receiver.logs.some((line) => line.includes('the store refused a spooled image') && line.includes(stuckKey)), 'the refusal in the log');
+    assert.equal(store.report().forwarder.storeReachable, true, 'the breaker stays closed: the store answers');
+    // Images that arrive meanwhile are not held up behind it.
+    const later = jpeg(3);
+    assert.equal((await upload(later, 'later.jpg')).status, 200);
+    await until(async () => (await keysHolding(later)).length === 1, 'a later image to be forwarded');
+    assert.deepEqual([...store.spool.waiting()].map((image) => image.key), [stuckKey]);
+
+    const freed = alternates[0]!;
+    await admin.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: freed }));
+    admin.destroy();
+    await until(() => store.report().spool.images === 0, 'the image to be forwarded once a key is free');
+    assert.deepEqual(await keysHolding(stuck), [freed]);
+    for (const key of taken.filter((key) => key !== freed)) assert.deepEqual(await s3.object(key), stranger, key);
   });
 
   it('gives up, with an error in the log, on a spooled file that something else removed, and forwards the rest', async () => {

@@ -3,7 +3,8 @@ import { mkdtemp, readFile, readdir, rm, truncate, writeFile } from 'node:fs/pro
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { StoreFullError } from '../../src/core/errors.js';
+import { StoreFullError, StoreKeysTakenError } from '../../src/core/errors.js';
+import { MAX_KEY_ATTEMPTS } from '../../src/core/store.js';
 import { Spool } from '../../src/spool/spool.js';
 import { MemoryBudget } from '../../src/stores/memory-budget.js';
 import { bodyOf, bytesOf, failingBody, imageWrite, jpeg, sha256 } from '../stores/helpers.js';
@@ -95,6 +96,31 @@ describe('Spool', () => {
     const again = image('yard/image.jpg', [Buffer.from('3')]);
     const third = await spool.add(again);
     assert.deepEqual([third.key], again.alternates, 'a key just forwarded is taken in the store');
+  });
+
+  it(`gives up with StoreKeysTakenError after ${MAX_KEY_ATTEMPTS} keys taken by images waiting, leaving nothing behind`, async () => {
+    const folder = await newFolder();
+    const spool = new Spool({ folder, maxBytes: 1e9 });
+    await spool.open();
+    await spool.add(image('yard/image.jpg', [Buffer.from('1')]));
+    let alternates = 0;
+    const write = { ...image('yard/image.jpg', [Buffer.from('2')]), alternateKey: () => (alternates++, 'yard/image.jpg') };
+
+    await assert.rejects(spool.add(write), StoreKeysTakenError);
+
+    assert.equal(alternates, MAX_KEY_ATTEMPTS - 1);
+    assert.deepEqual([...spool.waiting()].map((entry) => entry.key), ['yard/image.jpg']);
+    assert.deepEqual(await readdir(path.join(folder, 'incoming')), []);
+  });
+
+  it('rethrows the error its body failed with as it is, even one with an errno code', async () => {
+    const folder = await newFolder();
+    const spool = new Spool({ folder, maxBytes: 1e9 });
+    await spool.open();
+    const error = Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO', syscall: 'read', path: '/somewhere/else' });
+
+    await assert.rejects(spool.add(imageWrite('yard/a.jpg', failingBody([Buffer.from('part')], error), { metadata })), (thrown) => thrown === error);
+    assert.deepEqual(await readdir(path.join(folder, 'ready')), []);
   });
 
   it('counts room by announced size, and by the largest image so far when none is announced', async () => {

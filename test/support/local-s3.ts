@@ -25,6 +25,11 @@ export interface LocalS3 {
   up(): Promise<void>;
   /** While set, every request is answered with this status and an S3 error body (503: SlowDown). */
   failWith: number | undefined;
+  /**
+   * While set, writes (PUT, POST) are refused as Ceph RGW refuses them over a bucket quota: 403
+   * QuotaExceeded; reads still work.
+   */
+  full: boolean;
   stop(): Promise<void>;
 }
 
@@ -58,6 +63,7 @@ export async function startLocalS3(bucket = 'images', options: { conditionalWrit
   /** Create-only PUTs under way, per key: each waits for the one before it. */
   const creating = new Map<string, Promise<void>>();
   let failWith: number | undefined;
+  let full = false;
   const proxy = http.createServer((incoming, outgoing) => {
     void (async () => {
       const urlPath = incoming.url ?? '/';
@@ -68,6 +74,12 @@ export async function startLocalS3(bucket = 'images', options: { conditionalWrit
         const code = failWith === 503 ? 'SlowDown' : 'InternalError';
         outgoing.writeHead(failWith, { 'content-type': 'application/xml' });
         outgoing.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>Please reduce your request rate.</Message></Error>`);
+        return;
+      }
+      if (full && (incoming.method === 'PUT' || incoming.method === 'POST')) {
+        incoming.resume();
+        outgoing.writeHead(403, { 'content-type': 'application/xml' });
+        outgoing.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>QuotaExceeded</Code></Error>');
         return;
       }
       if (incoming.method === 'PUT' && ifNoneMatch === '*' && conditionalWrites) {
@@ -152,6 +164,12 @@ export async function startLocalS3(bucket = 'images', options: { conditionalWrit
     },
     set failWith(status) {
       failWith = status;
+    },
+    get full() {
+      return full;
+    },
+    set full(value) {
+      full = value;
     },
     down: async () => {
       const closed = new Promise<void>((resolve) => proxy.close(() => resolve()));

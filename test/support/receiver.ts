@@ -9,6 +9,7 @@ import { KeyTemplate } from '../../src/core/object-key.js';
 import type { ImageStore } from '../../src/core/store.js';
 import { createReceiverServer } from '../../src/server/server.js';
 import type { ServerLimits, ServerTimeouts } from '../../src/server/server.js';
+import { GALLERY_PATH, galleryPlugin } from '../../src/gallery/plugin.js';
 import type { GalleryOptions } from '../../src/gallery/plugin.js';
 import { DiskStore } from '../../src/stores/disk.js';
 import { TokenRegistry } from '../../src/tokens/registry.js';
@@ -62,8 +63,9 @@ export async function startReceiver(
     ...(options.timeouts && { timeouts: options.timeouts }),
     ...(options.limits && { limits: options.limits }),
     ...(options.trustProxy !== undefined && { trustProxy: options.trustProxy }),
-    ...(options.gallery && { gallery: options.gallery }),
   });
+  // As `serve` composes them.
+  if (options.gallery) await app.register(galleryPlugin, { prefix: GALLERY_PATH, store, ...options.gallery });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   if (typeof address !== 'object' || address === null) throw new Error('no address');

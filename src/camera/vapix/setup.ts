@@ -10,8 +10,9 @@
  */
 
 import { AXIS_DEFAULT_FILENAME_PATTERN } from '../filename-pattern.js';
-import { isValidCameraName, isValidRegisteredToken } from '../../tokens/registry.js';
-import { CAMERA_NAME_RULE, TOKEN_RULE } from '../../tokens/errors.js';
+import { CAMERA_NAME_RULE, cameraNameFrom, isValidCameraName } from '../../core/camera-name.js';
+import { isValidRegisteredToken } from '../../tokens/registry.js';
+import { TOKEN_RULE } from '../../tokens/errors.js';
 import { CameraSetupError, CameraStepError, maskSecret, SoapFaultError, UnsupportedCameraError } from './errors.js';
 import type { RollbackReport } from './errors.js';
 import { DEFAULT_PULSE, describePulseInterval, pulseICalendar, readICalendar } from './pulse.js';
@@ -87,14 +88,12 @@ export interface SetupPlan {
 
 /**
  * A camera name for the token registry from the camera's address, for `--create-token`
- * without `--name`: the host, with a non-default port appended and anything outside
- * `[A-Za-z0-9._-]` replaced (`[fe80::1]:8443` → `fe80--1-8443`).
+ * without `--name`: the host, with a non-default port appended, made a camera name by
+ * {@link cameraNameFrom} (`[fe80::1]:8443` → `fe80--1-8443`).
  */
 export function cameraNameFromAddress(baseUrl: URL): string {
   const host = baseUrl.hostname.replace(/^\[|\]$/g, '');
-  const raw = baseUrl.port === '' ? host : `${host}-${baseUrl.port}`;
-  const cleaned = raw.replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 63);
-  return cleaned === '' ? 'camera' : cleaned;
+  return cameraNameFrom(baseUrl.port === '' ? host : `${host}-${baseUrl.port}`) || 'camera';
 }
 
 /** The ItemFilter that selects the pulse of scheduled event `eventId`. */

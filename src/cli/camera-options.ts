@@ -1,0 +1,43 @@
+/**
+ * The options of `images-to-s3 camera setup|status|remove`, as commander hands them over: defined
+ * as flags in ./camera.ts, taken by the commands' actions in ./camera-actions.ts. Here so that
+ * neither of those two modules has to import the other's types (only camera.ts loads
+ * camera-actions.ts, when a camera command runs).
+ *
+ * @module
+ */
+
+import type { PulseInterval } from '../camera/vapix/pulse.js';
+
+/** Options every `camera` subcommand takes. */
+export interface ConnectionOptions {
+  camera?: string;
+  cameras?: string;
+  user?: string;
+  password?: string;
+  name?: string;
+  verifyCert: boolean;
+  concurrency: number;
+  timeout: number;
+  json?: boolean;
+}
+
+export interface SetupCommandOptions extends ConnectionOptions {
+  recipient: string;
+  token?: string;
+  createToken?: boolean;
+  store: string;
+  tokens?: string;
+  every: PulseInterval;
+  filename: string;
+  maxImages: number;
+  validateRecipientCert: boolean;
+  /** Configure a loopback or unspecified recipient all the same. */
+  force?: boolean;
+}
+
+export interface RemoveCommandOptions extends ConnectionOptions {
+  store: string;
+  tokens?: string;
+  keepToken?: boolean;
+}
