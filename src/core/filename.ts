@@ -1,5 +1,5 @@
 import contentDisposition from 'content-disposition';
-import type { ImageType } from './image-types.js';
+import type { MediaType } from './media-types.js';
 import { MAX_SEGMENT_LENGTH, sanitiseSegment, truncate } from './key-segment.js';
 
 /**
@@ -40,7 +40,7 @@ function utf8FromLatin1(header: string): string {
  * name has none, or the wrong one, so `x.php` sent as JPEG becomes `x.php.jpg`).
  * Returns undefined when nothing usable remains.
  */
-export function safeFilename(name: string, type: ImageType): string | undefined {
+export function safeFilename(name: string, type: MediaType): string | undefined {
   const joined = name
     .split(/[/\\]+/)
     .filter((part) => part !== '' && part !== '.' && part !== '..')
@@ -58,12 +58,12 @@ export function safeFilename(name: string, type: ImageType): string | undefined 
 }
 
 /** A name for an image that came without a usable filename: its UTC receive time. */
-export function generatedFilename(receivedAt: Date, type: ImageType): string {
+export function generatedFilename(receivedAt: Date, type: MediaType): string {
   const stamp = receivedAt.toISOString().replace(/[:.]/g, '-');
   return `image-${stamp}${type.extensions[0]!}`;
 }
 
 /** The stored filename: the one the camera sent, made safe, or a generated one. */
-export function storedFilename(sent: string | undefined, type: ImageType, receivedAt: Date): string {
+export function storedFilename(sent: string | undefined, type: MediaType, receivedAt: Date): string {
   return (sent !== undefined ? safeFilename(sent, type) : undefined) ?? generatedFilename(receivedAt, type);
 }

@@ -2,8 +2,8 @@ import { announcedSha256 } from './content-digest.js';
 import { RequestBodyError, StoreError, UploadError } from './errors.js';
 import { cameraFilename, storedFilename } from './filename.js';
 import { ImageBody, tooLargeMessage } from './image-body.js';
-import { ACCEPTED_MEDIA_TYPES, SIGNATURE_BYTES, imageTypeForBytes, imageTypeForContentType } from './image-types.js';
-import type { ImageType } from './image-types.js';
+import { ACCEPTED_MEDIA_TYPES, SIGNATURE_BYTES, mediaTypeForBytes, mediaTypeForContentType } from './media-types.js';
+import type { MediaType } from './media-types.js';
 import { KeyTemplate, alternateKey } from './object-key.js';
 import { presentedToken, refusal } from './outcome.js';
 import type { OutcomeFacts, StoredImageReceipt, UploadOutcome } from './outcome.js';
@@ -49,7 +49,7 @@ export interface AdmittedUpload {
   readonly admitted: true;
   camera: string;
   /** The declared type; undefined: the first bytes decide. */
-  type: ImageType | undefined;
+  type: MediaType | undefined;
   /** The camera's name for the file, as it sent it. */
   filename: string | undefined;
   /** The body's SHA-256 (hex) from the request's `Content-Digest`, checked before the image is kept. */
@@ -179,9 +179,9 @@ export class ImageReceiver {
   /** The checks of a file that need no body: declared type and announced size. */
   private admitFile(file: Omit<IncomingFile, 'body'>): AdmittedUpload | UploadOutcome {
     const { camera } = file;
-    let type: ImageType | undefined;
+    let type: MediaType | undefined;
     if (file.contentType !== undefined) {
-      type = imageTypeForContentType(file.contentType);
+      type = mediaTypeForContentType(file.contentType);
       if (type === undefined) {
         return refusal(415, `Content-Type "${printable(file.contentType)}" is not an accepted image type. Accepted: ${ACCEPTED_MEDIA_TYPES}.`, { camera });
       }
@@ -209,7 +209,7 @@ export class ImageReceiver {
     try {
       const head = await body.head(SIGNATURE_BYTES);
       if (head.byteLength === 0) return refusal(400, emptyMessage, log);
-      const actual = imageTypeForBytes(head);
+      const actual = mediaTypeForBytes(head);
       const type = upload.type ?? actual;
       if (type === undefined) {
         await body.cancel();

@@ -5,7 +5,7 @@
  * @module
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { IMAGE_TYPES } from '../core/image-types.js';
+import { IMAGE_TYPES } from '../core/media-types.js';
 import { DEFAULT_KEY_TEMPLATE } from '../core/object-key.js';
 import type { ImageStore } from '../core/store.js';
 import type { GalleryAccess } from './access.js';

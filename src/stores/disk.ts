@@ -6,7 +6,7 @@ import path from 'node:path';
 import { StoreFullError, StoreKeysTakenError, StoreUnavailableError } from '../core/errors.js';
 import { MAX_KEY_ATTEMPTS, compareFolders } from '../core/store.js';
 import type { ImageStore, ImageWrite, ObjectContent, ObjectFacts, StoredObject } from '../core/store.js';
-import { IMAGE_TYPES } from '../core/image-types.js';
+import { mediaTypeForName } from '../core/media-types.js';
 import { syncFolder } from '../files/durable.js';
 import { fileStoreError as storeError, isCode, watchedBody, writableFreeBytes, writeBody } from './files.js';
 import type { BodyReading } from './files.js';
@@ -296,6 +296,5 @@ async function linkInto(temporary: string, target: string): Promise<void> {
 }
 
 function contentTypeFor(key: string): string {
-  const extension = path.extname(key).toLowerCase();
-  return IMAGE_TYPES.find((type) => type.extensions.includes(extension))?.mediaType ?? 'application/octet-stream';
+  return mediaTypeForName(key)?.mediaType ?? 'application/octet-stream';
 }

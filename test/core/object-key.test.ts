@@ -15,10 +15,10 @@ import {
   ACCEPTED_MEDIA_TYPES,
   IMAGE_TYPES,
   SIGNATURE_BYTES,
-  imageTypeForBytes,
-  imageTypeForContentType,
-  type ImageType,
-} from '../../src/core/image-types.js';
+  mediaTypeForBytes,
+  mediaTypeForContentType,
+  type MediaType,
+} from '../../src/core/media-types.js';
 import { MAX_SEGMENT_LENGTH, sanitiseSegment } from '../../src/core/key-segment.js';
 import {
   DEFAULT_KEY_TEMPLATE,
@@ -33,7 +33,7 @@ const RUNS = 5000;
 const MAX_KEY_BYTES = 1024;
 const SAMPLE_JPEG = await readFile(new URL('../../assets/sample.jpg', import.meta.url));
 
-const typeNamed = (mediaType: string): ImageType => {
+const typeNamed = (mediaType: string): MediaType => {
   const type = IMAGE_TYPES.find((candidate) => candidate.mediaType === mediaType);
   assert.ok(type, `no image type ${mediaType}`);
   return type;
@@ -43,7 +43,7 @@ const PNG = typeNamed('image/png');
 const AT = new Date('2024-05-06T07:08:09.010Z');
 
 /** The key the receiver builds for an upload: the same composition as `ImageReceiver.receive`. */
-function keyForUpload(template: KeyTemplate, camera: string, header: string | undefined, type: ImageType, receivedAt: Date): string {
+function keyForUpload(template: KeyTemplate, camera: string, header: string | undefined, type: MediaType, receivedAt: Date): string {
   return template.keyFor({ camera, receivedAt, filename: storedFilename(cameraFilename(header), type, receivedAt) });
 }
 
@@ -121,7 +121,7 @@ const extensionOf = (name: string): string => {
 };
 
 /** Every rule a key must keep, whatever the camera sent. */
-function assertSafeKey(key: string, segments: number, type: ImageType): void {
+function assertSafeKey(key: string, segments: number, type: MediaType): void {
   const shown = JSON.stringify(key);
   assert.ok(!key.startsWith('/'), `key starts with "/": ${shown}`);
   assert.ok(!key.includes('\\'), `key holds a backslash: ${shown}`);
@@ -251,7 +251,7 @@ describe('alternateKey', () => {
 
 describe('stored filenames (examples)', () => {
   const template = new KeyTemplate();
-  const key = (header: string | undefined, type: ImageType = JPEG): string => keyForUpload(template, 'camera', header, type, AT);
+  const key = (header: string | undefined, type: MediaType = JPEG): string => keyForUpload(template, 'camera', header, type, AT);
 
   it('folds path traversal into the name, inside camera/yyyy/MM/dd/', () => {
     assert.equal(key('attachment; filename="../../x.jpg"'), 'camera/2024/05/06/x.jpg');
@@ -426,11 +426,11 @@ describe('image types', () => {
 
   it('recognises every accepted type by its magic bytes, and only that type', () => {
     for (const [mediaType, head] of SIGNATURES) {
-      assert.equal(imageTypeForBytes(head)?.mediaType, mediaType);
+      assert.equal(mediaTypeForBytes(head)?.mediaType, mediaType);
       for (const type of IMAGE_TYPES) assert.equal(type.matches(head), type.mediaType === mediaType, `${type.mediaType} vs ${mediaType}`);
     }
     assert.deepEqual(new Set(SIGNATURES.map(([mediaType]) => mediaType)), new Set(IMAGE_TYPES.map((type) => type.mediaType)), 'a type without a signature test');
-    assert.equal(imageTypeForBytes(SAMPLE_JPEG.subarray(0, SIGNATURE_BYTES)), JPEG);
+    assert.equal(mediaTypeForBytes(SAMPLE_JPEG.subarray(0, SIGNATURE_BYTES)), JPEG);
   });
 
   it('recognises no type in bytes that only look close', () => {
@@ -446,7 +446,7 @@ describe('image types', () => {
       pad(ascii('<svg xmlns=')),
       pad(ascii('%PDF-1.7')),
     ]) {
-      assert.equal(imageTypeForBytes(head), undefined, `recognised ${Buffer.from(head).toString('hex')}`);
+      assert.equal(mediaTypeForBytes(head), undefined, `recognised ${Buffer.from(head).toString('hex')}`);
     }
   });
 
@@ -454,18 +454,18 @@ describe('image types', () => {
     for (const type of IMAGE_TYPES) {
       for (const name of [type.mediaType, ...type.aliases]) {
         for (const value of [name, name.toUpperCase(), `${name}; charset=x`, ` ${name} ;q=1`, `${name};name="a;b"`]) {
-          assert.equal(imageTypeForContentType(value), type, `for ${JSON.stringify(value)}`);
+          assert.equal(mediaTypeForContentType(value), type, `for ${JSON.stringify(value)}`);
         }
       }
     }
-    assert.equal(imageTypeForContentType('image/jpg'), JPEG);
-    assert.equal(imageTypeForContentType('image/jpeg; charset=x'), JPEG);
+    assert.equal(mediaTypeForContentType('image/jpg'), JPEG);
+    assert.equal(mediaTypeForContentType('image/jpeg; charset=x'), JPEG);
     assert.match(ACCEPTED_MEDIA_TYPES, /image\/jpeg/);
   });
 
   it('refuses other and malformed media types', () => {
     for (const value of [undefined, '', 'image', 'image/', 'jpeg', 'image/jpegx', 'image/jpeg2000', 'image/svg+xml', 'image/tiff', 'image/heic', 'text/html', 'application/octet-stream', 'image/png/jpeg', 'x-image/jpeg', ';image/jpeg']) {
-      assert.equal(imageTypeForContentType(value), undefined, `accepted ${JSON.stringify(value)}`);
+      assert.equal(mediaTypeForContentType(value), undefined, `accepted ${JSON.stringify(value)}`);
     }
   });
 });
