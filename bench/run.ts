@@ -20,6 +20,10 @@
  *    spool (sampled until the spool is empty) and with `--no-spool` (16 uploads with --quick).
  * S4: p99 added at low load (4 paced cameras). S5: the Lambda figures of bench/lambda.ts (full
  *    run). S6: the S1 load against nginx (WebDAV PUT), when installed.
+ * clip: one 500 MB clip (a Matroska header, then filler: only the head is looked at) streamed over
+ *    loopback to the receiver, disk store and S3 store with the spool (sampled until the spool is
+ *    empty): peak RSS (`clip_500mb_peak_rss_mb`, `clip_500mb_peak_rss_mb_s3_spool`), and its growth
+ *    over idle; it must not grow with the clip's size.
  * S7 drain: the receiver starts while its S3 server is down (a port reserved, nothing listening),
  *    takes 2000 images (300 with --quick; all must be answered 200), then the S3 server starts on
  *    that port: the seconds until the forwarder notices (its backoff: 1 s doubling, up to
@@ -31,7 +35,7 @@
  *    receiver, for what haproxy costs): images per second answered through haproxy, and in the
  *    store (until every spool is empty). Skipped without haproxy.
  *
- * Options: --quick; --rounds N; --seconds S; --only s1,s2,s3,s4,s5,s6,s7,fleet; --serve-args "…" (extra
+ * Options: --quick; --rounds N; --seconds S; --only s1,s2,s3,s4,s5,s6,s7,clip,fleet; --serve-args "…" (extra
  * `serve` flags for our receiver); --dir <folder> (where data goes; default the OS temp folder);
  * --keep (leave it there); --s3 s3rver|env (env: the server named by S3_TEST_ENDPOINT,
  * S3_TEST_ACCESS_KEY_ID, S3_TEST_SECRET_ACCESS_KEY, the default when they are set; S7 then reaches
@@ -51,6 +55,7 @@ import { build } from 'esbuild';
 import type { S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
 import { TokenRegistry } from '../src/tokens/registry.js';
+import { MATROSKA_HEAD, clipBody, streamUpload } from '../test/support/clips.js';
 import { haproxyBinary, haproxyConfig, haproxyStatus } from '../test/support/haproxy.js';
 import type { LoadPlan, LoadResult } from './load.js';
 import { answering, cpuSeconds, freePort, listeningLine, memoryMb, processTree, quietDisks, rssSampler, start, stopAll } from './processes.js';
@@ -80,7 +85,7 @@ const value = (name: string): string | undefined => {
 const quick = flag('--quick');
 const rounds = Number(value('--rounds') ?? (quick ? 1 : 5));
 const seconds = Number(value('--seconds') ?? (quick ? 3 : 6));
-const only = new Set((value('--only') ?? 's1,s2,s3,s4,s5,s6,s7,fleet').split(','));
+const only = new Set((value('--only') ?? 's1,s2,s3,s4,s5,s6,s7,clip,fleet').split(','));
 const serveArgs = (value('--serve-args') ?? '').split(' ').filter(Boolean);
 const s3Choice = value('--s3') ?? (process.env.S3_TEST_ENDPOINT && process.env.S3_TEST_ACCESS_KEY_ID && process.env.S3_TEST_SECRET_ACCESS_KEY ? 'env' : 's3rver');
 const CONNECTIONS = 32;
@@ -950,7 +955,6 @@ async function scenarioMemory(): Promise<void> {
     await bare.stop();
     await clean(path.join(folder, 'bare'));
   }
-  const treeRss = (pid: number): number => processTree(pid).reduce((sum, each) => sum + memoryMb(each, 'VmRSS'), 0);
   const ours = await startReceiver('receiver-memory', `file:${path.join(folder, 'ours')}`, ['--max-bytes', '64MB', '--log-level', 'info']);
   try {
     const idle = treeRss(ours.pid);
@@ -1073,6 +1077,46 @@ function scenarioLambda(): void {
   summary.lambda = Object.fromEntries(deployed.map((row) => [row.handler, { bundle_kb: row.bundleKB, ...(row.packageKB !== undefined && { package_kb: row.packageKB }), init_ms: row.initMs }]));
 }
 
+/** Resident memory of a process and its children, MB. */
+function treeRss(pid: number): number {
+  return processTree(pid).reduce((sum, each) => sum + memoryMb(each, 'VmRSS'), 0);
+}
+
+async function scenarioClip(): Promise<void> {
+  const size = 500 * 1000 * 1000;
+  const folder = path.join(work, 'clip');
+  const rowsOut: Array<Record<string, string | number>> = [];
+  const target = await startS3('s3rver-clip');
+  try {
+    for (const [name, key, store, extra, env] of [
+      ['ours (disk)', 'clip_500mb_peak_rss_mb', `file:${path.join(folder, 'disk')}`, [], {}],
+      ['ours (S3, spool)', 'clip_500mb_peak_rss_mb_s3_spool', `s3://${target.bucket}/clip`, ['--spool', path.join(folder, 'spool'), '--s3-conditional-writes', target.conditionalWrites], receiverS3Env(target)],
+    ] as const) {
+      const receiver = await startReceiver(`receiver-${key}`, store, ['--max-clip-bytes', '1GB', '--log-level', 'info', ...extra], env);
+      try {
+        // Idle once the store is open (for S3 the forwarder opens it after start).
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        const idle = treeRss(receiver.pid);
+        const sampler = rssSampler(receiver.pid);
+        const headers = { 'content-type': 'video/x-matroska', 'content-disposition': 'attachment; filename="event.mkv"', 'content-length': String(size) };
+        const answer = await streamUpload(`http://127.0.0.1:${receiver.port}/?accessToken=${TOKEN}`, headers, clipBody(MATROSKA_HEAD, size));
+        const drain = extra.length > 0 ? await spoolDrained(receiver.port) : undefined;
+        const peak = sampler.stop();
+        if (answer.status !== 200) log(`  ! ${name}: ${answer.status} ${answer.body}`);
+        rowsOut.push({ server: name, status: answer.status, 'idle RSS MB': idle, 'peak RSS MB': peak, 'growth MB': peak - idle, 'upload s': answer.elapsedMs / 1000, 'drain s': drain ?? '–' });
+        summary[key] = round(peak, 1);
+        summary[`${key.replace('peak_rss', 'rss_growth')}`] = round(peak - idle, 1);
+      } finally {
+        await receiver.stop();
+      }
+    }
+  } finally {
+    await target.stop();
+    await rm(folder, { recursive: true, force: true });
+  }
+  table('clip: one 500 MB clip over loopback (peak RSS of the server\'s processes; S3 with the spool until its spool is empty)', rowsOut);
+}
+
 /** A real JPEG of about 500 KB (noise compresses badly, like a busy outdoor scene). */
 async function makeImage(file: string): Promise<number> {
   const width = 1280;
@@ -1118,6 +1162,7 @@ async function main(): Promise<void> {
     if (only.has('s3')) await scenarioMemory();
     if (only.has('s4')) await scenarioLatency();
     if (only.has('s7')) await scenarioDrain();
+    if (only.has('clip')) await scenarioClip();
     if (only.has('fleet')) await scenarioFleet();
     if (only.has('s5') && !quick) scenarioLambda();
     const result = {
@@ -1129,6 +1174,7 @@ async function main(): Promise<void> {
       peak_rss_mb: null,
       peak_rss_mb_s3_spool: null,
       peak_rss_mb_s3_no_spool: null,
+      clip_500mb_peak_rss_mb: null,
       p99_added_ms: null,
       nginx_ratio: null,
       ...summary,

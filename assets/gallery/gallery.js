@@ -1,5 +1,6 @@
-// images-to-s3 gallery: live updates, the time-lapse player and keyboard shortcuts. No build
-// step; every page works without it (links and forms), this only adds to them.
+// images-to-s3 gallery: live updates, the time-lapse player, keyboard shortcuts, and what a clip's
+// page says when the browser cannot play it. No build step; every page works without it (links
+// and forms), this only adds to them.
 
 const page = document.body.dataset.page;
 
@@ -123,9 +124,10 @@ if (page === 'camera') {
   if (thumbs?.dataset.refreshUrl) {
     poll(thumbs, (html, response) => {
       reconcile(thumbs, html);
-      const count = Number(response.headers.get('x-image-count'));
+      // "12 images, 2 clips", as the server words it.
+      const count = response.headers.get('x-count-label');
       const label = document.getElementById('image-count');
-      if (label && Number.isFinite(count)) label.textContent = count === 1 ? '1 image' : `${count.toLocaleString('en')} images`;
+      if (label && count) label.textContent = count;
     });
   }
   const player = document.getElementById('player');
@@ -223,7 +225,8 @@ function timeLapse(section) {
 if (page === 'image') {
   document.addEventListener('keydown', (event) => {
     if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
-    if (event.target instanceof Element && event.target.closest('input, select, textarea')) return;
+    // On a clip, the arrows seek in it.
+    if (event.target instanceof Element && event.target.closest('input, select, textarea, video')) return;
     const rel = { ArrowLeft: 'prev', ArrowRight: 'next' }[event.key];
     const link = rel && document.querySelector(`.image-toolbar a[rel="${rel}"]`);
     if (link) {
@@ -231,6 +234,33 @@ if (page === 'image') {
       link.click();
     }
   });
+  const video = document.getElementById('clip');
+  if (video) explainUnplayable(video, document.getElementById('clip-problem'));
+}
+
+/**
+ * Where the browser cannot play a clip (a codec it lacks, or nothing it can show as a picture) or
+ * cannot load it, the player gives way to a message that says so, with the download.
+ */
+function explainUnplayable(video, problem) {
+  const fail = () => {
+    if (!problem.hidden) return;
+    // MEDIA_ERR_NETWORK: it did not arrive, which is not the browser's lack.
+    const unloaded = video.error?.code === 2;
+    problem.querySelector('[data-problem="unplayable"]').hidden = unloaded;
+    problem.querySelector('[data-problem="unloaded"]').hidden = !unloaded;
+    problem.hidden = false;
+    video.hidden = true;
+    video.closest('figure')?.classList.add('clip-failed');
+  };
+  const noPicture = () => {
+    if (video.readyState >= 1 && video.videoWidth === 0) fail();
+  };
+  video.addEventListener('error', fail);
+  video.addEventListener('loadedmetadata', noPicture);
+  // It may have failed, or loaded, before this script ran.
+  if (video.error) fail();
+  else noPicture();
 }
 
 decorateTimes();

@@ -1,7 +1,8 @@
 /**
  * A stand-in for an Axis camera's "Send images through HTTP/HTTPS" action: it uploads images
  * to a receiver exactly as the camera does (AXIS.md §1), for smoke and load tests of any
- * receiver, ours or Axis' reference ones.
+ * receiver, ours or Axis' reference ones. It sends video clips the same way (a raw body with the
+ * clip's video type and `Content-Disposition` filename), as the clip actions are assumed to.
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -20,8 +21,10 @@ export interface SimulateOptions {
   count: number;
   /** How many uploads may be in flight at once (also the number of sockets). */
   concurrency: number;
-  /** The JPEG bytes sent as each request's body. */
+  /** The bytes sent as each request's body: a JPEG, or a clip. */
   image: Buffer;
+  /** The body's `Content-Type`; `image/jpeg` unless told otherwise (a clip's video type). */
+  contentType?: string;
   /** The camera's `filename` parameter, with Axis modifiers (see {@link expandAxisFilename}). */
   filenamePattern: string;
   /** Sequence number (`#s`) of the first image; 1 unless told otherwise. */
@@ -83,6 +86,8 @@ export interface SimulationSummary {
   recipient: string;
   /** Size of each image in bytes. */
   imageBytes: number;
+  /** The `Content-Type` each upload was sent with. */
+  contentType: string;
   concurrency: number;
   /** Uploads attempted. */
   sent: number;
@@ -110,6 +115,15 @@ export interface SimulationSummary {
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_CONTENT_TYPE = 'image/jpeg';
+
+/**
+ * The filename pattern the simulator gives a clip when none is chosen: the Axis default for
+ * images, with `clip` for `image` and the clip's extension (e.g. `.mkv`).
+ */
+export function clipFilenamePattern(extension: string): string {
+  return `clip%y-%m-%d_%H-%M-%S-%f_#s${extension}`;
+}
 /** Enough to find a receiver's message; the rest of a response body is read and discarded. */
 const MAX_KEPT_RESPONSE_BYTES = 64 * 1024;
 const MAX_MESSAGE_LENGTH = 200;
@@ -133,6 +147,7 @@ export async function simulate(options: SimulateOptions): Promise<SimulationSumm
   const concurrency = requireInteger('concurrency', options.concurrency, 1);
   const startSequence = requireInteger('startSequence', options.startSequence ?? 1, 0);
   const timeoutMs = requireInteger('timeoutMs', options.timeoutMs ?? DEFAULT_TIMEOUT_MS, 1);
+  const contentType = options.contentType ?? DEFAULT_CONTENT_TYPE;
 
   const agentOptions = { keepAlive: true, maxSockets: concurrency };
   const agent =
@@ -158,7 +173,7 @@ export async function simulate(options: SimulateOptions): Promise<SimulationSumm
         timeZone: options.timeZone,
       });
       const result = redactResult(
-        await upload({ target, agent, image: options.image, filename, sequence, timeoutMs }),
+        await upload({ target, agent, image: options.image, contentType, filename, sequence, timeoutMs }),
         options.token,
       );
       results[index] = result;
@@ -184,6 +199,7 @@ export async function simulate(options: SimulateOptions): Promise<SimulationSumm
     results,
     recipient: printableUrl(target.url, target.path),
     imageBytes: options.image.length,
+    contentType,
     concurrency,
     elapsedSeconds,
   });
@@ -193,14 +209,15 @@ export async function simulate(options: SimulateOptions): Promise<SimulationSumm
 export function formatSummary(summary: SimulationSummary): string {
   const rejected = Object.entries(summary.rejectedByStatus).map(([status, n]) => `${status}×${n}`);
   const network = Object.entries(summary.networkErrorsByCode).map(([code, n]) => `${code}×${n}`);
+  const what = summary.contentType.startsWith('video/') ? 'clips' : 'images';
   const lines = [
-    `Sent ${summary.sent} images of ${formatBytes(summary.imageBytes)} to ${summary.recipient} ` +
+    `Sent ${summary.sent} ${what} of ${formatBytes(summary.imageBytes)} (${summary.contentType}) to ${summary.recipient} ` +
       `(concurrency ${summary.concurrency})`,
     `Accepted ${summary.accepted}, rejected ${summary.rejected}` +
       (rejected.length > 0 ? ` (${rejected.join(', ')})` : '') +
       `, network errors ${summary.networkErrors}` +
       (network.length > 0 ? ` (${network.join(', ')})` : ''),
-    `Elapsed ${summary.elapsedSeconds.toFixed(2)} s: ${summary.imagesPerSecond.toFixed(1)} images/s, ` +
+    `Elapsed ${summary.elapsedSeconds.toFixed(2)} s: ${summary.imagesPerSecond.toFixed(1)} ${what}/s, ` +
       `${summary.megabytesPerSecond.toFixed(2)} MB/s`,
   ];
   if (summary.latencyMs !== undefined) {
@@ -251,13 +268,14 @@ interface UploadRequest {
   target: RequestTarget;
   agent: http.Agent;
   image: Buffer;
+  contentType: string;
   filename: string;
   sequence: number;
   timeoutMs: number;
 }
 
 /** One camera upload; it always resolves, failures included. */
-function upload({ target, agent, image, filename, sequence, timeoutMs }: UploadRequest): Promise<UploadResult> {
+function upload({ target, agent, image, contentType, filename, sequence, timeoutMs }: UploadRequest): Promise<UploadResult> {
   const started = performance.now();
   const elapsed = () => performance.now() - started;
   const send = target.url.protocol === 'https:' ? https.request : http.request;
@@ -292,7 +310,7 @@ function upload({ target, agent, image, filename, sequence, timeoutMs }: UploadR
         method: 'POST',
         agent,
         headers: {
-          'Content-Type': 'image/jpeg',
+          'Content-Type': contentType,
           // Header strings go out as Latin-1; a camera sends a non-ASCII name as its UTF-8 bytes.
           'Content-Disposition': Buffer.from(`attachment; filename="${filename}"`, 'utf8').toString('latin1'),
           'Content-Length': image.length,
@@ -418,11 +436,12 @@ interface SummaryInput {
   results: UploadResult[];
   recipient: string;
   imageBytes: number;
+  contentType: string;
   concurrency: number;
   elapsedSeconds: number;
 }
 
-function summarise({ results, recipient, imageBytes, concurrency, elapsedSeconds }: SummaryInput): SimulationSummary {
+function summarise({ results, recipient, imageBytes, contentType, concurrency, elapsedSeconds }: SummaryInput): SimulationSummary {
   const rejectedByStatus: Record<number, number> = {};
   const networkErrorsByCode: Record<string, number> = {};
   const errorMessages: string[] = [];
@@ -458,6 +477,7 @@ function summarise({ results, recipient, imageBytes, concurrency, elapsedSeconds
   return {
     recipient,
     imageBytes,
+    contentType,
     concurrency,
     sent: results.length,
     accepted,

@@ -1,5 +1,5 @@
 /**
- * What `images-to-s3 camera setup|status|remove` do (their options are defined in ./camera.ts,
+ * What `images-to-s3 camera setup|status|remove|events` do (their options are defined in ./camera.ts,
  * which loads this module when one of them runs, and typed in ./camera-options.ts: this module
  * imports nothing from ./camera.ts).
  *
@@ -14,6 +14,8 @@ import { FleetFileError, forEachCamera, parseCameraFleet } from '../camera/fleet
 import type { CameraOutcome, CameraTarget } from '../camera/fleet.js';
 import { CameraSetupError, CameraStepError, maskSecret, redactSecrets } from '../camera/vapix/errors.js';
 import { cameraBaseUrl, CameraHttpClient } from '../camera/vapix/http.js';
+import { eventAliases, eventChoices } from '../camera/vapix/events.js';
+import type { EventChoice } from '../camera/vapix/events.js';
 import { describePulseInterval } from '../camera/vapix/pulse.js';
 import { VapixClient } from '../camera/vapix/services.js';
 import { configurationNameFor } from '../camera/vapix/setup-name.js';
@@ -102,9 +104,14 @@ export async function runSetup(options: SetupCommandOptions): Promise<void> {
   if (options.token === undefined && !options.createToken) throw new InvalidArgumentError('give --token TOKEN, or --create-token to create one per camera');
   const setupOptions = {
     recipient: options.recipient,
-    every: options.every,
-    filename: options.filename,
-    maxImages: options.maxImages,
+    ...(options.on !== undefined && { on: options.on }),
+    ...(options.every !== undefined && { every: options.every }),
+    send: options.send,
+    ...(options.pre !== undefined && { preMs: options.pre }),
+    ...(options.post !== undefined && { postMs: options.post }),
+    ...(options.clipWhileActive !== undefined && { clipWhileActive: options.clipWhileActive }),
+    ...(options.filename !== undefined && { filename: options.filename }),
+    ...(options.maxImages !== undefined && { maxImages: options.maxImages }),
     validateRecipientCertificate: options.validateRecipientCert,
   };
   if (!options.force) refuseUnreachableRecipient(options.recipient);
@@ -149,7 +156,7 @@ function tokenCameraOf(target: CameraTarget): string {
 }
 
 function setupReport(target: CameraTarget, result: CameraSetupResult, token: string, issued: CreatedToken | undefined, revoked: TokenInfo[]): Report {
-  const every = describePulseInterval(result.schedule.every);
+  const trigger = result.schedule ? describePulseInterval(result.schedule.every) : result.event ? `${result.event.placement === 'condition' ? 'while' : 'on'} ${result.event.on}` : 'nothing';
   const revokedText = revoked.length > 0 ? `, revoked the token${revoked.length > 1 ? 's' : ''} it replaces (${revoked.map((entry) => entry.id).join(', ')})` : '';
   const tokenText = issued ? `new token ${issued.id} for camera "${issued.camera}" (${maskSecret(token)})${revokedText}` : `token ${maskSecret(token)}`;
   const replaced = result.replaced.length > 0 ? `; replaced ${result.replaced.join(', ')}` : '';
@@ -158,12 +165,12 @@ function setupReport(target: CameraTarget, result: CameraSetupResult, token: str
     name: result.configurationName,
     ok: true,
     result: 'ok',
-    summary: `rule ${result.rule.id}, ${every}, ${redactSecrets(result.recipient.url)}, ${tokenText}${replaced}`,
+    summary: `rule ${result.rule.id}, ${trigger}, ${result.action.sends}, ${redactSecrets(result.recipient.url)}, ${tokenText}${replaced}`,
     details: [
       `recipient  ${result.recipient.id.padEnd(6)} ${redactSecrets(result.recipient.url)}`,
-      `schedule   ${result.schedule.id.padEnd(6)} pulse ${every}`,
+      ...(result.schedule ? [`schedule   ${result.schedule.id.padEnd(6)} pulse ${trigger}`] : []),
       `action     ${result.action.id.padEnd(6)} ${result.action.templateToken}, accessToken=${maskSecret(token)}`,
-      `rule       ${result.rule.id.padEnd(6)} enabled: pulse → send images`,
+      `rule       ${result.rule.id.padEnd(6)} enabled: ${result.schedule ? 'pulse' : trigger} → ${result.action.sends}`,
       ...(issued ? [`token      ${issued.id} created for camera "${issued.camera}" in the token registry`] : []),
       ...(revoked.length > 0 ? [`revoked    ${revoked.map((entry) => entry.id).join(', ')}: the token${revoked.length > 1 ? 's' : ''} of the earlier setup, which the camera no longer holds`] : []),
       ...(result.replaced.length > 0 ? [`replaced   the previous setup: ${result.replaced.join(', ')}`] : []),
@@ -188,7 +195,8 @@ function statusReport(target: CameraTarget, status: CameraSetupStatus): Report {
   } else {
     summary = [
       rule ? `rule ${rule.id} ${rule.enabled ? 'enabled' : 'DISABLED'}` : undefined,
-      schedule?.description,
+      schedule?.description ?? (rule && rule.trigger !== 'pulse' ? rule.trigger : undefined),
+      action?.sends,
       recipient ? redactSecrets(recipient.url) : action ? redactSecrets(action.url) : undefined,
       action ? `token ${action.token}` : undefined,
       ...problems,
@@ -196,11 +204,11 @@ function statusReport(target: CameraTarget, status: CameraSetupStatus): Report {
       .filter((part) => part !== undefined)
       .join(', ');
     details = [
-      rule ? `rule       ${rule.id.padEnd(6)} ${rule.enabled ? 'enabled' : 'disabled'}` : 'rule       none',
-      schedule ? `schedule   ${schedule.id.padEnd(6)} pulse ${schedule.description}` : 'schedule   none',
+      rule ? `rule       ${rule.id.padEnd(6)} ${rule.enabled ? 'enabled' : 'disabled'}, ${rule.trigger}` : 'rule       none',
+      ...(schedule ? [`schedule   ${schedule.id.padEnd(6)} pulse ${schedule.description}`] : rule?.trigger === 'pulse' ? ['schedule   none'] : []),
       recipient ? `recipient  ${recipient.id.padEnd(6)} ${redactSecrets(recipient.url)}` : 'recipient  none',
       action
-        ? `action     ${action.id.padEnd(6)} ${action.templateToken} to ${redactSecrets(action.url)}, max ${action.maxImages} image(s), filename ${action.filename}, token ${action.token}`
+        ? `action     ${action.id.padEnd(6)} ${action.templateToken} to ${redactSecrets(action.url)}: ${action.sends}, filename ${action.filename}, token ${action.token}`
         : 'action     none',
       ...problems.map((problem) => `problem    ${problem}`),
       ...(others ? [others] : []),
@@ -214,6 +222,45 @@ function statusReport(target: CameraTarget, status: CameraSetupStatus): Report {
     summary,
     details,
     json: JSON.parse(redactSecrets(JSON.stringify(status))) as unknown,
+  };
+}
+
+export function runEvents(options: ConnectionOptions): Promise<void> {
+  return runOnEachCamera(
+    'events',
+    options,
+    async (vapix, _target, onStep) => {
+      onStep('reading the camera\'s events');
+      try {
+        const instances = await vapix.getEventInstances();
+        return { events: eventChoices(instances), aliases: eventAliases(instances) };
+      } catch (error) {
+        throw new CameraStepError('reading the camera\'s events', error instanceof Error ? error : new Error(String(error)));
+      }
+    },
+    eventsReport,
+  );
+}
+
+function eventsReport(target: CameraTarget, listing: { events: EventChoice[]; aliases: { alias: string; on: string }[] }): Report {
+  const { events, aliases } = listing;
+  const width = Math.max(5, ...events.map((event) => event.on.length));
+  const aliasWidth = Math.max(0, ...aliases.map(({ alias }) => alias.length));
+  const aliasText = aliases.length > 0 ? `aliases: ${[...new Set(aliases.map(({ alias }) => alias.replace(/:\d+$/, ':N')))].join(', ')}` : 'no aliases';
+  return {
+    camera: cameraBaseUrl(target.address).host,
+    name: '',
+    ok: true,
+    result: `${events.length} event${events.length === 1 ? '' : 's'}`,
+    summary: `${events.length} event${events.length === 1 ? '' : 's'}; ${aliasText}`,
+    details: [
+      `${'EVENT (as --on takes it)'.padEnd(width)}  STATE      NAME`,
+      ...events.map((event) => `${event.on.padEnd(width)}  ${(event.stateful ? 'stateful' : 'stateless').padEnd(9)}  ${event.name ?? ''}`.trimEnd()),
+      ...(aliases.length > 0
+        ? ['', 'Aliases on this camera (--on takes them too):', ...aliases.map(({ alias, on }) => `  ${alias.padEnd(aliasWidth)}  ${on}`)]
+        : []),
+    ],
+    json: listing,
   };
 }
 
@@ -243,6 +290,9 @@ async function runOnEachCamera<T>(
   const targets = await targetsFrom(options);
   await runFleet(command, targets, options, [], async (target, onStep) => report(target, await withVapix(target, options, (vapix) => call(vapix, target, onStep))));
 }
+
+/** Commands that read a camera rather than a setup on it: their reports name no setup. */
+const UNNAMED_COMMANDS = new Set(['events']);
 
 function removeReport(target: CameraTarget, result: CameraRemoveResult & { revokedTokens: string[] }): Report {
   const removed = result.removed.length > 0 ? `removed ${result.removed.join(', ')}` : 'nothing to remove';
@@ -277,14 +327,14 @@ async function runFleet(command: string, targets: CameraTarget[], options: Conne
   );
   progress.finish();
 
-  const reports = outcomes.map((outcome) => reportOf(outcome, secretsOf(outcome.target)));
+  const reports = outcomes.map((outcome) => reportOf(outcome, secretsOf(outcome.target), UNNAMED_COMMANDS.has(command) ? '' : configurationNameFor(outcome.target.name)));
   const failed = reports.filter((report) => !report.ok).length;
   if (options.json) {
     process.stdout.write(`${JSON.stringify(reports.map(({ camera, name, ok, result, json }) => ({ camera, name, ok, result, ...(ok || result !== 'FAILED' ? { [command]: json } : { error: json }) })), null, 2)}\n`);
   } else if (options.cameras === undefined && reports.length === 1) {
     const [report] = reports as [Report];
     const stream = report.result === 'FAILED' ? process.stderr : process.stdout;
-    stream.write(`${report.camera} (${report.name}): ${report.result}\n${report.details.map((line) => `  ${line}`).join('\n')}\n`);
+    stream.write(`${report.camera}${report.name === '' ? '' : ` (${report.name})`}: ${report.result}\n${report.details.map((line) => (line === '' ? '' : `  ${line}`)).join('\n')}\n`);
   } else {
     process.stdout.write(summaryTable(reports, command));
   }
@@ -299,7 +349,7 @@ function cameraLabel(target: CameraTarget): string {
   }
 }
 
-function reportOf(outcome: CameraOutcome<Report>, secrets: string[]): Report {
+function reportOf(outcome: CameraOutcome<Report>, secrets: string[], name: string): Report {
   if (outcome.ok) return outcome.value;
   const { target, error } = outcome;
   const message = redactSecrets(error.message, secrets);
@@ -311,7 +361,7 @@ function reportOf(outcome: CameraOutcome<Report>, secrets: string[]): Report {
   }
   return {
     camera,
-    name: configurationNameFor(target.name),
+    name,
     ok: false,
     result: 'FAILED',
     summary: message,

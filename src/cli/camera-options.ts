@@ -1,5 +1,5 @@
 /**
- * The options of `images-to-s3 camera setup|status|remove`, as commander hands them over: defined
+ * The options of `images-to-s3 camera setup|status|remove|events`, as commander hands them over: defined
  * as flags in ./camera.ts, taken by the commands' actions in ./camera-actions.ts. Here so that
  * neither of those two modules has to import the other's types (only camera.ts loads
  * camera-actions.ts, when a camera command runs).
@@ -8,6 +8,7 @@
  */
 
 import type { PulseInterval } from '../camera/vapix/pulse.js';
+import type { SendKind } from '../camera/vapix/setup.js';
 
 /** Options every `camera` subcommand takes. */
 export interface ConnectionOptions {
@@ -28,9 +29,19 @@ export interface SetupCommandOptions extends ConnectionOptions {
   createToken?: boolean;
   store: string;
   tokens?: string;
-  every: PulseInterval;
-  filename: string;
-  maxImages: number;
+  /** The event that starts the action; a pulse schedule when absent. */
+  on?: string;
+  /** Absent: every minute (and not allowed with --on). */
+  every?: PulseInterval;
+  send: SendKind;
+  /** Milliseconds before and after the event; the defaults depend on --send. */
+  pre?: number;
+  post?: number;
+  clipWhileActive?: boolean;
+  /** Absent: the default pattern for --send. */
+  filename?: string;
+  /** Absent: 1 (and not allowed with --send clip). */
+  maxImages?: number;
   validateRecipientCert: boolean;
   /** Configure a loopback or unspecified recipient all the same. */
   force?: boolean;

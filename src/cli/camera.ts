@@ -1,6 +1,7 @@
 /**
- * `images-to-s3 camera setup|status|remove`: configures Axis cameras over VAPIX to send their
- * images to the receiver, for one camera (`--camera`) or a fleet (`--cameras FILE`).
+ * `images-to-s3 camera setup|status|remove|events`: configures Axis cameras over VAPIX to send
+ * their images or video clips to the receiver, on a pulse or on any of their events, for one
+ * camera (`--camera`) or a fleet (`--cameras FILE`).
  *
  * The commands and their options are defined here (the options' types are in ./camera-options.ts);
  * what they do is in ./camera-actions.ts, loaded when one of them runs, so that every other command
@@ -15,13 +16,27 @@ import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 
 import { AXIS_DEFAULT_FILENAME_PATTERN } from '../camera/filename-pattern.js';
-import { DEFAULT_PULSE, InvalidPulseIntervalError, parsePulseInterval } from '../camera/vapix/pulse.js';
+import { EVENT_ALIASES, EVENT_ALIAS_USAGES } from '../camera/vapix/event-aliases.js';
+import { describeDurationMs, describePulseInterval, DEFAULT_PULSE, InvalidDurationError, InvalidPulseIntervalError, parseDurationMs, parsePulseInterval } from '../camera/vapix/pulse.js';
+import { DEFAULT_CLIP_FILENAME, DEFAULT_CLIP_POST_MS, DEFAULT_CLIP_PRE_MS, DEFAULT_POST_DURATION_MS } from '../camera/vapix/setup-defaults.js';
 import { configurationNameFor } from '../camera/vapix/setup-name.js';
 import { DEFAULT_STORE_LOCATION } from '../stores/location.js';
 import type { ConnectionOptions, RemoveCommandOptions, SetupCommandOptions } from './camera-options.js';
 import { integerIn } from './sizes.js';
 
 const env = (name: string): string => `IMAGES_TO_S3_${name}`;
+
+/** Turns a parser's own error into the option error commander reports. */
+function optionParser<T>(parse: (value: string) => T, errorType: new (...args: never[]) => Error): (value: string) => T {
+  return (value) => {
+    try {
+      return parse(value);
+    } catch (error) {
+      if (error instanceof errorType) throw new InvalidArgumentError(error.message);
+      throw error;
+    }
+  };
+}
 
 function addConnectionOptions(command: Command): Command {
   return command
@@ -42,8 +57,21 @@ function addConnectionOptions(command: Command): Command {
     .option('--json', 'print the outcome as JSON');
 }
 
+const EVENT_HELP = [
+  '',
+  'Events (--on): a topic as `camera events` lists it, with the item selectors it prints (name=value), or an alias:',
+  ...Object.values(EVENT_ALIASES).map((alias) => `  ${alias.usage.padEnd(12)}${alias.meaning}`),
+  'A fixed action (images, or a clip of --pre + --post) fires when the event starts (the rule\'s start event, with its state =1 for',
+  'an event that lasts); with --clip-while-active the event is the rule\'s condition and the clip lasts as long as the event.',
+  '',
+  'Examples:',
+  '  camera setup --camera 192.168.1.90 --user root --recipient https://images.example.net/ --create-token',
+  '  camera setup --camera 192.168.1.90 --user root --recipient https://images.example.net/ --create-token --on motion --send clip --pre 3s --post 7s',
+  '  camera setup --camera 192.168.1.90 --user root --recipient https://images.example.net/ --create-token --on input:1 --max-images 3 --name door',
+].join('\n');
+
 /**
- * Adds `camera setup|status|remove` to `program`.
+ * Adds `camera setup|status|remove|events` to `program`.
  *
  * @example
  * const program = new Command('images-to-s3');
@@ -53,12 +81,12 @@ function addConnectionOptions(command: Command): Command {
 export function addCameraCommand(program: Command): Command {
   const camera = program
     .command('camera')
-    .description('configure Axis cameras over VAPIX to send images here: recipient, pulse schedule, send-images action and rule');
+    .description('configure Axis cameras over VAPIX to send images or video clips here, on a pulse or on an event: recipient, schedule, action and rule');
 
   addConnectionOptions(
     camera
       .command('setup')
-      .description('create (or replace) the recipient, pulse schedule, send-images action and rule; undone again if a step fails'),
+      .description('create (or replace) the recipient, pulse schedule (unless --on), send-images or send-clip action and rule; undone again if a step fails'),
   )
     .addOption(new Option('--recipient <url>', 'the receiver\'s URL the camera posts to').env(env('RECIPIENT')).makeOptionMandatory())
     .addOption(new Option('--token <token>', 'access token the camera sends as accessToken=…').env(env('TOKEN')).conflicts('createToken'))
@@ -66,26 +94,30 @@ export function addCameraCommand(program: Command): Command {
     .addOption(new Option('--store <location>', 'with --create-token: the store whose token registry to use').env(env('STORE')).default(DEFAULT_STORE_LOCATION))
     .addOption(new Option('--tokens <location>', 'with --create-token: the token registry (as for serve)').env(env('TOKENS')))
     .addOption(
-      new Option('--every <interval>', 'how often to send an image: 30s, 1m, 2h, 1d')
-        .default(DEFAULT_PULSE, '1m')
-        .argParser((value) => {
-          try {
-            return parsePulseInterval(value);
-          } catch (error) {
-            if (error instanceof InvalidPulseIntervalError) throw new InvalidArgumentError(error.message);
-            throw error;
-          }
-        }),
+      new Option(
+        '--on <event>',
+        `the event that starts the action, as \`camera events\` prints it (e.g. "tns1:Device/tnsaxis:IO/Port port=1"), or ${EVENT_ALIAS_USAGES} (default: a pulse, see --every)`,
+      ),
     )
-    .addOption(new Option('--filename <pattern>', 'the camera\'s filename pattern (Axis modifiers)').default(AXIS_DEFAULT_FILENAME_PATTERN))
-    .addOption(new Option('--max-images <n>', 'images per pulse').default(1).argParser(integerIn(1, 1000)))
+    .addOption(new Option('--every <interval>', `the pulse: how often to send, 30s, 1m, 2h, 1d (default: ${describePulseInterval(DEFAULT_PULSE)}; not with --on)`).argParser(optionParser(parsePulseInterval, InvalidPulseIntervalError)))
+    .addOption(new Option('--send <what>', 'images, or a video clip').choices(['images', 'clip']).default('images'))
+    .addOption(new Option('--pre <duration>', `from how long before the event: 0, 3s, 1m (default: ${describeDurationMs(DEFAULT_CLIP_PRE_MS)} for a clip, 0 for images)`).argParser(optionParser(parseDurationMs, InvalidDurationError)))
+    .addOption(new Option('--post <duration>', `until how long after the event (default: ${describeDurationMs(DEFAULT_CLIP_POST_MS)} for a clip, ${describeDurationMs(DEFAULT_POST_DURATION_MS)} for images)`).argParser(optionParser(parseDurationMs, InvalidDurationError)))
+    .addOption(new Option('--clip-while-active', 'with --send clip and an event that lasts: record for as long as it does, plus --pre and --post (an unlimited action)'))
+    .addOption(new Option('--filename <pattern>', `the camera's filename pattern, Axis modifiers (default: ${AXIS_DEFAULT_FILENAME_PATTERN} for images, ${DEFAULT_CLIP_FILENAME} for clips)`))
+    .addOption(new Option('--max-images <n>', 'images per event (default: 1; images only)').argParser(integerIn(1, 1000)))
     .addOption(new Option('--no-validate-recipient-cert', 'let the camera accept a self-signed receiver certificate (validate_server_cert=0)'))
     .addOption(new Option('--force', 'configure a --recipient no camera can reach (localhost, 127.x, ::1, 0.0.0.0) all the same'))
+    .addHelpText('after', EVENT_HELP)
     .action(async (options: SetupCommandOptions) => (await import('./camera-actions.js')).runSetup(options));
 
   addConnectionOptions(camera.command('status').description('show the setup on the camera and whether it is consistent (exit 1 unless it is)')).action(
     async (options: ConnectionOptions) => (await import('./camera-actions.js')).runStatus(options),
   );
+
+  addConnectionOptions(
+    camera.command('events').description('list the events the camera offers, each as --on takes it, with the aliases that stand for them on this camera'),
+  ).action(async (options: ConnectionOptions) => (await import('./camera-actions.js')).runEvents(options));
 
   addConnectionOptions(camera.command('remove').description('remove the rule, action, schedule and recipient of the setup, in that order, and revoke the tokens setup created for the camera'))
     .addOption(new Option('--store <location>', 'the store whose token registry setup used').env(env('STORE')).default(DEFAULT_STORE_LOCATION))

@@ -5,24 +5,38 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { AXIS_DEFAULT_FILENAME_PATTERN } from '../camera/filename-pattern.js';
-import { formatSummary, simulate } from '../camera/simulator.js';
-import { DEFAULT_MAX_BYTES } from '../core/receiver.js';
+import { clipFilenamePattern, formatSummary, simulate } from '../camera/simulator.js';
+import { SIGNATURE_BYTES, mediaTypeForBytes } from '../core/media-types.js';
+import { DEFAULT_MAX_BYTES, DEFAULT_MAX_CLIP_BYTES } from '../core/receiver.js';
 import { DEFAULT_KEY_TEMPLATE, KeyTemplate } from '../core/object-key.js';
 import { GalleryAccess } from '../gallery/access.js';
 import { openRegistry, stateFor } from '../state/location.js';
 import { toInfo } from '../tokens/registry.js';
 import type { TokenRegistry } from '../tokens/registry.js';
 import { DEFAULT_STORE_LOCATION } from '../stores/location.js';
+import { fingerprintLines, fingerprintsJson } from '../sftp/describe.js';
+import { openHostKeys } from '../sftp/host-keys.js';
 import { addCameraCommand } from './camera.js';
 import { serve } from './serve.js';
 import type { ServeOptions } from './serve.js';
 import { integerIn, parseByteSize } from './sizes.js';
+import { parsePortRange } from '../ftp/passive.js';
+import type { PortRange } from '../ftp/passive.js';
+import { DEFAULT_FTP_IDLE_TIMEOUT_MS, DEFAULT_FTP_MAX_SESSIONS } from '../ftp/server.js';
 
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { version } = JSON.parse(await readFile(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string };
 const SAMPLE_IMAGE = path.join(packageRoot, 'assets', 'sample.jpg');
 
 const env = (name: string): string => `IMAGES_TO_S3_${name}`;
+/** `--ftp-passive-ports`' parser: a range, or the error commander shows. */
+const portRange = (text: string): PortRange => {
+  try {
+    return parsePortRange(text);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+};
 const storeOption = (): Option =>
   new Option('--store <location>', 'where images go: file:<folder> or s3://bucket[/prefix]').env(env('STORE')).default(DEFAULT_STORE_LOCATION);
 const tokensOption = (): Option =>
@@ -55,6 +69,12 @@ program
   .addOption(tokensOption())
   .addOption(new Option('--max-bytes <size>', 'largest image accepted, e.g. 32MB').env(env('MAX_BYTES')).default(DEFAULT_MAX_BYTES, '32MB').argParser(parseByteSize))
   .addOption(
+    new Option('--max-clip-bytes <size>', 'largest video clip accepted (MKV, WebM, MP4); 512MB is over 8 minutes at 8 Mbit/s')
+      .env(env('MAX_CLIP_BYTES'))
+      .default(DEFAULT_MAX_CLIP_BYTES, '512MB')
+      .argParser(parseByteSize),
+  )
+  .addOption(
     new Option('--key-template <template>', `object key layout; placeholders {camera} {yyyy} {MM} {dd} {HH} {mm} {ss} {filename}; '{filename}' is the Axis reference layout`)
       .env(env('KEY_TEMPLATE'))
       .default(DEFAULT_KEY_TEMPLATE)
@@ -70,7 +90,18 @@ program
   .addOption(new Option('--tls-cert <file>', 'PEM certificate (chain) for HTTPS').env(env('TLS_CERT')))
   .addOption(new Option('--tls-key <file>', 'PEM private key for HTTPS').env(env('TLS_KEY')))
   .addOption(new Option('--log-level <level>', 'log level').env(env('LOG_LEVEL')).default('info').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
-  .addOption(new Option('--request-timeout <seconds>', 'longest time to receive one upload').env(env('REQUEST_TIMEOUT')).default(120).argParser(integerIn(1, 3600)))
+  .addOption(
+    new Option('--request-timeout <seconds>', 'longest time to receive an image upload, or any other request (408 after it); a connection silent for 30 s is closed sooner')
+      .env(env('REQUEST_TIMEOUT'))
+      .default(120)
+      .argParser(integerIn(1, 3600)),
+  )
+  .addOption(
+    new Option('--clip-timeout <seconds>', 'longest time to receive a clip upload, for slow uplinks (408 after it); a connection silent for 30 s is closed sooner')
+      .env(env('CLIP_TIMEOUT'))
+      .default(1800)
+      .argParser(integerIn(1, 86_400)),
+  )
   .addOption(new Option('--shutdown-timeout <seconds>', 'on SIGTERM, how long in-flight uploads may take to finish').env(env('SHUTDOWN_TIMEOUT')).default(10).argParser(integerIn(0, 600)))
   .addOption(
     new Option('--s3-conditional-writes <mode>', 'S3 store: create-only writes with If-None-Match (auto probes the store at start)')
@@ -108,6 +139,28 @@ program
     ),
   )
   .addOption(new Option('--no-gallery', 'turn the web gallery at /gallery off').env(env('NO_GALLERY')))
+  .addOption(new Option('--sftp-port <port>', 'also receive files over SFTP on this port (user: the camera\'s name, password: one of its tokens); off unless given').env(env('SFTP_PORT')).argParser(integerIn(0, 65535)))
+  .addOption(new Option('--sftp-host <host>', 'address the SFTP receiver listens on (default: --host)').env(env('SFTP_HOST')))
+  .addOption(new Option('--sftp-max-sessions <n>', 'SFTP connections at once; more are refused').env(env('SFTP_MAX_SESSIONS')).default(64).argParser(integerIn(1, 100_000)))
+  .addOption(new Option('--sftp-idle-timeout <seconds>', 'an SFTP session without a request for this long is closed').env(env('SFTP_IDLE_TIMEOUT')).default(120).argParser(integerIn(1, 86_400)))
+  .addOption(
+    new Option('--sftp-rsa-only', 'present only the RSA host key, for clients that would pick the Ed25519 key while the RSA fingerprint is the one they were given').env(env('SFTP_RSA_ONLY')),
+  )
+  .addOption(new Option('--ftp-port <port>', 'FTP receiver (explicit FTPS too, with --tls-cert/--tls-key): the port it listens on; off without it').env(env('FTP_PORT')).argParser(integerIn(0, 65535)))
+  .addOption(
+    new Option('--ftp-passive-ports <from-to>', "FTP: the ports passive data connections use, e.g. 50000-50100 (open them in the firewall); default any free port")
+      .env(env('FTP_PASSIVE_PORTS'))
+      .argParser(portRange),
+  )
+  .addOption(new Option('--ftp-public-address <ipv4>', 'FTP: the address passive replies (PASV) announce, when cameras reach this receiver through NAT').env(env('FTP_PUBLIC_ADDRESS')))
+  .addOption(new Option('--ftp-require-tls', 'FTP: refuse log-in before AUTH TLS and transfers before PROT P (explicit FTPS only)').env(env('FTP_REQUIRE_TLS')))
+  .addOption(new Option('--ftp-max-sessions <n>', 'FTP: sessions at once; more are refused with 421').env(env('FTP_MAX_SESSIONS')).default(DEFAULT_FTP_MAX_SESSIONS).argParser(integerIn(1, 100_000)))
+  .addOption(
+    new Option('--ftp-idle-timeout <seconds>', 'FTP: a session without a command, or a transfer without data, for this long is closed')
+      .env(env('FTP_IDLE_TIMEOUT'))
+      .default(DEFAULT_FTP_IDLE_TIMEOUT_MS / 1000)
+      .argParser(integerIn(1, 3600)),
+  )
   .action(async (options: ServeOptions) => {
     if (!options.recipientPath.startsWith('/')) throw new InvalidArgumentError('--recipient-path must start with "/".');
     await serve(options);
@@ -199,27 +252,75 @@ program
   });
 
 program
+  .command('sftp')
+  .description('the SFTP receiver (serve --sftp-port)')
+  .command('fingerprints')
+  .description("print the SFTP host keys' fingerprints, to give a camera when its SFTP recipient is created (makes the keys if there are none yet)")
+  .addOption(storeOption())
+  .addOption(tokensOption())
+  .option('--json', 'print them as JSON, the SHA-256 in hex too')
+  .action(async (options: { store: string; tokens?: string; json?: boolean }) => {
+    const { sftpHostKeys } = await stateFor(options);
+    const opened = await openHostKeys(sftpHostKeys);
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify(fingerprintsJson(opened.keys))}\n`);
+      return;
+    }
+    process.stdout.write(
+      [
+        ...(opened.created ? [`Made new SFTP host keys, kept in ${opened.location}; every receiver on this store presents them.`] : []),
+        'SFTP host key fingerprints (Axis cameras pin the RSA key, by its SHA-256 or its MD5):',
+        ...fingerprintLines(opened.keys).map((line) => `  ${line}`),
+        '',
+      ].join('\n'),
+    );
+  });
+
+program
   .command('simulate')
-  .description('send images exactly as an Axis camera does, to try a receiver (ours or any other) or load it')
+  .description('send images (or a video clip) exactly as an Axis camera does, to try a receiver (ours or any other) or load it')
   .addOption(new Option('--recipient <url>', 'the recipient URL, as configured on the camera').env(env('RECIPIENT')).makeOptionMandatory())
   .addOption(new Option('--token <token>', 'access token, sent as accessToken=…').env(env('TOKEN')))
   .addOption(new Option('--count <n>', 'images to send').env(env('SIMULATE_COUNT')).default(10).argParser(integerIn(1, 10_000_000)))
   .addOption(new Option('--concurrency <n>', 'uploads in flight at once').env(env('SIMULATE_CONCURRENCY')).default(1).argParser(integerIn(1, 10_000)))
   .addOption(new Option('--image <file>', 'JPEG to send (default: a built-in 640×480 test card)').env(env('SIMULATE_IMAGE')))
-  .addOption(new Option('--camera-filename <pattern>', 'the camera\'s filename pattern, with Axis modifiers').env(env('SIMULATE_CAMERA_FILENAME')).default(AXIS_DEFAULT_FILENAME_PATTERN))
+  .addOption(
+    new Option('--clip <file>', 'send this video clip (MKV, WebM or MP4) instead, as a raw body with its video type, as a clip action is assumed to')
+      .env(env('SIMULATE_CLIP'))
+      .conflicts('image'),
+  )
+  .addOption(
+    new Option('--camera-filename <pattern>', 'the camera\'s filename pattern, with Axis modifiers (with --clip: clip%y-%m-%d_%H-%M-%S-%f_#s and the clip\'s extension)')
+      .env(env('SIMULATE_CAMERA_FILENAME'))
+      .default(AXIS_DEFAULT_FILENAME_PATTERN),
+  )
   .addOption(new Option('--insecure', 'accept any TLS certificate (camera setting validate_server_cert=0)').env(env('SIMULATE_INSECURE')))
   .addOption(new Option('--ca <file>', "trust this PEM certificate for an HTTPS recipient (e.g. the receiver's own --tls-cert)").env(env('SIMULATE_CA')))
   .addOption(new Option('--timeout <seconds>', 'deadline for each upload').env(env('SIMULATE_TIMEOUT')).default(30).argParser(integerIn(1, 3600)))
   .option('--json', 'print the summary as JSON')
   .action(
-    async (options: { recipient: string; token?: string; count: number; concurrency: number; image?: string; cameraFilename: string; insecure?: boolean; ca?: string; timeout: number; json?: boolean }) => {
+    async (
+      options: { recipient: string; token?: string; count: number; concurrency: number; image?: string; clip?: string; cameraFilename: string; insecure?: boolean; ca?: string; timeout: number; json?: boolean },
+      command: Command,
+    ) => {
+      const body = await readFile(options.clip ?? options.image ?? SAMPLE_IMAGE);
+      let contentType: string | undefined;
+      let filenamePattern = options.cameraFilename;
+      if (options.clip !== undefined) {
+        // As a camera does: the video type of what it recorded, told here by the file's bytes.
+        const type = mediaTypeForBytes(body.subarray(0, SIGNATURE_BYTES));
+        if (type?.kind !== 'clip') throw new InvalidArgumentError(`--clip ${options.clip}: not a video clip of an accepted type (Matroska, WebM or MP4, by its bytes).`);
+        contentType = type.mediaType;
+        if (command.getOptionValueSource('cameraFilename') === 'default') filenamePattern = clipFilenamePattern(type.extensions[0]!);
+      }
       const summary = await simulate({
         recipient: options.recipient,
         ...(options.token !== undefined && { token: options.token }),
         count: options.count,
         concurrency: options.concurrency,
-        image: await readFile(options.image ?? SAMPLE_IMAGE),
-        filenamePattern: options.cameraFilename,
+        image: body,
+        ...(contentType !== undefined && { contentType }),
+        filenamePattern,
         insecure: options.insecure ?? false,
         ...(options.ca !== undefined && { ca: await readFile(options.ca) }),
         timeoutMs: options.timeout * 1000,

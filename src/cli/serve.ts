@@ -30,20 +30,31 @@ import { LocallyCopiedDocument } from '../state/local-copy.js';
 import { adoptEarlierDocument, stateFor } from '../state/location.js';
 import type { ReceiverState } from '../state/location.js';
 import { hostReach } from '../camera/reachability.js';
+import { CameraLogin } from '../file-transfer/camera-login.js';
+import { FailedAuthLimiter } from '../server/failed-auth-limiter.js';
+import { presentedKeys, sftpBannerLines } from '../sftp/describe.js';
+import { openHostKeys } from '../sftp/host-keys.js';
+import { SftpServer } from '../sftp/server.js';
+import { checkFtpOptions, ftpBanner, startFtp } from '../ftp/start.js';
+import type { FtpOptions } from '../ftp/start.js';
 
-export interface ServeOptions {
+/** `serve`'s options; the FTP receiver's (`--ftp-*`) are described in src/ftp/start.ts. */
+export interface ServeOptions extends FtpOptions {
   host: string;
   port: number;
   store: string;
   /** `--tokens`: where the registry is, when not beside the images (see stateFor). */
   tokens?: string;
   maxBytes: number;
+  maxClipBytes: number;
   keyTemplate: string;
   recipientPath: string;
   tlsCert?: string;
   tlsKey?: string;
   logLevel: string;
   requestTimeout: number;
+  /** Seconds: the longest a clip upload may take to arrive (`requestTimeout` is the images'). */
+  clipTimeout: number;
   shutdownTimeout: number;
   s3ConditionalWrites: ConditionalWrites;
   storeTimeout: number;
@@ -63,7 +74,20 @@ export interface ServeOptions {
   /** The web gallery at /gallery (on unless --no-gallery). */
   gallery: boolean;
   galleryPassword?: string;
+  /** The SFTP receiver's port; unset, there is none. */
+  sftpPort?: number;
+  /** Where the SFTP receiver listens; unset, `host`. */
+  sftpHost?: string;
+  /** SFTP connections at once. */
+  sftpMaxSessions: number;
+  /** Seconds an SFTP session may stay without a request before it is closed. */
+  sftpIdleTimeout: number;
+  /** Present only the RSA host key (for clients that would pick the Ed25519 one while the RSA one is pinned). */
+  sftpRsaOnly?: boolean;
 }
+
+/** S3 takes at most 5 GiB in one PutObject, which is how the forwarder sends a spooled file. */
+const MAX_SPOOLED_FILE_BYTES = 5 * 1024 ** 3;
 
 /** The camera name given to the token created on a first start. */
 export const FIRST_CAMERA = 'camera-1';
@@ -77,9 +101,18 @@ export async function serve(options: ServeOptions): Promise<void> {
   // Everything that can stop the server from serving is checked before the first token and the
   // gallery password are made: they are shown once, in the banner of a start that succeeds.
   const tls = await tlsFor(options);
+  checkFtpOptions(options, tls !== undefined);
   await checkAddressFree(options.host, options.port);
+  if (options.ftpPort !== undefined) await checkAddressFree(options.host, options.ftpPort, FTP_ADDRESS_OPTIONS);
+  const sftpHost = options.sftpHost ?? options.host;
+  if (options.sftpPort !== undefined) await checkAddressFree(sftpHost, options.sftpPort, SFTP_ADDRESS_OPTIONS);
   const state = await stateFor(options);
   const spool = await spoolFor(options, state);
+  if (spool && options.maxClipBytes > MAX_SPOOLED_FILE_BYTES) {
+    throw new Error(
+      `--max-clip-bytes ${formatBytes(options.maxClipBytes)} is more than the spool can forward: a spooled file goes to S3 in one PutObject, at most ${formatBytes(MAX_SPOOLED_FILE_BYTES)}. Lower it, or use --no-spool.`,
+    );
+  }
   const store = storeFor({
     location: options.store,
     conditionalWrites: options.s3ConditionalWrites,
@@ -96,16 +129,17 @@ export async function serve(options: ServeOptions): Promise<void> {
     if (isLocalStore(options.store)) throw error;
     throw new Error(`Cannot open the store ${store.location} (${describeS3Connection()}): ${(error as Error).message}`, { cause: error });
   });
+  const hostKeys = options.sftpPort === undefined ? undefined : await openHostKeys(locallyCopied(state, state.sftpHostKeys, 'sftp-host-keys.copy.json'));
   const shared = await sharedState(state);
   const tokens = shared.tokens;
   const gallery = options.gallery ? await galleryFor(options, state, tokens, store) : undefined;
-  const receiver = new ImageReceiver({ tokens, store, keyTemplate, maxBytes: options.maxBytes });
+  const receiver = new ImageReceiver({ tokens, store, keyTemplate, maxBytes: options.maxBytes, maxClipBytes: options.maxClipBytes });
   const app = await createReceiverServer({
     receiver,
     store,
     recipientPath: options.recipientPath,
     log: { level: options.logLevel },
-    timeouts: { requestMs: options.requestTimeout * 1000 },
+    timeouts: { requestMs: options.requestTimeout * 1000, clipRequestMs: options.clipTimeout * 1000 },
     limits: { maxInFlight: options.maxInFlight, failedAuthPerMinute: options.failedAuthLimit },
     trustProxy: options.trustProxy,
     ...(tls && { tls }),
@@ -122,6 +156,29 @@ export async function serve(options: ServeOptions): Promise<void> {
   });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
+  // File transfers (SFTP, FTP) log cameras in by name and token; their failed log-ins from one address add up.
+  const fileTransferLogin = new CameraLogin(tokens, new FailedAuthLimiter(options.failedAuthLimit));
+  const sftp =
+    hostKeys &&
+    (await SftpServer.start({
+      host: sftpHost,
+      port: options.sftpPort!,
+      receiver,
+      login: fileTransferLogin,
+      hostKeys: presentedKeys(hostKeys.keys, options.sftpRsaOnly === true),
+      holdFolder: path.join(state.localFolder, 'sftp-held'),
+      log: app.log,
+      limits: { maxSessions: options.sftpMaxSessions, idleMs: options.sftpIdleTimeout * 1000 },
+    }).catch(async (error: unknown) => {
+      // The HTTP server listens already: close it, or the process would go on without SFTP.
+      await app.close();
+      throw listenError(error, sftpHost, options.sftpPort!, SFTP_ADDRESS_OPTIONS);
+    }));
+  const ftpParts = { host: options.host, receiver, login: fileTransferLogin, tls, holdFolder: path.join(state.localFolder, 'ftp-held'), log: app.log };
+  const ftp = await startFtp(options, ftpParts).catch(async (error: unknown) => {
+    await Promise.all([app.close(), sftp?.close()]);
+    throw listenError(error, options.host, options.ftpPort!, FTP_ADDRESS_OPTIONS);
+  });
 
   const lines = [
     'images-to-s3 receiver is running.',
@@ -147,6 +204,8 @@ export async function serve(options: ServeOptions): Promise<void> {
     lines.push('  Access tokens: see `images-to-s3 token list`; `images-to-s3 token create <camera>` adds one.');
   }
   if (gallery) lines.push(...galleryBanner(gallery, recipientUrls(options.host, port, GALLERY_PATH, Boolean(tls)), !tls && hostReach(options.host) !== 'loopback'));
+  if (ftp) lines.push(...ftpBanner(ftp, options, recipientUrls(options.host, ftp.port, '/', false, 'ftp')));
+  if (sftp && hostKeys) lines.push(...sftpBannerLines(recipientUrls(sftpHost, sftp.port, '/', false, 'sftp'), hostKeys, presentedKeys(hostKeys.keys, options.sftpRsaOnly === true)));
   process.stdout.write(`${lines.join('\n')}\n`);
   if (store instanceof SpooledStore && store.recovery && (store.recovery.images > 0 || store.recovery.damaged.length > 0)) {
     const { images, bytes, damaged } = store.recovery;
@@ -163,12 +222,13 @@ export async function serve(options: ServeOptions): Promise<void> {
       const deadline = setTimeout(() => {
         app.log.warn({ timeoutSeconds: options.shutdownTimeout }, 'uploads still in flight at the shutdown deadline; closing their connections');
         app.server.closeAllConnections();
+        sftp?.destroy();
+        ftp?.destroy();
       }, options.shutdownTimeout * 1000);
       retention?.stop();
       watch.stop();
       galleryWatch?.stop();
-      void app
-        .close()
+      void Promise.all([app.close(), sftp?.close(), ftp?.close()])
         .then(() => store.close())
         .finally(() => {
           clearTimeout(deadline);
@@ -196,24 +256,34 @@ async function tlsFor(options: ServeOptions): Promise<{ cert: Buffer; key: Buffe
   return tls;
 }
 
-/** Fails, naming --host/--port, when the address cannot be listened on; the port is left free again. */
-async function checkAddressFree(host: string, port: number): Promise<void> {
+/** The options that set an address, as an error about it names them. */
+interface AddressOptions {
+  host: string;
+  port: string;
+}
+
+const HTTP_ADDRESS_OPTIONS: AddressOptions = { host: '--host', port: '--port' };
+const SFTP_ADDRESS_OPTIONS: AddressOptions = { host: '--sftp-host', port: '--sftp-port' };
+const FTP_ADDRESS_OPTIONS: AddressOptions = { host: '--host', port: '--ftp-port' };
+
+/** Fails, naming --host/--port (or `names`), when the address cannot be listened on; the port is left free again. */
+async function checkAddressFree(host: string, port: number, names = HTTP_ADDRESS_OPTIONS): Promise<void> {
   if (port === 0) return;
   const probe = net.createServer();
   await new Promise<void>((resolve, reject) => {
-    probe.once('error', (error) => reject(listenError(error, host, port)));
+    probe.once('error', (error) => reject(listenError(error, host, port, names)));
     probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
   });
 }
 
 /** A listen error in the words of the options that caused it. */
-function listenError(error: unknown, host: string, port: number): Error {
+function listenError(error: unknown, host: string, port: number, names = HTTP_ADDRESS_OPTIONS): Error {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  const where = `--host ${host} --port ${port}`;
+  const where = `${names.host} ${host} ${names.port} ${port}`;
   const advice: Record<string, string> = {
-    EADDRINUSE: 'another program (or another receiver) listens there already: choose another --port, or stop it',
-    EACCES: 'ports below 1024 need privileges: choose a --port of 1024 or more (and forward to it), or grant the capability',
-    EADDRNOTAVAIL: '--host is not an address of this machine: use one of its addresses, or 0.0.0.0 for all',
+    EADDRINUSE: `another program (or another receiver) listens there already: choose another ${names.port}, or stop it`,
+    EACCES: `ports below 1024 need privileges: choose a ${names.port} of 1024 or more (and forward to it), or grant the capability`,
+    EADDRNOTAVAIL: `${names.host} is not an address of this machine: use one of its addresses, or 0.0.0.0 for all`,
   };
   return new Error(`Cannot listen on ${where} (${code ?? String(error)}): ${advice[code ?? ''] ?? 'see the error code'}.`, { cause: error });
 }
@@ -364,8 +434,7 @@ function galleryBanner(gallery: ServedGallery, urls: string[], warnPlainHttp: bo
 }
 
 /** The URLs a camera on the network can reach, most useful first. */
-function recipientUrls(host: string, port: number, recipientPath: string, tls: boolean): string[] {
-  const scheme = tls ? 'https' : 'http';
+function recipientUrls(host: string, port: number, recipientPath: string, tls: boolean, scheme = tls ? 'https' : 'http'): string[] {
   const wildcard = host === '0.0.0.0' || host === '::' || host === '';
   const hosts = wildcard
     ? [

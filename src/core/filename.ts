@@ -36,7 +36,7 @@ function utf8FromLatin1(header: string): string {
 /**
  * A safe filename for the stored image: the camera's name with every path part but the last
  * folded into it (`a/b.jpg` → `a_b.jpg`, `../../x.jpg` → `x.jpg`), unsafe characters replaced,
- * the length bounded, and an extension that matches the image type (appended when the camera's
+ * the length bounded, and an extension that matches the file's type (appended when the camera's
  * name has none, or the wrong one, so `x.php` sent as JPEG becomes `x.php.jpg`).
  * Returns undefined when nothing usable remains.
  */
@@ -57,10 +57,10 @@ export function safeFilename(name: string, type: MediaType): string | undefined 
   return boundedStem === '' ? undefined : boundedStem + finalExtension;
 }
 
-/** A name for an image that came without a usable filename: its UTC receive time. */
+/** A name for a file that came without a usable filename: its kind and UTC receive time (`clip-2026-…Z.mkv`). */
 export function generatedFilename(receivedAt: Date, type: MediaType): string {
   const stamp = receivedAt.toISOString().replace(/[:.]/g, '-');
-  return `image-${stamp}${type.extensions[0]!}`;
+  return `${type.kind}-${stamp}${type.extensions[0]!}`;
 }
 
 /** The stored filename: the one the camera sent, made safe, or a generated one. */

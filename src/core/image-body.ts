@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Hash } from 'node:crypto';
 import { formatBytes } from './byte-size.js';
 import { RequestBodyError, UploadError } from './errors.js';
+import type { MediaKind } from './media-types.js';
 
 /** What an {@link ImageBody} checks beyond the size limit. */
 export interface BodyHashing {
@@ -16,16 +17,25 @@ export interface BodyHashing {
   tooLargeMessage?: string;
 }
 
+/** A size limit and what the 413 says when a body crosses it. */
+export interface SizeLimit {
+  maxBytes: number;
+  message: string;
+}
+
 /**
  * Reads a request body once: first its leading bytes (for the signature check), then the whole
  * body as a stream that counts (and, when asked, hashes) what passes and fails with 413 as soon as
- * the limit is crossed, whether or not a `Content-Length` announced the size.
+ * the limit is crossed, whether or not a `Content-Length` announced the size. The limit can be
+ * changed once the leading bytes told what the body is ({@link restrict}): an image and a clip
+ * have limits of their own.
  */
 export class ImageBody {
   private readonly iterator: AsyncIterator<Uint8Array>;
   private readonly hash: Hash | undefined;
   private readonly expectedSha256: string | undefined;
-  private readonly tooLargeMessage: string;
+  private maxBytes: number;
+  private tooLargeMessage: string;
   private buffered: Uint8Array[] = [];
   private bufferedBytes = 0;
   /** No more reading: the source ended, failed or was cancelled. */
@@ -36,14 +46,11 @@ export class ImageBody {
   /** Bytes that went through {@link stream} so far. */
   bytes = 0;
 
-  constructor(
-    source: AsyncIterable<Uint8Array>,
-    private readonly maxBytes: number,
-    hashing: BodyHashing = { sha256: false },
-  ) {
+  constructor(source: AsyncIterable<Uint8Array>, maxBytes: number, hashing: BodyHashing = { sha256: false }) {
     this.iterator = source[Symbol.asyncIterator]();
+    this.maxBytes = maxBytes;
     this.expectedSha256 = hashing.expectedSha256;
-    this.tooLargeMessage = hashing.tooLargeMessage ?? tooLargeMessage(maxBytes);
+    this.tooLargeMessage = hashing.tooLargeMessage ?? tooLargeMessage('image', maxBytes);
     this.hash = hashing.sha256 || hashing.expectedSha256 !== undefined ? createHash('sha256') : undefined;
   }
 
@@ -57,6 +64,16 @@ export class ImageBody {
       this.ensureWithinLimit(this.bufferedBytes);
     }
     return this.buffered.length === 1 ? this.buffered[0]! : Buffer.concat(this.buffered);
+  }
+
+  /**
+   * Holds the body to another limit from now on, e.g. a clip's once its leading bytes said it is
+   * one; fails with 413 at once when what was read already is over it.
+   */
+  restrict(limit: SizeLimit): void {
+    this.maxBytes = limit.maxBytes;
+    this.tooLargeMessage = limit.message;
+    this.ensureWithinLimit(Math.max(this.bytes, this.bufferedBytes));
   }
 
   /** The whole body, from the first byte. Read it once. */
@@ -118,6 +135,8 @@ export class ImageBody {
       result = await this.iterator.next();
     } catch (error) {
       this.done = true;
+      // A source that refuses the body itself (a multipart body with two files, a deadline) says why.
+      if (error instanceof UploadError || error instanceof RequestBodyError) throw error;
       throw new RequestBodyError({ cause: error });
     }
     if (result.done) {
@@ -132,6 +151,9 @@ export class ImageBody {
 const digestMismatchMessage =
   'The body does not match its Content-Digest: the image was damaged on the way, or the digest was computed over other bytes. Nothing was stored; send it again.';
 
-export function tooLargeMessage(maxBytes: number): string {
-  return `The image is larger than this receiver accepts (${formatBytes(maxBytes)}). Lower the camera's resolution or JPEG quality, or raise the receiver's --max-bytes.`;
+/** What a 413 of the self-hosted receiver says: the limit of the kind, and the option that sets it. */
+export function tooLargeMessage(kind: MediaKind, maxBytes: number): string {
+  return kind === 'clip'
+    ? `The clip is larger than this receiver accepts (${formatBytes(maxBytes)}). Shorten the clip (the action's pre/post durations, or how long an "unlimited" clip records), lower the stream profile's bit rate, or raise the receiver's --max-clip-bytes.`
+    : `The image is larger than this receiver accepts (${formatBytes(maxBytes)}). Lower the camera's resolution or JPEG quality, or raise the receiver's --max-bytes.`;
 }

@@ -1,9 +1,12 @@
+/** What a file is to the receiver: a still image, or a video clip (each has its own size limit). */
+export type MediaKind = 'image' | 'clip';
+
 /**
  * A format the receiver accepts, an image or a video clip: its media type, aliases, file
  * extensions and signature.
  */
 export interface MediaType {
-  readonly kind: 'image' | 'clip';
+  readonly kind: MediaKind;
   readonly mediaType: string;
   readonly aliases: readonly string[];
   /** Lower-case extensions, the first is used for generated names. */
@@ -74,8 +77,15 @@ function ebmlDocType(head: Uint8Array): string | undefined {
   return undefined;
 }
 
-/** ISO BMFF (MP4): a `ftyp` box first, its size in the first four bytes. */
-const isIsoBmff = (head: Uint8Array): boolean => startsWith(head, ascii('ftyp'), 4);
+/**
+ * Major brands of ISO BMFF files that are still images, not video: HEIF/HEIC (Apple's photos) and
+ * AVIF. They start with a `ftyp` box as MP4 does, and must not be stored as clips.
+ */
+const IMAGE_BRANDS = new Set(['heic', 'heix', 'heim', 'heis', 'hevc', 'hevx', 'mif1', 'msf1', 'avif', 'avis']);
+
+/** ISO BMFF (MP4): a `ftyp` box first (its size in the first four bytes), of a brand that is not a still image. */
+const isIsoBmff = (head: Uint8Array): boolean =>
+  startsWith(head, ascii('ftyp'), 4) && head.length >= 12 && !IMAGE_BRANDS.has(String.fromCharCode(...head.subarray(8, 12)));
 
 export const CLIP_TYPES: readonly MediaType[] = [
   {
@@ -107,13 +117,26 @@ export const MEDIA_TYPES: readonly MediaType[] = [...IMAGE_TYPES, ...CLIP_TYPES]
 /** The list shown in 415 messages. */
 export const ACCEPTED_MEDIA_TYPES = MEDIA_TYPES.map((type) => type.mediaType).join(', ');
 
+/** The content type that names no format: a file declared with it is recognised by its bytes. */
+export const UNNAMED_BINARY_TYPE = 'application/octet-stream';
+
+/** Whether a `Content-Type` header value leaves the format to the bytes ({@link UNNAMED_BINARY_TYPE}). */
+export function leavesTypeToBytes(contentType: string): boolean {
+  return essenceOf(contentType) === UNNAMED_BINARY_TYPE;
+}
+
+/** A content type's `type/subtype`, lower case, without parameters. */
+export function essenceOf(contentType: string): string {
+  return contentType.split(';', 1)[0]?.trim().toLowerCase() ?? '';
+}
+
 /**
  * The accepted type named by a `Content-Type` header value (parameters and case ignored), or
  * undefined.
  */
 export function mediaTypeForContentType(contentType: string | undefined): MediaType | undefined {
   if (!contentType) return undefined;
-  const essence = contentType.split(';', 1)[0]?.trim().toLowerCase() ?? '';
+  const essence = essenceOf(contentType);
   return MEDIA_TYPES.find((type) => type.mediaType === essence || type.aliases.includes(essence));
 }
 

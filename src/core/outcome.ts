@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { MediaKind } from './media-types.js';
 
 /** What the caller is told, what metrics count, and what the log says (never a token). */
 export interface UploadOutcome {
@@ -24,6 +25,8 @@ export interface OutcomeFacts {
   camera?: string;
   key?: string;
   bytes?: number;
+  /** What was stored: an image or a clip. */
+  kind?: MediaKind;
   filename?: string;
   error?: string;
   cause?: unknown;
@@ -89,7 +92,7 @@ export function tooManyTokenFailures(address: string, retryAfterSeconds: number)
 /** One log record per upload: its level, message and fields. The token is never among them. */
 export interface OutcomeLogRecord {
   level: 'info' | 'warn' | 'error';
-  message: 'image stored' | 'upload rejected' | 'upload failed';
+  message: 'image stored' | 'clip stored' | 'upload rejected' | 'upload failed';
   fields: Omit<OutcomeFacts, 'cause'> & { status: number; durationMs: number; remoteAddress: string };
   /** The underlying error of a failure, for the logger's error serialiser. */
   cause?: unknown;
@@ -99,7 +102,7 @@ export function outcomeLogRecord(outcome: UploadOutcome, durationMs: number, rem
   const { cause, ...facts } = outcome.log;
   const fields = { ...facts, status: outcome.status, durationMs: Math.round(durationMs * 10) / 10, remoteAddress };
   const kind = outcomeKind(outcome.status);
-  if (kind === 'stored') return { level: 'info', message: 'image stored', fields };
+  if (kind === 'stored') return { level: 'info', message: facts.kind === 'clip' ? 'clip stored' : 'image stored', fields };
   if (kind === 'rejected') return { level: 'warn', message: 'upload rejected', fields };
   return { level: 'error', message: 'upload failed', fields, ...(cause !== undefined && { cause }) };
 }

@@ -2,8 +2,10 @@ import { announcedSha256 } from './content-digest.js';
 import { RequestBodyError, StoreError, UploadError } from './errors.js';
 import { cameraFilename, storedFilename } from './filename.js';
 import { ImageBody, tooLargeMessage } from './image-body.js';
-import { ACCEPTED_MEDIA_TYPES, SIGNATURE_BYTES, mediaTypeForBytes, mediaTypeForContentType } from './media-types.js';
-import type { MediaType } from './media-types.js';
+import type { SizeLimit } from './image-body.js';
+import { ACCEPTED_MEDIA_TYPES, SIGNATURE_BYTES, UNNAMED_BINARY_TYPE, leavesTypeToBytes, mediaTypeForBytes, mediaTypeForContentType } from './media-types.js';
+import type { MediaKind, MediaType } from './media-types.js';
+import { MULTIPART_FRAMING_BYTES, isMultipartForm, openMultipartFile } from './multipart.js';
 import { KeyTemplate, alternateKey } from './object-key.js';
 import { presentedToken, refusal } from './outcome.js';
 import type { OutcomeFacts, StoredImageReceipt, UploadOutcome } from './outcome.js';
@@ -50,8 +52,10 @@ export interface AdmittedUpload {
   camera: string;
   /** The declared type; undefined: the first bytes decide. */
   type: MediaType | undefined;
-  /** The camera's name for the file, as it sent it. */
+  /** The camera's name for the file, as it sent it (a multipart body's part may give another). */
   filename: string | undefined;
+  /** The request's `Content-Type` when the body is `multipart/form-data`: its one file part is the upload. */
+  multipart: string | undefined;
   /** The body's SHA-256 (hex) from the request's `Content-Digest`, checked before the image is kept. */
   expectedSha256: string | undefined;
   /** The body's length from `Content-Length`, when the request announced one. */
@@ -66,27 +70,48 @@ export interface ImageReceiverOptions {
   keyTemplate?: KeyTemplate;
   /** Largest accepted image in bytes. */
   maxBytes?: number;
-  /** What a 413 says, where the runtime has its own advice (the default names --max-bytes). */
-  tooLargeMessage?: string;
+  /** Largest accepted clip in bytes; 0: no clip is taken, whatever its size (413). */
+  maxClipBytes?: number;
+  /** What a 413 says, where the runtime has its own advice (the default names --max-bytes or --max-clip-bytes). */
+  tooLargeMessage?: (kind: MediaKind, maxBytes: number) => string;
   clock?: () => Date;
 }
 
+/** What the caller of {@link ImageReceiver.receive} wants to hear about while the body arrives. */
+export interface ReceiveEvents {
+  /**
+   * The upload is known to be an image or a clip: from its declared type at once, else from its
+   * first bytes. (The HTTP server gives a clip more time to arrive than an image.)
+   */
+  kindKnown?(kind: MediaKind): void;
+}
+
 export const DEFAULT_MAX_BYTES = 32 * 1024 * 1024;
+/**
+ * 512 MiB: a 60 s clip at 8 Mbit/s (1080p at a high bit rate) is 60 MB; this leaves room for
+ * "unlimited" clips, which record as long as their event lasts (about 9 minutes at 8 Mbit/s).
+ */
+export const DEFAULT_MAX_CLIP_BYTES = 512 * 1024 * 1024;
 
 /**
  * The upload contract, free of any HTTP framework or cloud SDK: the self-hosted server and the
  * Lambda handler both call it, so they answer the same request the same way.
  *
- * `GET`/`HEAD` → 200 (the camera's Test button, no token); `POST` → store one image; other
- * methods → 405. Missing token → 401, unknown → 403; unaccepted `Content-Type` or bytes that do
- * not match it → 415; empty body → 400; over the size limit → 413; store down → 503, full → 507.
+ * `GET`/`HEAD` → 200 (the camera's Test button, no token); `POST` → store one image or video
+ * clip, as a raw body or the one file part of a `multipart/form-data` body; other methods → 405.
+ * Missing token → 401, unknown → 403; unaccepted `Content-Type` or bytes that do not match it →
+ * 415; empty body → 400; over the size limit of its kind (image or clip) → 413; store down → 503,
+ * full → 507.
  */
 export class ImageReceiver {
+  /** Largest accepted image in bytes. */
   readonly maxBytes: number;
+  /** Largest accepted clip in bytes (0: none). */
+  readonly maxClipBytes: number;
   private readonly tokens: TokenVerifier | undefined;
   private readonly store: ImageStore;
   private readonly keyTemplate: KeyTemplate;
-  private readonly tooLargeMessage: string;
+  private readonly tooLargeMessage: (kind: MediaKind, maxBytes: number) => string;
   private readonly clock: () => Date;
 
   constructor(options: ImageReceiverOptions) {
@@ -94,8 +119,19 @@ export class ImageReceiver {
     this.store = options.store;
     this.keyTemplate = options.keyTemplate ?? new KeyTemplate();
     this.maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
-    this.tooLargeMessage = options.tooLargeMessage ?? tooLargeMessage(this.maxBytes);
+    this.maxClipBytes = options.maxClipBytes ?? DEFAULT_MAX_CLIP_BYTES;
+    this.tooLargeMessage = options.tooLargeMessage ?? tooLargeMessage;
     this.clock = options.clock ?? (() => new Date());
+  }
+
+  /**
+   * The size limit of an image or a clip; before the kind is known (a body whose bytes decide),
+   * the larger of the two, until its first bytes tell.
+   */
+  sizeLimit(kind: MediaKind | undefined): SizeLimit {
+    const chosen = kind ?? (this.maxClipBytes > this.maxBytes ? 'clip' : 'image');
+    const maxBytes = chosen === 'clip' ? this.maxClipBytes : this.maxBytes;
+    return { maxBytes, message: this.tooLargeMessage(chosen, maxBytes) };
   }
 
   /** Runs {@link admit} then {@link receive}: for runtimes that hold the whole request at once. */
@@ -122,10 +158,10 @@ export class ImageReceiver {
   async admit(request: UploadRequestHead, authenticated?: { camera: string }): Promise<AdmittedUpload | UploadOutcome> {
     const method = request.method.toUpperCase();
     if (method === 'GET' || method === 'HEAD') {
-      return refusal(200, 'images-to-s3 receiver is ready. Cameras POST images here with ?accessToken=<token>.');
+      return refusal(200, 'images-to-s3 receiver is ready. Cameras POST images and clips here with ?accessToken=<token>.');
     }
     if (method !== 'POST') {
-      return refusal(405, `Method ${method} is not allowed: cameras POST images here; GET and HEAD test the address.`, {}, { headers: { allow: 'GET, HEAD, POST' } });
+      return refusal(405, `Method ${method} is not allowed: cameras POST images and clips here; GET and HEAD test the address.`, {}, { headers: { allow: 'GET, HEAD, POST' } });
     }
 
     let camera = authenticated?.camera;
@@ -152,73 +188,121 @@ export class ImageReceiver {
       }
     }
 
+    // Cameras name the type of what they send; a request without one is refused rather than guessed.
     const contentType = header(request.headers, 'content-type');
-    if (contentType === undefined) {
-      return refusal(415, `Content-Type none is not an accepted image type. Accepted: ${ACCEPTED_MEDIA_TYPES}.`, { camera });
-    }
+    if (contentType === undefined) return refusal(415, unacceptedTypeMessage('none'), { camera });
 
     // A length is only announced without chunked transfer encoding, which would override it.
     const contentLength = header(request.headers, 'transfer-encoding') === undefined ? header(request.headers, 'content-length') : undefined;
     const sizeGiven = contentLength !== undefined && /^\d+$/.test(contentLength.trim());
-    const admission = this.admitFile({
-      camera,
-      contentType,
-      filename: cameraFilename(header(request.headers, 'content-disposition')),
-      size: sizeGiven ? Number(contentLength) : undefined,
-    });
+    const size = sizeGiven ? Number(contentLength) : undefined;
+    const filename = cameraFilename(header(request.headers, 'content-disposition'));
+    const multipart = isMultipartForm(contentType);
+    const admission = multipart ? this.admitMultipart(camera, contentType, filename, size) : this.admitFile({ camera, contentType, filename, size });
     if (!('admitted' in admission)) return admission;
     if (contentLength !== undefined && !sizeGiven) return refusal(400, 'The Content-Length header is not a number.', { camera });
+    const digest = header(request.headers, 'content-digest');
+    if (multipart && digest !== undefined) {
+      // The digest would be of the whole form, not of the file that is stored.
+      return refusal(400, 'A Content-Digest is checked against a raw body only, not a multipart form: send the file as the raw body, or leave the digest out.', { camera });
+    }
     try {
-      return { ...admission, expectedSha256: announcedSha256(header(request.headers, 'content-digest')) };
+      return { ...admission, expectedSha256: announcedSha256(digest) };
     } catch (error) {
       if (error instanceof UploadError) return refusal(error.status, error.message, { camera });
       throw error;
     }
   }
 
-  /** The checks of a file that need no body: declared type and announced size. */
+  /**
+   * The checks of a file that need no body: declared type and announced size. A type that names no
+   * format (`application/octet-stream`), or none, leaves the type to the bytes, and the size to the
+   * larger limit until they tell.
+   */
   private admitFile(file: Omit<IncomingFile, 'body'>): AdmittedUpload | UploadOutcome {
     const { camera } = file;
-    let type: MediaType | undefined;
-    if (file.contentType !== undefined) {
-      type = mediaTypeForContentType(file.contentType);
-      if (type === undefined) {
-        return refusal(415, `Content-Type "${printable(file.contentType)}" is not an accepted image type. Accepted: ${ACCEPTED_MEDIA_TYPES}.`, { camera });
-      }
-    }
+    const declared = declaredType(file.contentType);
+    if (declared === 'unaccepted') return refusal(415, unacceptedTypeMessage(`"${printable(file.contentType!)}"`), { camera });
     if (file.size === 0) return refusal(400, emptyMessage, { camera });
-    if (file.size !== undefined && file.size > this.maxBytes) return refusal(413, this.tooLargeMessage, { camera });
+    const limit = this.sizeLimit(declared?.kind);
+    if (file.size !== undefined && file.size > limit.maxBytes) return refusal(413, limit.message, { camera });
     return {
       admitted: true,
       camera,
-      type,
+      type: declared,
       filename: file.filename,
+      multipart: undefined,
       expectedSha256: file.sha256,
       announcedBytes: file.size,
       receivedAt: this.clock(),
     };
   }
 
-  /** Reads, checks and stores the body of an admitted upload. */
-  async receive(upload: AdmittedUpload, source: AsyncIterable<Uint8Array>): Promise<UploadOutcome> {
-    const { camera, receivedAt, filename } = upload;
-    const log: OutcomeFacts = { camera, ...(filename !== undefined && { filename: printable(filename) }) };
-    // Hashing is a fifth of a minimal receiver's CPU per image: only when a client's digest or the store needs it.
-    const hashed = upload.expectedSha256 !== undefined || this.store.needsSha256 === true;
-    const body = new ImageBody(source, this.maxBytes, { sha256: hashed, expectedSha256: upload.expectedSha256, tooLargeMessage: this.tooLargeMessage });
+  /**
+   * A `multipart/form-data` request: its file part's type and size are known only from the body.
+   * The announced length counts the form's framing too, so it is held to the larger limit plus
+   * what the framing may take.
+   */
+  private admitMultipart(camera: string, contentType: string, filename: string | undefined, size: number | undefined): AdmittedUpload | UploadOutcome {
+    if (size === 0) return refusal(400, emptyMessage, { camera });
+    const limit = this.multipartLimit();
+    if (size !== undefined && size > limit.maxBytes) return refusal(413, limit.message, { camera });
+    return { admitted: true, camera, type: undefined, filename, multipart: contentType, expectedSha256: undefined, announcedBytes: undefined, receivedAt: this.clock() };
+  }
+
+  /** The bound on a whole multipart body: the larger file limit, plus the form's framing. */
+  private multipartLimit(): SizeLimit {
+    const limit = this.sizeLimit(undefined);
+    return { maxBytes: limit.maxBytes + MULTIPART_FRAMING_BYTES, message: limit.message };
+  }
+
+  /**
+   * Reads, checks and stores the body of an admitted upload: a raw body, or the file part of a
+   * multipart one. `events.kindKnown` hears as soon as it is known whether it is an image or a clip.
+   */
+  async receive(upload: AdmittedUpload, source: AsyncIterable<Uint8Array>, events: ReceiveEvents = {}): Promise<UploadOutcome> {
+    const { camera, receivedAt } = upload;
+    let { filename, type } = upload;
+    const facts = (): OutcomeFacts => ({ camera, ...(filename !== undefined && { filename: printable(filename) }) });
+    let body: ImageBody | undefined;
     try {
-      const head = await body.head(SIGNATURE_BYTES);
-      if (head.byteLength === 0) return refusal(400, emptyMessage, log);
-      const actual = mediaTypeForBytes(head);
-      const type = upload.type ?? actual;
-      if (type === undefined) {
-        await body.cancel();
-        return refusal(415, `The file is not an image of an accepted type (${ACCEPTED_MEDIA_TYPES}).`, log);
+      let bytes = source;
+      if (upload.multipart !== undefined) {
+        const file = await openMultipartFile(upload.multipart, source, this.multipartLimit());
+        filename = file.filename ?? filename;
+        bytes = file.body;
+        const declared = declaredType(file.contentType);
+        if (declared === 'unaccepted') {
+          file.discard();
+          return refusal(415, unacceptedTypeMessage(`"${printable(file.contentType!)}" (of the multipart body's file part)`), facts());
+        }
+        type = declared;
       }
-      if (!type.matches(head)) {
+      if (type) events.kindKnown?.(type.kind);
+
+      // Hashing is a fifth of a minimal receiver's CPU per image: only when a client's digest or the store needs it.
+      const hashed = upload.expectedSha256 !== undefined || this.store.needsSha256 === true;
+      const limit = this.sizeLimit(type?.kind);
+      const reading = new ImageBody(bytes, limit.maxBytes, { sha256: hashed, expectedSha256: upload.expectedSha256, tooLargeMessage: limit.message });
+      body = reading;
+      const head = await body.head(SIGNATURE_BYTES);
+      if (head.byteLength === 0) return refusal(400, emptyMessage, facts());
+      const actual = mediaTypeForBytes(head);
+      if (type === undefined) {
+        if (actual === undefined) {
+          await body.cancel();
+          return refusal(415, `The bytes are not an image or clip of an accepted type (${ACCEPTED_MEDIA_TYPES}).`, facts());
+        }
+        // The bytes told what it is: from now on the limit of its kind holds, an announced size included.
+        type = actual;
+        events.kindKnown?.(type.kind);
+        const own = this.sizeLimit(type.kind);
+        if (upload.announcedBytes !== undefined && upload.announcedBytes > own.maxBytes) throw new UploadError(413, own.message);
+        body.restrict(own);
+      } else if (!type.matches(head)) {
         await body.cancel();
-        const what = actual ? `are ${actual.mediaType}` : 'are not an image of an accepted type';
-        return refusal(415, `Content-Type says ${type.mediaType} but the bytes ${what}.`, log);
+        const what = actual ? `are ${actual.mediaType}` : 'are not an image or clip of an accepted type';
+        return refusal(415, `Content-Type says ${type.mediaType} but the bytes ${what}.`, facts());
       }
 
       const key = this.keyTemplate.keyFor({ camera, receivedAt, filename: storedFilename(filename, type, receivedAt) });
@@ -227,7 +311,7 @@ export class ImageReceiver {
         alternateKey: () => alternateKey(key, receivedAt),
         body: body.stream(),
         ...(upload.announcedBytes !== undefined && { size: upload.announcedBytes }),
-        ...(hashed && { sha256: () => body.sha256() }),
+        ...(hashed && { sha256: () => reading.sha256() }),
         contentType: type.mediaType,
         metadata: {
           camera,
@@ -236,15 +320,29 @@ export class ImageReceiver {
         },
       });
       const receipt: StoredImageReceipt = { key: stored.key, bytes: body.bytes, ...(hashed && { sha256: body.sha256() }), camera };
-      return { status: 200, body: receipt, headers: {}, log: { ...log, key: stored.key, bytes: body.bytes } };
+      return { status: 200, body: receipt, headers: {}, log: { ...facts(), key: stored.key, bytes: body.bytes, kind: type.kind } };
     } catch (error) {
-      await body.cancel().catch(() => undefined);
-      return failure(error, log);
+      await body?.cancel().catch(() => undefined);
+      return failure(error, facts());
     }
   }
 }
 
-const emptyMessage = 'The request has no image: the body is empty.';
+const emptyMessage = 'The request has no image or clip: the body is empty.';
+
+/** A 415 for a content type that is not accepted (`what`: the type, quoted, or "none"). */
+function unacceptedTypeMessage(what: string): string {
+  return `Content-Type ${what} is not an accepted image or clip type. Accepted: ${ACCEPTED_MEDIA_TYPES}, or ${UNNAMED_BINARY_TYPE} for any of them (the bytes then tell which).`;
+}
+
+/**
+ * The accepted type a declared content type names; undefined when it leaves the type to the bytes
+ * (none declared, or {@link UNNAMED_BINARY_TYPE}); `unaccepted` for any other.
+ */
+function declaredType(contentType: string | undefined): MediaType | 'unaccepted' | undefined {
+  if (contentType === undefined || leavesTypeToBytes(contentType)) return undefined;
+  return mediaTypeForContentType(contentType) ?? 'unaccepted';
+}
 
 function failure(error: unknown, log: OutcomeFacts): UploadOutcome {
   if (error instanceof UploadError || error instanceof RequestBodyError) {
@@ -262,7 +360,7 @@ function failure(error: unknown, log: OutcomeFacts): UploadOutcome {
     );
   }
   // Only client errors are explained to the caller; the details of anything else go to the log.
-  return refusal(500, 'The receiver failed to store the image; see its log.', { ...log, error: String(error), cause: error }, { storeFailure: 'other' });
+  return refusal(500, 'The receiver failed to store the upload; see its log.', { ...log, error: String(error), cause: error }, { storeFailure: 'other' });
 }
 
 function header(headers: UploadRequestHead['headers'], name: string): string | undefined {

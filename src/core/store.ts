@@ -60,10 +60,21 @@ export interface ObjectFacts extends StoredObject {
   metadata: Record<string, string>;
 }
 
+/** Bytes `start` to `end` of an object, both inclusive (as an HTTP `Range` counts them). */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
 /** An object opened for reading. */
 export interface ObjectContent extends StoredObject {
   contentType: string;
   body: AsyncIterable<Uint8Array>;
+  /**
+   * Set when `body` holds only these bytes of the object (a read asked for a range and the store
+   * gave just that part); `size` is still the whole object's. Unset, `body` is the whole object.
+   */
+  range?: ByteRange;
 }
 
 /**
@@ -86,8 +97,12 @@ export interface ImageStore {
   write(image: ImageWrite): Promise<{ key: string }>;
   /** Objects whose key starts with `prefix`, in key order. */
   list(prefix?: string): AsyncIterable<StoredObject>;
-  /** One object, or undefined when there is none under that key. */
-  read(key: string): Promise<ObjectContent | undefined>;
+  /**
+   * One object, or undefined when there is none under that key. With `range`, a store that can
+   * read part of an object cheaply gives only those bytes (up to the object's end) and says so in
+   * {@link ObjectContent.range}; any other gives the whole object, as without it.
+   */
+  read(key: string, range?: ByteRange): Promise<ObjectContent | undefined>;
   /**
    * The "folders" directly below `prefix` ('' or ending in '/'): the distinct next segments of the
    * keys below it that have more segments, in key order. Optional; the gallery uses it to walk a

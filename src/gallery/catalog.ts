@@ -1,6 +1,6 @@
 /**
- * What the gallery shows, read from the store: the cameras, each camera's days, the images of a
- * day, and a summary per camera for the overview.
+ * What the gallery shows, read from the store: the cameras, each camera's days, the images and
+ * clips of a day, and a summary per camera for the overview.
  *
  * How much is read depends on the layout (see {@link GalleryLayout}):
  * - indexed layouts (the default `{camera}/{yyyy}/{MM}/{dd}/{filename}`): a camera's day is one
@@ -21,10 +21,14 @@ import type { ImageStore, StoredObject } from '../core/store.js';
 import { ExpiringCache, TaskLimiter } from './cache.js';
 import { ALL_IMAGES, addDays, dayOf, isDay } from './layout.js';
 import type { Day, GalleryLayout } from './layout.js';
+import { kindOfKey } from './media.js';
+import type { MediaKind } from './media.js';
 
-/** One image as the gallery lists it. */
-export interface CatalogImage {
+/** One image or clip as the gallery lists it. */
+export interface CatalogItem {
   key: string;
+  /** Told by the key's extension (see {@link kindOfKey}). */
+  kind: MediaKind;
   camera: string;
   /** The UTC day it is filed under. */
   day: Day;
@@ -39,14 +43,23 @@ export interface CatalogImage {
  */
 export type CameraState = 'live' | 'overdue' | 'unknown' | 'never';
 
+/**
+ * A camera on the overview. Everything it sends, images and clips alike, tells that it is alive:
+ * its interval, silence and state count both. Its card shows its latest image.
+ */
 export interface CameraSummary {
   camera: string;
-  latest?: CatalogImage;
+  /** Its latest image, on the latest day it sent anything. */
+  latest?: CatalogItem;
+  /** The latest thing it sent, image or clip. */
+  lastReceived?: CatalogItem;
   /** Images filed under today (UTC). */
   today: number;
-  /** The median time between its recent images. */
+  /** Clips filed under today (UTC). */
+  clipsToday: number;
+  /** The median time between the recent things it sent. */
   usualIntervalMs?: number;
-  /** Time since its latest image. */
+  /** Time since the latest thing it sent. */
   silentMs?: number;
   state: CameraState;
   /** Images received but not yet in the store (waiting in the spool), when there are any. */
@@ -72,8 +85,10 @@ export interface ImageCatalogOptions {
 const PAST_MS = 10 * 60 * 1000;
 /** Store requests the catalog makes at once (hundreds of cameras must not mean hundreds of requests). */
 const STORE_CONCURRENCY = 8;
-/** Images looked at to learn a camera's usual interval. */
+/** Images and clips looked at to learn a camera's usual interval. */
 const INTERVAL_SAMPLE = 50;
+/** A clip's picture is the snapshot taken nearest to it, if one is this close. */
+export const POSTER_WINDOW_MS = 15 * 60 * 1000;
 
 /** Silent for this long is overdue: three usual intervals, and at least a minute more than one. */
 export function overdueAfterMs(usualIntervalMs: number): number {
@@ -89,7 +104,7 @@ export class ImageCatalog {
   private readonly partial: () => boolean;
   private readonly freshMs: number;
   private readonly scanMs: number;
-  private readonly lists: ExpiringCache<CatalogImage[]>;
+  private readonly lists: ExpiringCache<CatalogItem[]>;
   private readonly folders: ExpiringCache<string[]>;
   private readonly scans: ExpiringCache<ScanIndex>;
   private readonly io = new TaskLimiter(STORE_CONCURRENCY);
@@ -130,17 +145,17 @@ export class ImageCatalog {
     return [...names].sort(compareKeys);
   }
 
-  /** The images of `camera` filed under `day`, oldest first. */
-  async images(camera: string, day: Day): Promise<CatalogImage[]> {
+  /** The images and clips of `camera` filed under `day`, oldest first. */
+  async items(camera: string, day: Day): Promise<CatalogItem[]> {
     if (!isDay(day)) return [];
     if (!this.layout.indexed) return (await this.scan()).cameras.get(camera)?.get(day) ?? [];
     const prefix = this.layout.dayPrefix(camera, day);
     return this.lists.get(prefix, () => this.lifetime(day), () =>
       this.io.run(async () => {
-        const images: CatalogImage[] = [];
+        const images: CatalogItem[] = [];
         for await (const object of this.store.list(prefix)) {
           const facts = this.layout.parse(object.key);
-          if (facts?.camera === camera && facts.day === day) images.push(imageOf(object, camera, day));
+          if (facts?.camera === camera && facts.day === day) images.push(itemOf(object, camera, day));
         }
         return images.sort(byTime);
       }),
@@ -191,8 +206,8 @@ export class ImageCatalog {
     return { ...(previous && { previous }), ...(next && { next }) };
   }
 
-  /** The image stored under `key` with the other images of its day, when the key is of the layout. */
-  async locate(key: string): Promise<{ image: CatalogImage; day: CatalogImage[]; index: number } | undefined> {
+  /** The item stored under `key` with the other items of its day, when the key is of the layout. */
+  async locate(key: string): Promise<{ item: CatalogItem; day: CatalogItem[]; index: number } | undefined> {
     let camera: string | undefined;
     let day: Day | undefined;
     if (this.layout.indexed) {
@@ -205,30 +220,41 @@ export class ImageCatalog {
       day = image?.day;
     }
     if (camera === undefined || day === undefined) return undefined;
-    const images = await this.images(camera, day);
-    const index = images.findIndex((image) => image.key === key);
-    return index === -1 ? undefined : { image: images[index]!, day: images, index };
+    const items = await this.items(camera, day);
+    const index = items.findIndex((item) => item.key === key);
+    return index === -1 ? undefined : { item: items[index]!, day: items, index };
   }
 
-  /** One summary per camera, in name order: latest image, images today, usual interval, state. */
+  /** One summary per camera, in name order: latest image, images and clips today, usual interval, state. */
   async summaries(): Promise<CameraSummary[]> {
     const today = this.today();
     const now = this.clock().getTime();
     const waiting = this.waitingByCamera();
     const summaries = await Promise.all(
       (await this.cameras()).map(async (camera): Promise<CameraSummary> => {
-        const todays = await this.images(camera, today);
+        const todays = await this.items(camera, today);
         let recent = todays;
         if (recent.length === 0) {
           const latestDay = await this.latestDay(camera);
-          recent = latestDay === undefined ? [] : await this.images(camera, latestDay);
+          recent = latestDay === undefined ? [] : await this.items(camera, latestDay);
         }
-        const latest = latestOf(recent);
-        if (!latest) return { camera, today: 0, state: 'never' };
-        const silentMs = Math.max(0, now - latest.storedAt.getTime());
+        const lastReceived = recent.at(-1);
+        if (!lastReceived) return { camera, today: 0, clipsToday: 0, state: 'never' };
+        const latest = recent.findLast((item) => item.kind === 'image');
+        const clipsToday = todays.filter((item) => item.kind === 'clip').length;
+        const silentMs = Math.max(0, now - lastReceived.storedAt.getTime());
         const usualIntervalMs = usualInterval(recent.slice(-INTERVAL_SAMPLE));
         const state: CameraState = usualIntervalMs === undefined ? 'unknown' : silentMs > overdueAfterMs(usualIntervalMs) ? 'overdue' : 'live';
-        return { camera, latest, today: todays.length, silentMs, state, ...(usualIntervalMs !== undefined && { usualIntervalMs }) };
+        return {
+          camera,
+          ...(latest && { latest }),
+          lastReceived,
+          today: todays.length - clipsToday,
+          clipsToday,
+          silentMs,
+          state,
+          ...(usualIntervalMs !== undefined && { usualIntervalMs }),
+        };
       }),
     );
     return summaries.map((summary) => (waiting.has(summary.camera) ? { ...summary, waiting: waiting.get(summary.camera)! } : summary));
@@ -281,9 +307,9 @@ export class ImageCatalog {
           if (!facts) continue;
           const camera = facts.camera ?? ALL_IMAGES;
           const day = facts.day ?? dayOf(object.lastModified);
-          const image = imageOf(object, camera, day);
+          const image = itemOf(object, camera, day);
           let days = index.cameras.get(camera);
-          if (!days) index.cameras.set(camera, (days = new Map<Day, CatalogImage[]>()));
+          if (!days) index.cameras.set(camera, (days = new Map<Day, CatalogItem[]>()));
           let images = days.get(day);
           if (!images) days.set(day, (images = []));
           images.push(image);
@@ -297,26 +323,40 @@ export class ImageCatalog {
 }
 
 interface ScanIndex {
-  cameras: Map<string, Map<Day, CatalogImage[]>>;
-  byKey: Map<string, CatalogImage>;
+  cameras: Map<string, Map<Day, CatalogItem[]>>;
+  byKey: Map<string, CatalogItem>;
 }
 
-function imageOf(object: StoredObject, camera: string, day: Day): CatalogImage {
-  return { key: object.key, camera, day, size: object.size, storedAt: object.lastModified };
+function itemOf(object: StoredObject, camera: string, day: Day): CatalogItem {
+  return { key: object.key, kind: kindOfKey(object.key), camera, day, size: object.size, storedAt: object.lastModified };
 }
 
-function byTime(a: CatalogImage, b: CatalogImage): number {
+function byTime(a: CatalogItem, b: CatalogItem): number {
   return a.storedAt.getTime() - b.storedAt.getTime() || compareKeys(a.key, b.key);
 }
 
-function latestOf(images: CatalogImage[]): CatalogImage | undefined {
-  return images.at(-1);
+/**
+ * The picture that stands for `clip`: the image among `items` (its day) taken nearest to it in
+ * time, within {@link POSTER_WINDOW_MS}; undefined when there is none that close.
+ */
+export function nearestImage(items: readonly CatalogItem[], clip: CatalogItem): CatalogItem | undefined {
+  let nearest: CatalogItem | undefined;
+  let nearestGap = POSTER_WINDOW_MS;
+  for (const item of items) {
+    if (item.kind !== 'image') continue;
+    const gap = Math.abs(item.storedAt.getTime() - clip.storedAt.getTime());
+    if (gap <= nearestGap) {
+      nearest = item;
+      nearestGap = gap;
+    }
+  }
+  return nearest;
 }
 
-/** The median gap between consecutive images, undefined with fewer than two. */
-function usualInterval(images: CatalogImage[]): number | undefined {
+/** The median gap between consecutive items, undefined with fewer than two. */
+function usualInterval(items: CatalogItem[]): number | undefined {
   const gaps: number[] = [];
-  for (let i = 1; i < images.length; i++) gaps.push(images[i]!.storedAt.getTime() - images[i - 1]!.storedAt.getTime());
+  for (let i = 1; i < items.length; i++) gaps.push(items[i]!.storedAt.getTime() - items[i - 1]!.storedAt.getTime());
   if (gaps.length === 0) return undefined;
   gaps.sort((a, b) => a - b);
   return gaps[Math.floor(gaps.length / 2)];

@@ -5,13 +5,13 @@
  * @module
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { IMAGE_TYPES } from '../core/media-types.js';
 import { DEFAULT_KEY_TEMPLATE } from '../core/object-key.js';
 import type { ImageStore } from '../core/store.js';
 import type { GalleryAccess } from './access.js';
 import { loadAssets } from './assets.js';
 import type { GalleryAssets } from './assets.js';
 import { ImageCatalog } from './catalog.js';
+import { ClipDurations } from './clip-durations.js';
 import type { Html } from './html.js';
 import { GalleryLayout } from './layout.js';
 import type { GalleryPluginOptions } from './options.js';
@@ -23,15 +23,14 @@ import { GalleryUrls } from './urls.js';
 /** The session cookie. */
 export const SESSION_COOKIE = 'images_to_s3_gallery';
 
-/** What the gallery shows: objects of other types in the store are not its images. */
-export const IMAGE_MEDIA_TYPES: ReadonlySet<string> = new Set(IMAGE_TYPES.map((type) => type.mediaType));
-
 export interface GalleryContext {
   readonly options: GalleryPluginOptions;
   readonly store: ImageStore;
   readonly access: GalleryAccess;
   readonly catalog: ImageCatalog;
   readonly thumbnails: ThumbnailService;
+  /** How long clips play, read from their first bytes. */
+  readonly durations: ClipDurations;
   readonly assets: GalleryAssets;
   readonly urls: GalleryUrls;
   readonly clock: () => Date;
@@ -71,6 +70,7 @@ export function createGalleryContext(options: GalleryPluginOptions, prefix: stri
     access,
     catalog,
     thumbnails,
+    durations: new ClipDurations(store),
     assets,
     urls: new GalleryUrls(prefix, assets.version),
     clock,

@@ -1,19 +1,20 @@
 /**
- * The gallery's pages: the overview of the cameras, a camera's day, and the view of one image.
- * Without a session, each redirects to the log-in page.
+ * The gallery's pages: the overview of the cameras, a camera's day, and the view of one image or
+ * clip. Without a session, each redirects to the log-in page.
  *
  * @module
  */
 import type { FastifyInstance } from 'fastify';
-import type { CatalogImage } from './catalog.js';
-import { IMAGE_MEDIA_TYPES } from './context.js';
+import { nearestImage } from './catalog.js';
+import type { CatalogItem } from './catalog.js';
 import type { GalleryContext } from './context.js';
 import { isDay } from './layout.js';
-import { cameraPage, imagePage, messagePage, overviewPage } from './pages.js';
+import { contentTypeOfKey, kindOfContentType } from './media.js';
+import { cameraPage, clipKeysOnPage, imagePage, messagePage, overviewPage } from './pages.js';
 import { isSegment, keyParameter, secureRequest } from './requests.js';
 
 export function pageRoutes(app: FastifyInstance, context: GalleryContext): void {
-  const { options, store, catalog, urls, clock, pollMs, pageSize, timesFor, sendHtml } = context;
+  const { options, store, catalog, durations, urls, clock, pollMs, pageSize, timesFor, sendHtml } = context;
 
   app.get('/', { config: { gallery: 'page' } }, async (request, reply) => {
     const summaries = await catalog.summaries();
@@ -34,13 +35,14 @@ export function pageRoutes(app: FastifyInstance, context: GalleryContext): void 
       const today = catalog.today();
       const asked = request.query.day;
       const day = asked !== undefined && isDay(asked) ? asked : ((await catalog.latestDay(camera)) ?? today);
-      const [images, neighbours, recentDays] = await Promise.all([
-        catalog.images(camera, day),
+      const [items, neighbours, recentDays] = await Promise.all([
+        catalog.items(camera, day),
         catalog.neighbourDays(camera, day),
         catalog.days(camera, { to: today, limit: 7 }),
       ]);
-      const pages = Math.max(1, Math.ceil(images.length / pageSize));
+      const pages = Math.max(1, Math.ceil(items.length / pageSize));
       const page = Math.min(pages, Math.max(1, Number.parseInt(request.query.page ?? '1', 10) || 1));
+      const known = await durations.ofAll(clipKeysOnPage(items, page, pageSize));
       const origin = `${secureRequest(request) ? 'https' : 'http'}://${request.headers.host ?? 'receiver'}`;
       return sendHtml(
         reply,
@@ -48,9 +50,10 @@ export function pageRoutes(app: FastifyInstance, context: GalleryContext): void 
           camera,
           day,
           today,
-          images,
+          items,
           page,
           pageSize,
+          durations: known,
           recentDays,
           pollMs,
           recipientUrl: `${origin}${options.recipientPath ?? '/'}`,
@@ -66,30 +69,36 @@ export function pageRoutes(app: FastifyInstance, context: GalleryContext): void 
     if (key === undefined) return reply.callNotFound();
     const [facts, located] = await Promise.all([store.head ? store.head(key) : undefined, catalog.locate(key)]);
     if (!facts && !located) return reply.callNotFound();
-    const image = located?.image;
-    const contentType = facts?.contentType ?? 'image/jpeg';
-    if (!IMAGE_MEDIA_TYPES.has(contentType)) return reply.callNotFound();
-    let older: CatalogImage | undefined;
-    let newer: CatalogImage | undefined;
+    const item = located?.item;
+    const contentType = facts?.contentType ?? contentTypeOfKey(key) ?? 'image/jpeg';
+    const kind = kindOfContentType(contentType);
+    if (kind === undefined) return reply.callNotFound();
+    let older: CatalogItem | undefined;
+    let newer: CatalogItem | undefined;
     if (located) {
       older = located.day[located.index - 1];
       newer = located.day[located.index + 1];
       if (!older || !newer) {
-        const { previous, next } = await catalog.neighbourDays(located.image.camera, located.image.day);
-        if (!older && previous) older = (await catalog.images(located.image.camera, previous)).at(-1);
-        if (!newer && next) newer = (await catalog.images(located.image.camera, next))[0];
+        const { previous, next } = await catalog.neighbourDays(located.item.camera, located.item.day);
+        if (!older && previous) older = (await catalog.items(located.item.camera, previous)).at(-1);
+        if (!newer && next) newer = (await catalog.items(located.item.camera, next))[0];
       }
     }
+    const poster = kind === 'clip' && located ? nearestImage(located.day, located.item) : undefined;
+    const durationMs = kind === 'clip' ? await durations.of(key) : undefined;
     const receivedAt = facts?.metadata['received-at'] ? new Date(facts.metadata['received-at']) : undefined;
     const cameraFilename = decodeMetadata(facts?.metadata['camera-filename']);
     return sendHtml(
       reply,
       imagePage(urls, timesFor(request), {
         key,
-        size: facts?.size ?? image!.size,
-        storedAt: facts?.lastModified ?? image!.storedAt,
+        kind,
+        size: facts?.size ?? item!.size,
+        storedAt: facts?.lastModified ?? item!.storedAt,
         contentType,
-        ...(image && { image }),
+        ...(item && { item }),
+        ...(poster && { poster }),
+        ...(durationMs !== undefined && { durationMs }),
         ...(receivedAt && !Number.isNaN(receivedAt.getTime()) && { receivedAt }),
         ...(cameraFilename !== undefined && { cameraFilename }),
         ...(facts?.metadata.camera !== undefined && { camera: facts.metadata.camera }),

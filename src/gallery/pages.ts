@@ -6,11 +6,13 @@
  * @module
  */
 import { formatBytes } from '../core/byte-size.js';
-import type { CameraSummary, CatalogImage } from './catalog.js';
+import { nearestImage } from './catalog.js';
+import type { CameraSummary, CatalogItem } from './catalog.js';
 import { html, joinHtml } from './html.js';
 import type { Html } from './html.js';
 import { ALL_IMAGES } from './layout.js';
 import type { Day } from './layout.js';
+import type { MediaKind } from './media.js';
 import { formatDay, formatShortDay } from './times.js';
 import type { Times } from './times.js';
 import type { GalleryUrls } from './urls.js';
@@ -129,11 +131,14 @@ export function cameraCards(urls: GalleryUrls, times: Times, summaries: CameraSu
   return html`${summaries.map((summary) => cameraCard(urls, times, summary, now))}`;
 }
 
+/** Changes whenever anything a camera's card shows changes, so live updates replace only cards that changed. */
+export function cardVersion(summary: CameraSummary): string {
+  return [summary.latest?.key ?? '', summary.lastReceived?.key ?? '', summary.today, summary.clipsToday, summary.state, summary.waiting ?? 0].join('|');
+}
+
 function cameraCard(urls: GalleryUrls, times: Times, summary: CameraSummary, now: Date): Html {
-  const { camera, latest } = summary;
+  const { camera, latest, lastReceived } = summary;
   const name = cameraLabel(camera);
-  // Changes whenever anything shown changes, so live updates replace only cards that changed.
-  const version = [latest?.key ?? '', summary.today, summary.state, summary.waiting ?? 0].join('|');
   const state = {
     live: { label: 'Live', detail: 'sending as usual' },
     overdue: { label: 'Overdue', detail: `nothing for ${formatDuration(summary.silentMs ?? 0)}` },
@@ -143,33 +148,38 @@ function cameraCard(urls: GalleryUrls, times: Times, summary: CameraSummary, now
   const alt = latest && `Latest image from ${name}, ${times.dayAndTime(latest.storedAt)} ${times.zone}`;
   const media = latest
     ? html`<img src="${urls.thumbnail(latest.key, 'preview')}" alt="${alt}" width="960" height="540" decoding="async">`
-    : html`<div class="no-image" aria-hidden="true">No image yet</div>`;
+    : html`<div class="no-image${lastReceived && ' clips-only'}" aria-hidden="true">${lastReceived ? 'Only clips on its latest day' : 'No image yet'}</div>`;
+  // `14 today` from a camera that sends images only; `12 images, 2 clips today` from one that sends both.
+  const today =
+    summary.clipsToday === 0
+      ? html`<strong>${summary.today.toLocaleString('en')}</strong> today`
+      : html`${joinHtml(counted(summary.today, summary.clipsToday).map(({ count, noun }) => html`<strong>${count}</strong> ${noun}`), ', ')} today`;
   const stats = [
-    html`<strong>${summary.today.toLocaleString('en')}</strong> today`,
+    today,
     summary.usualIntervalMs !== undefined && html`usually every ${formatDuration(summary.usualIntervalMs)}`,
     summary.state === 'overdue' && html`<span class="warn">${state.detail}</span>`,
     summary.waiting !== undefined && waitingNote(summary.waiting),
   ];
-  return html`<li class="card state-${summary.state}" data-key="${camera}" data-version="${version}">
-  <a class="card-link" href="${urls.camera(camera, latest?.day)}">
+  return html`<li class="card state-${summary.state}" data-key="${camera}" data-version="${cardVersion(summary)}">
+  <a class="card-link" href="${urls.camera(camera, lastReceived?.day)}">
     <div class="card-media">${media}
       <span class="badge badge-${summary.state}" title="${state.detail}">${state.label}</span>
     </div>
     <div class="card-body">
       <h2>${name}</h2>
-      <p class="latest">${latest ? latestTimes(times, latest, now) : state.detail}</p>
+      <p class="latest">${lastReceived ? latestTimes(times, lastReceived, now) : state.detail}</p>
       <p class="stats">${joinHtml(stats, ' · ')}</p>
     </div>
   </a>
 </li>`;
 }
 
-/** When a camera's latest image came: the time, and how long ago (kept current by the script). */
-function latestTimes(times: Times, latest: CatalogImage, now: Date): Html {
+/** When the latest thing a camera sent came (and that it was a clip, if it was): the time, and how long ago (kept current by the script). */
+function latestTimes(times: Times, latest: CatalogItem, now: Date): Html {
   const at = latest.storedAt.toISOString();
   const time = html`<time datetime="${at}">${times.timeOn(latest.storedAt, times.dayOf(now))}</time>`;
   const ago = html`<time class="ago" data-relative="${at}" datetime="${at}">${formatAgo(now.getTime() - latest.storedAt.getTime())}</time>`;
-  return html`Latest ${time} · ${ago}`;
+  return html`${latest.kind === 'clip' ? 'Latest clip' : 'Latest'} ${time} · ${ago}`;
 }
 
 /** Images a camera sent that are on the receiver's disk, not yet in the store. */
@@ -182,9 +192,12 @@ export interface CameraPageModel {
   camera: string;
   day: Day;
   today: Day;
-  images: CatalogImage[];
+  /** The day's images and clips, oldest first. */
+  items: CatalogItem[];
   page: number;
   pageSize: number;
+  /** How long the clips on this page play, in ms, where that could be read. */
+  durations: ReadonlyMap<string, number>;
   previousDay?: Day;
   nextDay?: Day;
   recentDays: Day[];
@@ -194,9 +207,10 @@ export interface CameraPageModel {
 }
 
 export function cameraPage(urls: GalleryUrls, times: Times, model: CameraPageModel): Html {
-  const { camera, day, images, page, pageSize } = model;
+  const { camera, day, items, page, pageSize } = model;
+  const images = items.filter((item) => item.kind === 'image');
   const name = cameraLabel(camera);
-  const pages = Math.max(1, Math.ceil(images.length / pageSize));
+  const pages = Math.max(1, Math.ceil(items.length / pageSize));
   const live = day === model.today && page === 1;
   const dayLink = (target: Day | undefined, rel: 'prev' | 'next'): Html => {
     const label = target ? formatShortDay(target) : rel === 'prev' ? 'Older' : 'Newer';
@@ -227,9 +241,9 @@ export function cameraPage(urls: GalleryUrls, times: Times, model: CameraPageMod
 ${model.recentDays.length > 1 && dayChips(urls, model)}
 <p class="meta" id="day-meta">${dayMeta(times, model, pages, live)}</p>
 ${images.length > 0 && player(urls, times, camera, day, images)}
-${images.length === 0 && emptyCamera(camera, day, model)}
+${items.length === 0 && emptyCamera(camera, day, model)}
 <ol class="thumbs" id="thumbs"${refresh}>
-${thumbnailTiles(urls, times, day, images, page, pageSize)}
+${thumbnailTiles(urls, times, { day, items, page, pageSize, durations: model.durations })}
 </ol>
 ${pages > 1 && pager(urls, camera, day, page, pages)}`,
   });
@@ -245,15 +259,15 @@ function dayChips(urls: GalleryUrls, model: CameraPageModel): Html {
   return html`<nav class="day-chips" aria-label="Recent days with images"><ul>${model.recentDays.map(chip)}</ul></nav>`;
 }
 
-/** How many images the day has, which zone its times are in, and which page this is. */
+/** How many images and clips the day has, which zone its times are in, and which page this is. */
 function dayMeta(times: Times, model: CameraPageModel, pages: number, live: boolean): Html {
-  const { day, images, page, pageSize } = model;
+  const { day, items, page, pageSize } = model;
   const utc = times.zone === 'UTC';
   return joinHtml(
     [
-      html`<span id="image-count">${imageCount(images.length)}</span> on ${formatDay(day)}${utc ? ' (UTC)' : ' (a UTC day)'}`,
+      html`<span id="image-count">${itemCount(items)}</span> on ${formatDay(day)}${utc ? ' (UTC)' : ' (a UTC day)'}`,
       !utc && html`<span class="time-zone">times in ${times.zoneName(new Date(`${day}T12:00:00Z`))}</span>`,
-      images.length > pageSize && `page ${page} of ${pages}`,
+      items.length > pageSize && `page ${page} of ${pages}`,
       'newest first',
       live && html`<span class="live-note">updates by itself</span>`,
     ],
@@ -261,21 +275,45 @@ function dayMeta(times: Times, model: CameraPageModel, pages: number, live: bool
   );
 }
 
+/** Which of a day's items page `page` shows: newest first. */
+function itemsOnPage(items: readonly CatalogItem[], page: number, pageSize: number): CatalogItem[] {
+  return newestFirst(items).slice((page - 1) * pageSize, page * pageSize);
+}
+
+/** The clips page `page` of a day shows, whose durations its tiles want. */
+export function clipKeysOnPage(items: readonly CatalogItem[], page: number, pageSize: number): string[] {
+  return itemsOnPage(items, page, pageSize)
+    .filter((item) => item.kind === 'clip')
+    .map((item) => item.key);
+}
+
 /**
- * Page `page` of a day's thumbnails (`images` oldest first, shown newest first); also the camera
- * view's live-update fragment. Each is labelled with a time that tells it from its neighbours.
+ * Page `page` of a day's thumbnails (`items` oldest first, shown newest first); also the camera
+ * view's live-update fragment. Each is labelled with a time that tells it from its neighbours. A
+ * clip is marked as one, with its duration where known, and pictured by the snapshot taken
+ * nearest to it (see {@link nearestImage}) or a neutral clip tile.
  */
-export function thumbnailTiles(urls: GalleryUrls, times: Times, day: Day, images: CatalogImage[], page: number, pageSize: number): Html {
-  const labels = times.distinctLabels(images, day);
-  const tile = (image: CatalogImage): Html => {
-    const alt = imageAlt(times, image);
-    const thumbnail = html`<img src="${urls.thumbnail(image.key)}" alt="${alt}" width="320" height="180" loading="lazy" decoding="async">`;
-    const time = html`<time datetime="${image.storedAt.toISOString()}">${labels.get(image.key)}</time>`;
-    return html`<li data-key="${image.key}" data-version="1"><a href="${urls.view(image.key)}">${thumbnail}${time}</a></li>`;
+export function thumbnailTiles(
+  urls: GalleryUrls,
+  times: Times,
+  { day, items, page, pageSize, durations }: { day: Day; items: CatalogItem[]; page: number; pageSize: number; durations: ReadonlyMap<string, number> },
+): Html {
+  const labels = times.distinctLabels(items, day);
+  const tile = (item: CatalogItem): Html => {
+    const time = html`<time datetime="${item.storedAt.toISOString()}">${labels.get(item.key)}</time>`;
+    if (item.kind === 'image') {
+      const thumbnail = html`<img src="${urls.thumbnail(item.key)}" alt="${imageAlt(times, item)}" width="320" height="180" loading="lazy" decoding="async">`;
+      return html`<li data-key="${item.key}" data-version="1"><a href="${urls.view(item.key)}">${thumbnail}${time}</a></li>`;
+    }
+    const poster = nearestImage(items, item);
+    const durationMs = durations.get(item.key);
+    const alt = clipAlt(times, item, poster);
+    const picture = html`<img src="${urls.thumbnail(poster?.key ?? item.key)}" alt="${alt}" width="320" height="180" loading="lazy" decoding="async">`;
+    const mark = html`<span class="clip-mark"><span aria-hidden="true">▶ </span>Clip${durationMs !== undefined && html` <span class="clip-duration">${formatClipDuration(durationMs)}</span>`}</span>`;
+    // The version changes once the duration is known, so a live update puts it in.
+    return html`<li class="clip" data-key="${item.key}" data-version="${durationMs === undefined ? '1' : '2'}"><a href="${urls.view(item.key)}">${picture}${mark}${time}</a></li>`;
   };
-  return html`${newestFirst(images)
-    .slice((page - 1) * pageSize, page * pageSize)
-    .map(tile)}`;
+  return html`${itemsOnPage(items, page, pageSize).map(tile)}`;
 }
 
 /** What an empty day says: for a camera that never sent anything, how to set it up. */
@@ -305,11 +343,12 @@ const SETUP_NOTES = joinHtml(
   ' ',
 );
 
-function newestFirst(images: CatalogImage[]): CatalogImage[] {
-  return [...images].reverse();
+function newestFirst(items: readonly CatalogItem[]): CatalogItem[] {
+  return [...items].reverse();
 }
 
-function player(urls: GalleryUrls, times: Times, camera: string, day: Day, images: CatalogImage[]): Html {
+/** The time-lapse player, of the day's images (clips are not frames of it). */
+function player(urls: GalleryUrls, times: Times, camera: string, day: Day, images: CatalogItem[]): Html {
   const first = images[0]!;
   const hint = html`<span class="player-hint">${imageCount(images.length)} in order, oldest first</span>`;
   const frameAlt = `Time-lapse frame: ${imageAlt(times, first)}`;
@@ -361,70 +400,107 @@ function pageNumbers(page: number, pages: number): Array<number | undefined> {
 
 export interface ImagePageModel {
   key: string;
-  image?: CatalogImage;
+  /** An image is shown; a clip is played in the page. */
+  kind: MediaKind;
+  /** The item as the catalog lists it, when its key is of the layout. */
+  item?: CatalogItem;
   size: number;
   storedAt: Date;
   contentType: string;
   receivedAt?: Date;
   cameraFilename?: string;
   camera?: string;
-  older?: CatalogImage;
-  newer?: CatalogImage;
+  /** The items before and after it in time, images and clips alike (across days). */
+  older?: CatalogItem;
+  newer?: CatalogItem;
   position?: { index: number; of: number };
+  /** A clip: how long it plays, where that could be read. */
+  durationMs?: number;
+  /** A clip: the snapshot taken nearest to it (see {@link nearestImage}), shown until it plays. */
+  poster?: CatalogItem;
 }
 
+/** The view of one image, or of one clip (played in the page). */
 export function imagePage(urls: GalleryUrls, times: Times, model: ImagePageModel): Html {
-  const { key, image } = model;
-  const camera = image?.camera ?? model.camera;
+  const { key, item } = model;
+  const clip = model.kind === 'clip';
+  const camera = item?.camera ?? model.camera;
   const name = camera === undefined ? undefined : cameraLabel(camera);
   const when = model.receivedAt ?? model.storedAt;
   const filename = key.slice(key.lastIndexOf('/') + 1);
-  const alt = image ? imageAlt(times, image) : `${name ?? 'Image'} ${filename}`;
+  const alt = item ? (clip ? clipAlt(times, item) : imageAlt(times, item)) : `${name ?? (clip ? 'Clip' : 'Image')} ${filename}`;
   const zone = times.zoneName(when);
-  /** The link to the older or newer image, or a disabled button where there is none. */
-  const step = (target: CatalogImage | undefined, rel: 'prev' | 'next', label: string): Html => {
+  /** The link to the older or newer item, or a disabled button where there is none. */
+  const step = (target: CatalogItem | undefined, rel: 'prev' | 'next', label: string): Html => {
     const text = rel === 'prev' ? `← ${label}` : `${label} →`;
     if (!target) return html`<span class="button disabled" aria-disabled="true">${text}</span>`;
-    const title = `${label}: ${times.dayAndTime(target.storedAt)}`;
+    const title = `${label}${target.kind === 'clip' ? ' (a clip)' : ''}: ${times.dayAndTime(target.storedAt)}`;
     return html`<a class="button" rel="${rel}" href="${urls.view(target.key)}" title="${title}">${text}</a>`;
   };
+  const download = html`<a class="button primary" href="${urls.image(key, true)}" download="${filename}">${clip ? 'Download clip' : 'Download'}</a>`;
+  const duration = model.durationMs !== undefined && formatClipDuration(model.durationMs);
   const shownTime = html`<time datetime="${when.toISOString()}">${times.dayAndTime(when)}</time>`;
   const received = `${formatDay(times.dayOf(when))} ${model.receivedAt ? times.preciseTime(when) : times.time(when)}`;
   const receivedTime = html`<time datetime="${when.toISOString()}">${received}</time>`;
   const cameraFilename = model.cameraFilename
     ? html`<code>${model.cameraFilename}</code>`
     : html`<span class="muted">not kept by this store</span>`;
+  const caption = joinHtml([clip && html`<span class="clip-mark">Clip${duration && ` ${duration}`}</span>`, name, html`${shownTime} <span class="time-zone">${zone}</span>`], ' · ');
+  const media = clip
+    ? clipPlayer(urls, times, model, alt, download)
+    : html`<img id="full-image" src="${urls.image(key)}" alt="${alt}">`;
   return layout({
     urls,
-    title: `${name ?? 'Image'} · ${times.time(when)}`,
+    title: `${name ?? (clip ? 'Clip' : 'Image')} · ${clip ? 'clip ' : ''}${times.time(when)}`,
     page: 'image',
     times,
     crumbs: [
-      ...(camera !== undefined ? [{ label: name!, href: urls.camera(camera, image?.day) }] : []),
-      { label: image ? `${formatShortDay(times.dayOf(image.storedAt))} ${times.time(image.storedAt)}` : filename },
+      ...(camera !== undefined ? [{ label: name!, href: urls.camera(camera, item?.day) }] : []),
+      { label: item ? `${formatShortDay(times.dayOf(item.storedAt))} ${times.time(item.storedAt)}${clip ? ' (clip)' : ''}` : filename },
     ],
     body: html`<div class="image-toolbar">
   ${step(model.older, 'prev', 'Older')}
   <span class="position">${model.position ? `${model.position.index + 1} of ${model.position.of}` : ''}</span>
   ${step(model.newer, 'next', 'Newer')}
 </div>
-<figure class="full-image">
-  <img id="full-image" src="${urls.image(key)}" alt="${alt}">
-  <figcaption>${name ?? ''}${name ? ' · ' : ''}${shownTime} <span class="time-zone">${zone}</span></figcaption>
+<figure class="full-image${clip && ' full-clip'}">
+  ${media}
+  <figcaption>${caption}</figcaption>
 </figure>
 <div class="image-details">
-  <a class="button primary" href="${urls.image(key, true)}" download="${filename}">Download</a>
+  ${download}
   <dl class="facts">
     <dt>Key</dt><dd><code>${key}</code></dd>
     ${name && html`<dt>Camera</dt><dd>${name}</dd>`}
     <dt>Received</dt><dd>${receivedTime} ${zone}</dd>
+    ${duration && html`<dt>Duration</dt><dd>${duration}</dd>`}
     <dt>Size</dt><dd>${formatBytes(model.size)} (${model.size.toLocaleString('en')} bytes)</dd>
     <dt>Type</dt><dd>${model.contentType}</dd>
     <dt>Camera filename</dt><dd>${cameraFilename}</dd>
   </dl>
-  <p class="hint">Keys <kbd>←</kbd> and <kbd>→</kbd> step to the older and newer image.</p>
+  <p class="hint">Keys <kbd>←</kbd> and <kbd>→</kbd> step to the older and newer image or clip${clip ? ' (while the player has the focus, they seek in it)' : ''}.</p>
 </div>`,
   });
+}
+
+/**
+ * A clip, played by the browser from its bytes as stored (served in ranges, so it can seek), with
+ * the nearest snapshot as its picture until it plays. Where the browser cannot play it (a codec it
+ * lacks) or load it, the script shows why, with the download.
+ */
+function clipPlayer(urls: GalleryUrls, times: Times, model: ImagePageModel, label: string, download: Html): Html {
+  const { key, poster } = model;
+  const posterAttribute = poster && html` poster="${urls.thumbnail(poster.key, 'preview')}"`;
+  const posterNote = poster && html`<p class="clip-poster-note">Shown before it plays: the snapshot of ${times.time(poster.storedAt)}.</p>`;
+  return html`<video id="clip" src="${urls.image(key)}" controls preload="metadata" playsinline${posterAttribute} aria-label="${label}">
+    <p>This browser does not play videos in pages. ${download}</p>
+  </video>
+  <div class="clip-problem" id="clip-problem" role="alert" hidden>
+    <p data-problem="unplayable"><strong>This browser cannot play this clip</strong> (${model.contentType}, in a codec it lacks). Download it to play it in a video player.</p>
+    <p data-problem="unloaded" hidden><strong>The clip could not be loaded.</strong> Try again in a moment, or download it.</p>
+    <p>${download}</p>
+  </div>
+  ${posterNote}`;
 }
 
 export function messagePage(urls: GalleryUrls, options: { title: string; message: string; signedIn: boolean }): Html {
@@ -438,6 +514,21 @@ export function messagePage(urls: GalleryUrls, options: { title: string; message
   });
 }
 
+/**
+ * The picture of a clip that has no snapshot near it: a film strip's plain frame, never a broken
+ * image (the style sheet puts the play sign over every clip's picture).
+ */
+export const CLIP_TILE_SVG = [
+  '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="180" viewBox="0 0 320 180">',
+  '<defs><pattern id="holes" width="20" height="180" patternUnits="userSpaceOnUse">',
+  '<rect x="6" y="8" width="8" height="10" rx="2" fill="#2c3542"/><rect x="6" y="162" width="8" height="10" rx="2" fill="#2c3542"/>',
+  '</pattern></defs>',
+  '<rect width="320" height="180" fill="#161b22"/>',
+  '<rect y="26" width="320" height="128" fill="#1f2630"/>',
+  '<rect width="320" height="180" fill="url(#holes)"/>',
+  '</svg>',
+].join('');
+
 /** An SVG shown in place of a thumbnail that cannot be made. */
 export const PLACEHOLDER_SVG = [
   '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="240" viewBox="0 0 320 240">',
@@ -450,12 +541,44 @@ function cameraLabel(camera: string): string {
   return camera === ALL_IMAGES ? 'All images' : camera;
 }
 
-function imageAlt(times: Times, image: CatalogImage): string {
+function imageAlt(times: Times, image: CatalogItem): string {
   return `${cameraLabel(image.camera)}, ${times.dayAndTime(image.storedAt)} ${times.zone}`;
+}
+
+/** What a clip's picture stands for: the clip, and which snapshot shows it (if one does). */
+function clipAlt(times: Times, clip: CatalogItem, poster?: CatalogItem): string {
+  const picture = poster ? ` (pictured by the snapshot of ${times.time(poster.storedAt)})` : '';
+  return `Clip from ${cameraLabel(clip.camera)}, ${times.dayAndTime(clip.storedAt)} ${times.zone}${picture}`;
 }
 
 function imageCount(n: number): string {
   return n === 1 ? '1 image' : `${n.toLocaleString('en')} images`;
+}
+
+/**
+ * How images and clips are counted wherever both are: the images (also when there are none), the
+ * clips when there are any, but the clips alone when there is no image (`2 clips`, not `0 images, 2 clips`).
+ */
+function counted(images: number, clips: number): Array<{ count: string; noun: string }> {
+  const part = (n: number, noun: string): { count: string; noun: string } => ({ count: n.toLocaleString('en'), noun: n === 1 ? noun : `${noun}s` });
+  if (clips === 0) return [part(images, 'image')];
+  return images === 0 ? [part(clips, 'clip')] : [part(images, 'image'), part(clips, 'clip')];
+}
+
+/** What a day holds: `14 images`, `12 images, 2 clips`, `2 clips`. */
+export function itemCount(items: readonly CatalogItem[]): string {
+  const clips = items.filter((item) => item.kind === 'clip').length;
+  return counted(items.length - clips, clips)
+    .map(({ count, noun }) => `${count} ${noun}`)
+    .join(', ');
+}
+
+/** A clip's length as players show it: `0:07`, `1:05`, `1:02:03` */
+export function formatClipDuration(ms: number): string {
+  const total = Math.max(1, Math.round(ms / 1000));
+  const [hours, minutes, seconds] = [Math.floor(total / 3600), Math.floor(total / 60) % 60, total % 60];
+  const two = (n: number): string => String(n).padStart(2, '0');
+  return hours > 0 ? `${hours}:${two(minutes)}:${two(seconds)}` : `${minutes}:${two(seconds)}`;
 }
 
 /** `45 s`, `3 min`, `2 h`, `5 days` (with a no-break space, so they never wrap apart) */

@@ -3,6 +3,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type { MediaKind } from '../core/media-types.js';
 import type { KeyTemplate } from '../core/object-key.js';
 import { outcomeKind, outcomeLogRecord } from '../core/outcome.js';
 import type { UploadOutcome } from '../core/outcome.js';
@@ -33,14 +34,16 @@ export interface UploadHandlerOptions {
  * built once per cold start. The authorizer has already checked the token, so the contract gets
  * the camera the authorizer put in the request context; without one (a route without the
  * authorizer) no token is valid. Everything else (method, type, size, bytes, key, no overwrite,
- * statuses, messages, the log record) is the same code the self-hosted server runs.
+ * statuses, messages, the log record) is the same code the self-hosted server runs. Clips are
+ * refused (413), whatever their size: API Gateway and Lambda cannot carry them (see {@link tooLargeForLambda}).
  */
 export function createUploadHandler(options: UploadHandlerOptions): UploadHandler {
   const { logger, metrics } = options;
   const receiver = new ImageReceiver({
     store: options.store,
     maxBytes: options.maxBytes,
-    tooLargeMessage: tooLargeForLambda(options.maxBytes),
+    maxClipBytes: 0,
+    tooLargeMessage: tooLargeForLambda,
     ...(options.keyTemplate && { keyTemplate: options.keyTemplate }),
     ...(options.clock && { clock: options.clock }),
   });
@@ -86,8 +89,20 @@ export function uploadRequestOf(event: UploadEvent): UploadRequest {
   };
 }
 
-/** What a 413 says on AWS: the limit there, and where larger images can go. */
-function tooLargeForLambda(maxBytes: number): string {
+/**
+ * What a 413 says on AWS: for an image, the limit there and where larger images can go; for a
+ * clip, that the stack takes none. A request through API Gateway's HTTP API reaches Lambda whole,
+ * base64-encoded, in an invocation of at most 6 MB, and must be answered within 30 s: a clip of a
+ * few seconds at camera bit rates is already larger, and a slow camera uplink takes longer.
+ */
+function tooLargeForLambda(kind: MediaKind, maxBytes: number): string {
+  if (kind === 'clip') {
+    return (
+      'This AWS receiver does not take video clips: API Gateway and Lambda carry at most about ' +
+      `${(LAMBDA_MAX_IMAGE_BYTES / 1_000_000).toFixed(1)} MB per request, and must answer within 30 s. ` +
+      'Send clips to the self-hosted receiver (images-to-s3 serve), which streams them to S3 or disk; images can keep coming here.'
+    );
+  }
   const limit = `${(maxBytes / 1_000_000).toFixed(1)} MB`;
   return (
     `The image is larger than this AWS receiver accepts (${limit}; AWS Lambda takes at most about ` +

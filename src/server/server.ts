@@ -11,11 +11,13 @@ import type { ImageStore } from '../core/store.js';
 import { SpooledStore } from '../spool/spooled-store.js';
 import { FailedAuthLimiter } from './failed-auth-limiter.js';
 import { ReceiverMetrics } from './metrics.js';
+import { ReceiveDeadline } from './receive-deadline.js';
+import type { ReceiveBound } from './receive-deadline.js';
 
 export interface ReceiverServerOptions {
   receiver: ImageReceiver;
   store: ImageStore;
-  /** Where cameras POST images; `GET`/`HEAD` there answer the camera's Test button. */
+  /** Where cameras POST images and clips; `GET`/`HEAD` there answer the camera's Test button. */
   recipientPath?: string;
   tls?: { cert: Buffer | string; key: Buffer | string };
   /** Log level (`info` by default) and where the JSON lines go (standard output by default). */
@@ -30,9 +32,14 @@ export interface ReceiverServerOptions {
 export interface ServerTimeouts {
   /** Time to receive all request headers. */
   headersMs: number;
-  /** Time to receive a whole request, body included (a 32 MB image on a slow uplink). */
+  /**
+   * Time to receive a whole request, body included, once its headers are in: every request, and
+   * every upload until it is known to be a clip (a 32 MB image on a slow uplink).
+   */
   requestMs: number;
-  /** A connection with no traffic for this long is closed. */
+  /** Time to receive a whole clip upload (a few MB over a slow uplink take minutes). */
+  clipRequestMs: number;
+  /** A connection with no traffic for this long is closed: a body that stops moving is cut. */
   idleMs: number;
   /** How long an idle keep-alive connection stays open between uploads. */
   keepAliveMs: number;
@@ -46,7 +53,7 @@ export interface ServerLimits {
   failedAuthPerMinute: number;
 }
 
-export const DEFAULT_TIMEOUTS: ServerTimeouts = { headersMs: 20_000, requestMs: 120_000, idleMs: 30_000, keepAliveMs: 10_000 };
+export const DEFAULT_TIMEOUTS: ServerTimeouts = { headersMs: 20_000, requestMs: 120_000, clipRequestMs: 30 * 60_000, idleMs: 30_000, keepAliveMs: 10_000 };
 export const DEFAULT_LIMITS: ServerLimits = { maxInFlight: 128, failedAuthPerMinute: 20 };
 
 /**
@@ -63,7 +70,16 @@ export async function createReceiverServer(options: ReceiverServerOptions): Prom
   const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const metrics = new ReceiverMetrics();
-  const uploads = new UploadRoute(options.receiver, metrics, limits);
+  const deadlines = new WeakMap<http.IncomingMessage, ReceiveDeadline>();
+  const clipBound: ReceiveBound = {
+    ms: timeouts.clipRequestMs,
+    message: `The clip did not arrive within ${duration(timeouts.clipRequestMs)} (--clip-timeout); nothing was stored. Shorten the clip or lower its bit rate, or raise the receiver's --clip-timeout.`,
+  };
+  const requestBound: ReceiveBound = {
+    ms: timeouts.requestMs,
+    message: `The upload did not arrive within ${duration(timeouts.requestMs)} (--request-timeout, the bound for images; clips get --clip-timeout); nothing was stored. Send smaller images, or raise the receiver's --request-timeout.`,
+  };
+  const uploads = new UploadRoute(options.receiver, metrics, limits, (request) => deadlines.get(request), clipBound);
 
   const app = Fastify({
     logger: {
@@ -86,7 +102,10 @@ export async function createReceiverServer(options: ReceiverServerOptions): Prom
         ? https.createServer({ ...checking, cert: options.tls.cert, key: options.tls.key }, handler)
         : http.createServer(checking, handler);
       server.headersTimeout = timeouts.headersMs;
-      server.requestTimeout = timeouts.requestMs;
+      // Node's bound is one for all requests: each request's own is kept by a ReceiveDeadline
+      // (below). Node's, counted from the first header byte, only backs them up, so it is the
+      // longest of them plus the time the headers may take.
+      server.requestTimeout = Math.max(timeouts.requestMs, timeouts.clipRequestMs) + timeouts.headersMs;
       server.keepAliveTimeout = timeouts.keepAliveMs;
       server.setTimeout(timeouts.idleMs);
       // With a listener here Node leaves `100 Continue` to us: the upload route sends it once the
@@ -97,6 +116,14 @@ export async function createReceiverServer(options: ReceiverServerOptions): Prom
       });
       return server;
     },
+  });
+
+  // Every request must arrive within the image bound, unless the upload route raises it for a clip.
+  app.addHook('onRequest', (request, reply, done) => {
+    const deadline = new ReceiveDeadline(request.raw, requestBound);
+    deadlines.set(request.raw, deadline);
+    reply.raw.once('close', () => deadline.clear());
+    done();
   });
 
   // While shutting down, answers close their connection, so draining ends with the last upload.
@@ -139,7 +166,7 @@ export async function createReceiverServer(options: ReceiverServerOptions): Prom
   });
   app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
   app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({ message: `Nothing at ${pathOf(request.url)}: cameras send images to ${recipientPath}.` }),
+    reply.code(404).send({ message: `Nothing at ${pathOf(request.url)}: cameras send images and clips to ${recipientPath}.` }),
   );
   return app;
 }
@@ -153,6 +180,8 @@ class UploadRoute {
     private readonly receiver: ImageReceiver,
     private readonly metrics: ReceiverMetrics,
     private readonly limits: ServerLimits,
+    private readonly deadlineOf: (request: http.IncomingMessage) => ReceiveDeadline | undefined,
+    private readonly clipBound: ReceiveBound,
   ) {
     this.failedAuth = new FailedAuthLimiter(limits.failedAuthPerMinute);
   }
@@ -199,7 +228,13 @@ class UploadRoute {
     }
     if (/100-continue/i.test(request.headers.expect ?? '')) reply.raw.writeContinue();
     // Not destroyed when the contract stops reading early: the refusal must still reach the camera.
-    return this.receiver.receive(admission, request.raw.iterator({ destroyOnReturn: false }));
+    const body = request.raw.iterator({ destroyOnReturn: false });
+    const deadline = this.deadlineOf(request.raw);
+    return this.receiver.receive(admission, deadline ? deadline.guard(body) : body, {
+      kindKnown: (kind) => {
+        if (kind === 'clip') deadline?.extend(this.clipBound);
+      },
+    });
   }
 }
 
@@ -210,6 +245,11 @@ function logOutcome(request: FastifyRequest, outcome: UploadOutcome, durationMs:
   }
   const record = outcomeLogRecord(outcome, durationMs, request.ip);
   request.log[record.level]({ ...record.fields, ...(record.level === 'error' && { err: record.cause }) }, record.message);
+}
+
+/** `120 s`, `30 min`: a bound as the options give it. */
+function duration(ms: number): string {
+  return ms >= 60_000 && ms % 60_000 === 0 ? `${ms / 60_000} min` : `${Math.round(ms / 100) / 10} s`;
 }
 
 function pathOf(url: string): string {

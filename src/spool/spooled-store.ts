@@ -1,6 +1,6 @@
 import { StoreFullError } from '../core/errors.js';
 import { compareFolders, compareKeys } from '../core/store.js';
-import type { ImageStore, ImageWrite, ObjectContent, ObjectFacts, StoreHealth, StoredObject } from '../core/store.js';
+import type { ByteRange, ImageStore, ImageWrite, ObjectContent, ObjectFacts, StoreHealth, StoredObject } from '../core/store.js';
 import { isCode } from '../stores/files.js';
 import { Forwarder } from './forwarder.js';
 import type { ForwarderLog, ForwarderReport } from './forwarder.js';
@@ -78,14 +78,15 @@ export class SpooledStore implements ImageStore {
     yield* spooled.slice(next);
   }
 
-  async read(key: string): Promise<ObjectContent | undefined> {
+  /** A spooled image is read whole (`range` is for the store's objects). */
+  async read(key: string, range?: ByteRange): Promise<ObjectContent | undefined> {
     const image = this.spool.find(key);
-    if (image === undefined) return this.target.read(key);
+    if (image === undefined) return this.target.read(key, range);
     try {
       return { key, size: image.size, lastModified: image.receivedAt, contentType: image.contentType, body: await this.spool.bodyOf(image) };
     } catch (error) {
       // Forwarded and removed from the spool since it was found: the store has it now.
-      if (isCode(error, 'ENOENT')) return this.target.read(key);
+      if (isCode(error, 'ENOENT')) return this.target.read(key, range);
       throw error;
     }
   }

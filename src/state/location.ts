@@ -1,7 +1,7 @@
 /**
  * Where a receiver's shared state lives (the token registry, the gallery's password hash and
- * session secret) and where it keeps what is its own (spool, thumbnail cache, a copy of the
- * registry): one rule for `serve`, `token …` and `camera …`.
+ * session secret, the SFTP server's host keys) and where it keeps what is its own (spool,
+ * thumbnail cache, a copy of the registry): one rule for `serve`, `token …` and `camera …`.
  *
  * @module
  */
@@ -19,6 +19,7 @@ export const SECRET_SCHEME = 'aws-secretsmanager:';
 export const STATE_FOLDER = '.images-to-s3';
 export const TOKENS_DOCUMENT = 'tokens.json';
 export const GALLERY_DOCUMENT = 'gallery.json';
+export const SFTP_HOST_KEYS_DOCUMENT = 'sftp-host-keys.json';
 /** Longest wait for one request to a remote document: a receiver polling a store that went away must not hang. */
 const DOCUMENT_TIMEOUT_MS = 5_000;
 
@@ -32,6 +33,11 @@ export interface StateSettings {
 export interface ReceiverState {
   tokens: SharedDocument;
   gallery: SharedDocument;
+  /**
+   * The SFTP server's host keys, beside the gallery's document: every receiver of a fleet presents
+   * the same keys. Private keys: a file of mode 0600, or an object in the (private) bucket.
+   */
+  sftpHostKeys: SharedDocument;
   /** This receiver's own folder: spool, thumbnail cache, the copy of a remote registry. Never shared. */
   localFolder: string;
   /** The AWS stack's secret: its shared `accessToken` stands for this camera. */
@@ -42,13 +48,13 @@ export interface ReceiverState {
 
 /**
  * The state of a receiver on `store`:
- * - a disk store keeps both documents in `<folder>/.images-to-s3/`, beside the images;
- * - an S3 store keeps them as `<prefix>/.images-to-s3/tokens.json` and `gallery.json` in the bucket
- *   (no image key starts with a dot), so every receiver on that bucket shares them, and keeps its
- *   own state in `./.images-to-s3/`;
- * - `--tokens` names the registry elsewhere: a file (the gallery's document beside it, and the
- *   receiver's own state in its folder), an object (`s3://bucket/key`, the gallery's beside it) or
- *   the AWS stack's secret (the gallery's document then stays beside the images).
+ * - a disk store keeps the documents in `<folder>/.images-to-s3/`, beside the images;
+ * - an S3 store keeps them as `<prefix>/.images-to-s3/tokens.json`, `gallery.json` and
+ *   `sftp-host-keys.json` in the bucket (no image key starts with a dot), so every receiver on that
+ *   bucket shares them, and keeps its own state in `./.images-to-s3/`;
+ * - `--tokens` names the registry elsewhere: a file (the other documents beside it, and the
+ *   receiver's own state in its folder), an object (`s3://bucket/key`, the others beside it) or
+ *   the AWS stack's secret (the other documents then stay beside the images).
  */
 export async function stateFor(settings: StateSettings): Promise<ReceiverState> {
   const { tokens } = settings;
@@ -65,34 +71,37 @@ export async function stateFor(settings: StateSettings): Promise<ReceiverState> 
     if (prefix === '') throw new Error(`--tokens ${tokens} names a bucket: name the registry's object, e.g. s3://${bucket}/${STATE_FOLDER}/${TOKENS_DOCUMENT}`);
     const key = prefix.slice(0, -1);
     const folder = key.slice(0, key.lastIndexOf('/') + 1);
-    return { ...(await bucketDocuments(bucket, key, `${folder}${GALLERY_DOCUMENT}`)), localFolder: path.resolve(STATE_FOLDER) };
+    return { ...(await bucketDocuments(bucket, key, folder)), localFolder: path.resolve(STATE_FOLDER) };
   }
   const file = path.resolve(tokens.replace(/^file:(\/\/)?/, ''));
-  return { tokens: new FileDocument(file), gallery: new FileDocument(path.join(path.dirname(file), GALLERY_DOCUMENT)), localFolder: path.dirname(file) };
+  return { tokens: new FileDocument(file), ...besideInFolder(path.dirname(file)), localFolder: path.dirname(file) };
 }
 
 async function defaultState(store: string): Promise<ReceiverState> {
   if (isLocalStore(store)) {
     const folder = path.join(diskFolder(store), STATE_FOLDER);
-    return { tokens: new FileDocument(path.join(folder, TOKENS_DOCUMENT)), gallery: new FileDocument(path.join(folder, GALLERY_DOCUMENT)), localFolder: folder };
+    return { tokens: new FileDocument(path.join(folder, TOKENS_DOCUMENT)), ...besideInFolder(folder), localFolder: folder };
   }
   const { bucket, prefix } = parseS3Location(store);
   const localFolder = path.resolve(STATE_FOLDER);
   return {
-    ...(await bucketDocuments(bucket, `${prefix}${STATE_FOLDER}/${TOKENS_DOCUMENT}`, `${prefix}${STATE_FOLDER}/${GALLERY_DOCUMENT}`)),
+    ...(await bucketDocuments(bucket, `${prefix}${STATE_FOLDER}/${TOKENS_DOCUMENT}`, `${prefix}${STATE_FOLDER}/`)),
     localFolder,
     earlierFiles: { tokens: path.join(localFolder, TOKENS_DOCUMENT), gallery: path.join(localFolder, GALLERY_DOCUMENT) },
   };
 }
 
-/** The two documents as objects in a bucket; the SDK is loaded only here. */
-async function bucketDocuments(bucket: string, tokensKey: string, galleryKey: string): Promise<Pick<ReceiverState, 'tokens' | 'gallery'>> {
+/** The documents kept beside the registry, as files in `folder`. */
+function besideInFolder(folder: string): Pick<ReceiverState, 'gallery' | 'sftpHostKeys'> {
+  return { gallery: new FileDocument(path.join(folder, GALLERY_DOCUMENT)), sftpHostKeys: new FileDocument(path.join(folder, SFTP_HOST_KEYS_DOCUMENT)) };
+}
+
+/** The documents as objects in a bucket, the others in the registry's folder (`''` or ending in `/`); the SDK is loaded only here. */
+async function bucketDocuments(bucket: string, tokensKey: string, folder: string): Promise<Pick<ReceiverState, 'tokens' | 'gallery' | 'sftpHostKeys'>> {
   const [{ S3Document }, { createS3Client }] = await Promise.all([import('./s3-document.js'), import('../stores/s3.js')]);
   const client = createS3Client({ requestTimeoutMs: DOCUMENT_TIMEOUT_MS });
-  return {
-    tokens: new S3Document({ client, bucket, key: tokensKey, timeoutMs: DOCUMENT_TIMEOUT_MS }),
-    gallery: new S3Document({ client, bucket, key: galleryKey, timeoutMs: DOCUMENT_TIMEOUT_MS }),
-  };
+  const document = (key: string): SharedDocument => new S3Document({ client, bucket, key, timeoutMs: DOCUMENT_TIMEOUT_MS });
+  return { tokens: document(tokensKey), gallery: document(`${folder}${GALLERY_DOCUMENT}`), sftpHostKeys: document(`${folder}${SFTP_HOST_KEYS_DOCUMENT}`) };
 }
 
 /**

@@ -5,7 +5,7 @@ import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { StoreFullError, StoreKeysTakenError, StoreUnavailableError } from '../core/errors.js';
 import { MAX_KEY_ATTEMPTS, compareFolders } from '../core/store.js';
-import type { ImageStore, ImageWrite, ObjectContent, ObjectFacts, StoredObject } from '../core/store.js';
+import type { ByteRange, ImageStore, ImageWrite, ObjectContent, ObjectFacts, StoredObject } from '../core/store.js';
 import { mediaTypeForName } from '../core/media-types.js';
 import { syncFolder } from '../files/durable.js';
 import { fileStoreError as storeError, isCode, watchedBody, writableFreeBytes, writeBody } from './files.js';
@@ -96,17 +96,19 @@ export class DiskStore implements ImageStore {
     yield* this.walk('', prefix);
   }
 
-  async read(key: string): Promise<ObjectContent | undefined> {
+  async read(key: string, range?: ByteRange): Promise<ObjectContent | undefined> {
     const file = this.pathFor(key);
     try {
       const info = await stat(file);
       if (!info.isFile()) return undefined;
+      const part = range && range.start <= range.end && range.start < info.size ? { start: range.start, end: Math.min(range.end, info.size - 1) } : undefined;
       return {
         key,
         size: info.size,
         lastModified: info.mtime,
         contentType: contentTypeFor(key),
-        body: createReadStream(file),
+        body: createReadStream(file, part),
+        ...(part && { range: part }),
       };
     } catch (error) {
       return this.missing(error, undefined);

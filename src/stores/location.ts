@@ -1,6 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
-import type { ImageStore, ImageWrite, ObjectContent, ObjectFacts, StoredObject } from '../core/store.js';
+import type { ByteRange, ImageStore, ImageWrite, ObjectContent, ObjectFacts, StoredObject } from '../core/store.js';
 import { SpooledStore } from '../spool/spooled-store.js';
 import type { SpooledStoreOptions } from '../spool/spooled-store.js';
 import { DiskStore } from './disk.js';
@@ -100,8 +100,8 @@ class DeferredStore implements ImageStore {
     return this.opened().list(prefix);
   }
 
-  read(key: string): Promise<ObjectContent | undefined> {
-    return this.opened().read(key);
+  read(key: string, range?: ByteRange): Promise<ObjectContent | undefined> {
+    return this.opened().read(key, range);
   }
 
   listFolders(prefix: string): Promise<string[]> {

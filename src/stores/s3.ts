@@ -18,7 +18,7 @@ import {
 import type { CompletedPart, PutObjectCommandInput } from '@aws-sdk/client-s3';
 import { RequestBodyError, StoreError, StoreFullError, StoreKeysTakenError, StoreUnavailableError, UploadError } from '../core/errors.js';
 import { MAX_KEY_ATTEMPTS } from '../core/store.js';
-import type { ImageStore, ImageWrite, ObjectContent, ObjectFacts, StoredObject } from '../core/store.js';
+import type { ByteRange, ImageStore, ImageWrite, ObjectContent, ObjectFacts, StoredObject } from '../core/store.js';
 import { openFileStart } from './files.js';
 import { MemoryBudget } from './memory-budget.js';
 
@@ -260,18 +260,24 @@ export class S3Store implements ImageStore {
     }
   }
 
-  async read(key: string): Promise<ObjectContent | undefined> {
+  async read(key: string, range?: ByteRange): Promise<ObjectContent | undefined> {
     try {
-      const object = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+      const Range = range && `bytes=${range.start}-${range.end}`;
+      const object = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, ...(Range && { Range }) }));
+      // A ranged answer says which bytes it holds, and of how many: `bytes 0-65535/1048576`.
+      const part = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(object.ContentRange ?? '');
       return {
         key,
-        size: object.ContentLength ?? 0,
+        size: part ? Number(part[3]) : (object.ContentLength ?? 0),
         lastModified: object.LastModified ?? new Date(0),
         contentType: object.ContentType ?? 'application/octet-stream',
         body: object.Body as Readable,
+        ...(part && { range: { start: Number(part[1]), end: Number(part[2]) } }),
       };
     } catch (error) {
       if (error instanceof NoSuchKey || statusOf(error) === 404) return undefined;
+      // A range that starts past the end (an empty object): the whole object, as the contract says.
+      if (range && statusOf(error) === 416) return this.read(key);
       throw storeError(error);
     }
   }

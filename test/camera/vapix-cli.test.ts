@@ -69,7 +69,7 @@ describe('images-to-s3 camera, end to end', () => {
     assert.equal(lines.length, 6);
     for (const index of [0, 1, 3]) {
       const host = new URL(cameras[index]?.url ?? '').host;
-      assert.match(result.stdout, new RegExp(`${host}\\s+images-to-s3 cam-${index + 1}\\s+ok\\s+rule 1, every minute, https://receiver.example/, new token tok_[0-9a-f]{10} for camera "cam-${index + 1}"`));
+      assert.match(result.stdout, new RegExp(`${host}\\s+images-to-s3 cam-${index + 1}\\s+ok\\s+rule 1, every minute, up to 1 image\\(s\\), https://receiver.example/, new token tok_[0-9a-f]{10} for camera "cam-${index + 1}"`));
     }
     const failed = new URL(cameras[2]?.url ?? '').host;
     assert.match(
@@ -95,7 +95,7 @@ describe('images-to-s3 camera, end to end', () => {
   it('shows the fleet\'s status, then removes every setup', async () => {
     const status = await camera(['status', '--cameras', fleetFile], { IMAGES_TO_S3_CAMERA_PASSWORD: ENV_PASSWORD });
     assert.equal(status.code, 1, 'one camera is not set up');
-    assert.match(status.stdout, /images-to-s3 cam-1\s+configured\s+rule 1 enabled, every minute, https:\/\/receiver.example\/, token present \(\w{3}…\)/);
+    assert.match(status.stdout, /images-to-s3 cam-1\s+configured\s+rule 1 enabled, every minute, up to 1 image\(s\), https:\/\/receiver.example\/, token present \(\w{3}…\)/);
     assert.match(status.stdout, /images-to-s3 cam-3\s+absent\s+not set up/);
     assert.match(status.stdout, /status: 4 cameras, 3 ok, 1 not ok\n$/);
 
@@ -197,5 +197,93 @@ describe('images-to-s3 camera, end to end', () => {
     });
     assert.equal(forced.code, 0, forced.stderr);
     assert.equal(tokenOn(simulator), 'SeedStackToken0123456789');
+  });
+});
+
+describe('images-to-s3 camera events, and setup on an event', () => {
+  let simulator: VapixSimulator;
+  const login = (): string[] => ['--camera', simulator.url, '--user', 'root', '--password', 'pass'];
+
+  before(async () => {
+    simulator = await VapixSimulator.start();
+  });
+
+  after(async () => {
+    await simulator.close();
+  });
+
+  it('lists the camera\'s events as --on takes them, with their names, and the aliases', async () => {
+    const listed = await camera(['events', ...login()]);
+    assert.equal(listed.code, 0, listed.stderr);
+    const lines = listed.stdout.split('\n');
+    assert.match(lines[0] ?? '', /^127\.0\.0\.1:\d+: 19 events$/);
+    assert.match(lines[1] ?? '', /^ {2}EVENT \(as --on takes it\)\s+STATE\s+NAME$/);
+    assert.match(listed.stdout, /\n {2}tnsaxis:CameraApplicationPlatform\/VMD\/Camera1ProfileANY\s+stateful\s+VMD 4: Any Profile\n/);
+    assert.match(listed.stdout, /\n {2}tns1:Device\/tnsaxis:IO\/Port port=1\s+stateful\s+Digital input: Door contact\n/);
+    assert.match(listed.stdout, /\n {2}tns1:VideoSource\/tnsaxis:Tampering\s+stateless\s+Camera tampering\n/);
+    assert.match(listed.stdout, /\n {2}tns1:VideoSource\/MotionAlarm\s+stateful\n/);
+    assert.match(listed.stdout, /\n {2}Aliases on this camera \(--on takes them too\):\n {4}motion\s+tnsaxis:CameraApplicationPlatform\/VMD\/Camera1ProfileANY\n {4}input:1\s+tns1:Device\/tnsaxis:IO\/Port port=1\n/);
+
+    const json = await camera(['events', ...login(), '--json']);
+    assert.equal(json.code, 0, json.stderr);
+    const [outcome] = JSON.parse(json.stdout) as { ok: boolean; result: string; events: { events: { on: string; stateful: boolean; name?: string; source: { name: string }[] }[]; aliases: { alias: string; on: string }[] } }[];
+    assert.ok(outcome?.ok);
+    assert.equal(outcome.events.events.length, 19);
+    const port = outcome.events.events.find((event) => event.on === 'tns1:Device/tnsaxis:IO/Port port=2');
+    assert.deepEqual([port?.stateful, port?.name, port?.source.map((item) => item.name)], [true, 'Digital input: Gate', ['port']]);
+    assert.deepEqual(outcome.events.aliases.find((alias) => alias.alias === 'storage'), { alias: 'storage', on: 'tnsaxis:Storage/Disruption' });
+    assert.deepEqual(simulator.configuration(), { recipients: [], schedules: [], actions: [], rules: [] }, 'listing changes nothing');
+  });
+
+  it('sets up a clip on motion, shows it, and removes it', async () => {
+    const setup = await camera(['setup', ...login(), '--token', 'SeedStackToken0123456789', '--recipient', 'http://10.1.2.3:8080/', '--name', 'yard', '--on', 'motion', '--send', 'clip', '--pre', '3s', '--post', '7s']);
+    assert.equal(setup.code, 0, setup.stderr);
+    assert.match(setup.stdout, /^127\.0\.0\.1:\d+ \(images-to-s3 yard\): ok\n/);
+    assert.doesNotMatch(setup.stdout, /schedule/);
+    assert.match(setup.stdout, /action\s+\d+\s+com\.axis\.action\.fixed\.send_videoclip\.http, accessToken=See…/);
+    assert.match(setup.stdout, /rule\s+\d+\s+enabled: on tnsaxis:CameraApplicationPlatform\/VMD\/Camera1ProfileANY active=1 → clip from 3 s before to 7 s after the event\n/);
+    const rule = simulator.configuration().rules[0];
+    assert.equal(rule?.startEvent?.topicDialect, 'http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet');
+
+    const status = await camera(['status', ...login(), '--name', 'yard']);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /\(images-to-s3 yard\): configured\n/);
+    assert.match(status.stdout, /rule\s+\d+\s+enabled, on tnsaxis:CameraApplicationPlatform\/VMD\/Camera1ProfileANY active=1\n/);
+    assert.match(status.stdout, /action\s+\d+\s+com\.axis\.action\.fixed\.send_videoclip\.http to http:\/\/10\.1\.2\.3:8080\/: clip from 3 s before to 7 s after the event, filename clip%y-%m-%d_%H-%M-%S-%f\.mkv, token present \(See…\)/);
+    assert.doesNotMatch(status.stdout, /schedule/);
+
+    const removed = await camera(['remove', ...login(), '--name', 'yard', '--keep-token']);
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.match(removed.stdout, /removed rule \d+, send-clip action \d+, recipient \d+\n/);
+    assert.deepEqual(simulator.configuration(), { recipients: [], schedules: [], actions: [], rules: [] });
+  });
+
+  it('refuses what does not go together before touching the camera, and an event the camera lacks before changing it', async () => {
+    const base = ['setup', ...login(), '--token', 'SeedStackToken0123456789', '--recipient', 'http://10.1.2.3:8080/'];
+    const cases: [string[], RegExp][] = [
+      [['--on', 'motion', '--every', '1m'], /--every sets the pulse schedule; with --on the event starts the action/],
+      [['--send', 'clip', '--max-images', '2'], /--max-images is for --send images/],
+      [['--pre', '1d'], /option '--pre <duration>' argument '1d' is invalid\. "1d" is not a duration/],
+      [['--send', 'video'], /argument 'video' is invalid\. Allowed choices are images, clip/],
+      [['--on', 'input:x'], /--on "input:x": write input:N with a number, e\.g\. input:1/],
+    ];
+    for (const [extra, message] of cases) {
+      const result = await camera([...base, ...extra]);
+      assert.equal(result.code, 1, extra.join(' '));
+      assert.match(result.stderr, message);
+    }
+    const calls = simulator.calls.length;
+    const lacking = await camera([...base, '--on', 'tns1:VideoSource/tnsaxis:Smoke']);
+    assert.equal(lacking.code, 1);
+    assert.match(lacking.stderr, /FAILED\n {2}looking the event up among the camera's events failed: the camera offers no event tns1:VideoSource\/tnsaxis:Smoke; `camera events` lists the events it has; nothing had been changed on the camera/);
+    assert.ok(!simulator.calls.slice(calls).some((call) => call.startsWith('Add')));
+  });
+
+  it('says in --help what --on takes', async () => {
+    const help = await camera(['setup', '--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /--on <event>/);
+    assert.match(help.stdout, /input:N {5}digital input port N/);
+    assert.match(help.stdout, /--clip-while-active/);
   });
 });

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { maskSecret, redactSecrets } from '../../src/camera/vapix/errors.js';
 import { describePulseInterval, InvalidPulseIntervalError, parsePulseInterval, pulseICalendar, readICalendar } from '../../src/camera/vapix/pulse.js';
 import { configurationNameFor } from '../../src/camera/vapix/setup-name.js';
-import { cameraNameFromAddress, eventIdInMessageContent, planCameraSetup, pulseMessageContent } from '../../src/camera/vapix/setup.js';
+import { cameraNameFromAddress, eventIdInMessageContent, planCameraSetup, pulseMessageContent, pulseRuleFilters } from '../../src/camera/vapix/setup.js';
 import { isValidCameraName } from '../../src/core/camera-name.js';
 
 describe('pulse intervals', () => {
@@ -82,8 +82,8 @@ describe('planCameraSetup', () => {
       'qos',
     ]);
     assert.equal(plan.action.parameters.filename, 'image%y-%m-%d_%H-%M-%S-%f_#s.jpg', 'time and sequence number: images never collide');
-    assert.deepEqual(plan.rule('7', '9').startEvent?.messageContent, 'boolean(//SimpleItem[@Name="id" and @Value="7"])');
-    assert.equal(plan.rule('7', '9').primaryAction, '9');
+    assert.deepEqual(plan.rule(pulseRuleFilters('7'), '9').startEvent?.messageContent, 'boolean(//SimpleItem[@Name="id" and @Value="7"])');
+    assert.equal(plan.rule(pulseRuleFilters('7'), '9').primaryAction, '9');
   });
 });
 

@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { CameraSetupError, CameraStepError, SoapFaultError, UnsupportedCameraError } from '../../src/camera/vapix/errors.js';
+import { CameraEventError, CameraSetupError, CameraStepError, SoapFaultError, UnsupportedCameraError } from '../../src/camera/vapix/errors.js';
+import { itemFilter } from '../../src/camera/vapix/events.js';
 import { CameraHttpClient } from '../../src/camera/vapix/http.js';
 import { parsePulseInterval } from '../../src/camera/vapix/pulse.js';
 import { VapixClient } from '../../src/camera/vapix/services.js';
+import type { ActionRuleInput } from '../../src/camera/vapix/services.js';
 import { cameraSetupStatus, InvalidSetupOptionError, removeCameraSetup, setupCamera } from '../../src/camera/vapix/setup.js';
 import type { CameraSetupOptions } from '../../src/camera/vapix/setup.js';
-import { SIMULATED_RECIPIENT_TEMPLATES, VapixSimulator } from '../support/vapix-simulator.js';
+import { parseXml, TNS1_NS, TNSAXIS_NS } from '../../src/camera/vapix/soap.js';
+import { SIMULATED_ACTION_TEMPLATES, SIMULATED_RECIPIENT_TEMPLATES, VapixSimulator } from '../support/vapix-simulator.js';
 import type { InjectedFailure, SimulatedConfigurationState, VapixSimulatorOptions } from '../support/vapix-simulator.js';
 
 const TOKEN = 'Q2x9abcdefghijklmnopqrstuvwxyz01';
@@ -97,7 +100,7 @@ describe('camera setup', () => {
       ];
       const { recipients, schedules, actions, rules } = simulator.configuration();
       assert.deepEqual(recipients, [{ id: result.recipient.id, name: 'images-to-s3', templateToken: 'com.axis.recipient.https', parameters: recipientParameters }]);
-      assert.deepEqual(schedules, [{ id: result.schedule.id, name: 'images-to-s3', icalendar: 'DTSTART:19700101T000000\nRRULE:FREQ=MINUTELY;INTERVAL=1' }]);
+      assert.deepEqual(schedules, [{ id: result.schedule?.id, name: 'images-to-s3', icalendar: 'DTSTART:19700101T000000\nRRULE:FREQ=MINUTELY;INTERVAL=1' }]);
       assert.deepEqual(actions, [
         {
           id: result.action.id,
@@ -124,7 +127,7 @@ describe('camera setup', () => {
           startEvent: {
             topic: PULSE_TOPIC,
             topicDialect: 'http://docs.oasis-open.org/wsn/t-1/TopicExpression/Concrete',
-            messageContent: `boolean(//SimpleItem[@Name="id" and @Value="${result.schedule.id}"])`,
+            messageContent: `boolean(//SimpleItem[@Name="id" and @Value="${result.schedule?.id}"])`,
           },
           conditions: [],
           primaryAction: result.action.id,
@@ -160,14 +163,14 @@ describe('camera setup', () => {
       const status = await cameraSetupStatus(vapix);
       assert.equal(status.state, 'configured');
       assert.deepEqual(status.problems, []);
-      assert.deepEqual(status.rule, { id: first.rule.id, enabled: true });
-      assert.deepEqual(status.schedule, { id: first.schedule.id, description: 'every minute' });
+      assert.deepEqual(status.rule, { id: first.rule.id, enabled: true, trigger: 'pulse' });
+      assert.deepEqual(status.schedule, { id: first.schedule?.id, description: 'every minute' });
       assert.deepEqual(status.recipient, { id: first.recipient.id, url: RECIPIENT });
       assert.equal(status.action?.token, 'present (Q2x…)');
       assert.ok(!JSON.stringify(status).includes(TOKEN), 'status never carries the token');
 
       const second = await setupCamera(vapix, { ...OPTIONS, every: parsePulseInterval('2h') });
-      assert.deepEqual(second.replaced, [`rule ${first.rule.id}`, `send-images action ${first.action.id}`, `schedule ${first.schedule.id}`, `recipient ${first.recipient.id}`]);
+      assert.deepEqual(second.replaced, [`rule ${first.rule.id}`, `send-images action ${first.action.id}`, `schedule ${first.schedule?.id}`, `recipient ${first.recipient.id}`]);
       const after = simulator.configuration();
       assert.deepEqual(others(after, 'images-to-s3'), before, 'everything else is untouched');
       const ours = named(after, 'images-to-s3');
@@ -175,7 +178,7 @@ describe('camera setup', () => {
       assert.equal((await cameraSetupStatus(vapix)).schedule?.description, 'every 2 hours');
 
       const removed = await removeCameraSetup(vapix);
-      assert.deepEqual(removed.removed, [`rule ${second.rule.id}`, `send-images action ${second.action.id}`, `schedule ${second.schedule.id}`, `recipient ${second.recipient.id}`]);
+      assert.deepEqual(removed.removed, [`rule ${second.rule.id}`, `send-images action ${second.action.id}`, `schedule ${second.schedule?.id}`, `recipient ${second.recipient.id}`]);
       assert.deepEqual(simulator.configuration(), before, 'remove restores the camera');
       assert.equal((await cameraSetupStatus(vapix)).state, 'absent');
       assert.deepEqual((await removeCameraSetup(vapix)).removed, [], 'removing again is not an error');
@@ -311,7 +314,7 @@ describe('camera setup', () => {
 
   it('refuses invalid options before sending anything', async () => {
     await withCamera(async (simulator, vapix) => {
-      for (const options of [
+      const refused: CameraSetupOptions[] = [
         { ...OPTIONS, token: 'short' },
         { ...OPTIONS, token: 'has spaces and & in it!!' },
         { ...OPTIONS, recipient: 'ftp://x/' },
@@ -321,9 +324,16 @@ describe('camera setup', () => {
         { ...OPTIONS, name: '../etc' },
         { ...OPTIONS, filename: ' ' },
         { ...OPTIONS, maxImages: 0 },
-      ]) {
-        await assert.rejects(setupCamera(vapix, options), InvalidSetupOptionError);
-      }
+        { ...OPTIONS, on: 'motion', every: parsePulseInterval('1m') },
+        { ...OPTIONS, on: 'motoin' },
+        { ...OPTIONS, on: 'input' },
+        { ...OPTIONS, send: 'clip', maxImages: 2 },
+        { ...OPTIONS, on: 'motion', clipWhileActive: true },
+        { ...OPTIONS, send: 'clip', clipWhileActive: true },
+        { ...OPTIONS, send: 'video' as 'clip' },
+        { ...OPTIONS, preMs: -1 },
+      ];
+      for (const options of refused) await assert.rejects(setupCamera(vapix, options), InvalidSetupOptionError, JSON.stringify(options));
       assert.deepEqual(simulator.calls, []);
     });
   });
@@ -358,7 +368,7 @@ describe('camera status', () => {
       assert.deepEqual(status.problems, [
         'rule 2 is disabled',
         `rule 2 runs action 99, not send-images action ${result.action.id}`,
-        `rule 2 waits for the pulse of schedule 2, not schedule ${result.schedule.id}`,
+        `rule 2 waits for the pulse of schedule 2, not schedule ${result.schedule?.id}`,
       ]);
     });
   });
@@ -372,9 +382,361 @@ describe('camera remove', () => {
       const error = await removeCameraSetup(vapix).catch((failed: unknown) => failed);
       assert.ok(error instanceof CameraStepError);
       assert.ok(error.cause instanceof SoapFaultError);
-      assert.equal(error.step, `removing schedule ${result.schedule.id}`);
+      assert.equal(error.step, `removing schedule ${result.schedule?.id}`);
       assert.match(error.message, new RegExp(`already removed: rule ${result.rule.id}, send-images action ${result.action.id}$`));
-      assert.deepEqual((await removeCameraSetup(vapix)).removed, [`schedule ${result.schedule.id}`, `recipient ${result.recipient.id}`]);
+      assert.deepEqual((await removeCameraSetup(vapix)).removed, [`schedule ${result.schedule?.id}`, `recipient ${result.recipient.id}`]);
     });
   });
+});
+
+describe('camera setup on an event', () => {
+  const MOTION_CLIP: CameraSetupOptions = { ...OPTIONS, on: 'motion', send: 'clip', preMs: 3000, postMs: 7000 };
+  const VMD_ANY = `{${TNSAXIS_NS}}CameraApplicationPlatform/VMD/Camera1ProfileANY`;
+  const RECIPIENT_PARAMETERS: [string, string][] = [
+    ['upload_url', RECIPIENT],
+    ['validate_server_cert', '1'],
+    ['login', ''],
+    ['password', ''],
+    ['proxy_host', ''],
+    ['proxy_port', ''],
+    ['proxy_login', ''],
+    ['proxy_password', ''],
+    ['qos', '0'],
+  ];
+
+  it('--on motion --send clip --pre 3s --post 7s: a send_videoclip action with every parameter, and a rule started by VMD motion', async () => {
+    await withCamera(async (simulator, vapix) => {
+      const result = await setupCamera(vapix, MOTION_CLIP);
+      assert.deepEqual(simulator.calls, [
+        'GetRecipientTemplates',
+        'GetActionTemplates',
+        'GetActionRules',
+        'GetActionConfigurations',
+        'GetScheduledEvents',
+        'GetRecipientConfigurations',
+        'GetEventInstances',
+        'AddRecipientConfiguration',
+        'AddActionConfiguration',
+        'AddActionRule',
+      ]);
+      const { recipients, schedules, actions, rules } = simulator.configuration();
+      assert.equal(recipients.length, 1);
+      assert.deepEqual(schedules, [], 'no pulse schedule for an event');
+      assert.deepEqual(actions, [
+        {
+          id: result.action.id,
+          name: 'images-to-s3',
+          templateToken: 'com.axis.action.fixed.send_videoclip.https',
+          parameters: [
+            ['stream_options', '&videocodec=h264&audio=0&camera=1'],
+            ['pre_duration', '3000'],
+            ['post_duration', '7000'],
+            ['create_folder', ''],
+            ['filename', 'clip%y-%m-%d_%H-%M-%S-%f.mkv'],
+            ['max_file_size', ''],
+            ['max_duration', ''],
+            ['custom_params', `accessToken=${TOKEN}`],
+            ...RECIPIENT_PARAMETERS,
+          ],
+        },
+      ]);
+      assert.deepEqual(rules, [
+        {
+          id: result.rule.id,
+          name: 'images-to-s3',
+          enabled: true,
+          startEvent: {
+            topic: VMD_ANY,
+            topicDialect: 'http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet',
+            messageContent: 'boolean(//SimpleItem[@Name="active" and @Value="1"])',
+          },
+          conditions: [],
+          primaryAction: result.action.id,
+        },
+      ]);
+      assert.deepEqual(result.event, { on: 'tnsaxis:CameraApplicationPlatform/VMD/Camera1ProfileANY active=1', placement: 'start' });
+      assert.equal(result.schedule, undefined);
+      assert.equal(result.action.sends, 'clip from 3 s before to 7 s after the event');
+
+      // The TopicExpression carries its own namespace declarations, as Axis' examples do.
+      const request = simulator.requests.find((sent) => sent.operation === 'AddActionRule')?.body ?? '';
+      const topic = parseXml(request).getElementsByTagNameNS('http://docs.oasis-open.org/wsn/b-2', 'TopicExpression')[0];
+      assert.ok(topic);
+      assert.equal(topic.getAttribute('xmlns:tns1'), TNS1_NS);
+      assert.equal(topic.getAttribute('xmlns:tnsaxis'), TNSAXIS_NS);
+      assert.equal(topic.getAttribute('Dialect'), 'http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet');
+      assert.equal(topic.textContent, 'tnsaxis:CameraApplicationPlatform/VMD/Camera1ProfileANY');
+    });
+  });
+
+  it('status shows the trigger and the clip; a re-run replaces it; remove restores the camera', async () => {
+    await withCamera(async (simulator, vapix) => {
+      seedForeignConfiguration(simulator);
+      const before = simulator.configuration();
+      const first = await setupCamera(vapix, MOTION_CLIP);
+      const status = await cameraSetupStatus(vapix);
+      assert.equal(status.state, 'configured', status.problems.join('; '));
+      assert.deepEqual(status.rule, { id: first.rule.id, enabled: true, trigger: 'on tnsaxis:CameraApplicationPlatform/VMD/Camera1ProfileANY active=1' });
+      assert.equal(status.schedule, undefined);
+      assert.equal(status.action?.sends, 'clip from 3 s before to 7 s after the event');
+      assert.equal(status.action?.templateToken, 'com.axis.action.fixed.send_videoclip.https');
+      assert.equal(status.action?.token, 'present (Q2x…)');
+
+      const configured = named(simulator.configuration(), 'images-to-s3');
+      const second = await setupCamera(vapix, MOTION_CLIP);
+      assert.deepEqual(second.replaced, [`rule ${first.rule.id}`, `send-clip action ${first.action.id}`, `recipient ${first.recipient.id}`]);
+      const again = named(simulator.configuration(), 'images-to-s3');
+      const withoutIds = <T extends { id: string }>(items: T[]): Omit<T, 'id'>[] => items.map(({ id: _, ...rest }) => rest);
+      assert.deepEqual(withoutIds(again.actions), withoutIds(configured.actions), 'the same action, new ID');
+      assert.deepEqual(
+        again.rules.map(({ id: _, primaryAction: __, ...rest }) => rest),
+        configured.rules.map(({ id: _, primaryAction: __, ...rest }) => rest),
+      );
+      assert.deepEqual(others(simulator.configuration(), 'images-to-s3'), before);
+
+      const removed = await removeCameraSetup(vapix);
+      assert.deepEqual(removed.removed, [`rule ${second.rule.id}`, `send-clip action ${second.action.id}`, `recipient ${second.recipient.id}`]);
+      assert.deepEqual(simulator.configuration(), before);
+    });
+  });
+
+  it('switches a pulse setup to an event and back, the pulse schedule going and coming with it', async () => {
+    await withCamera(async (simulator, vapix) => {
+      const pulse = await setupCamera(vapix, OPTIONS);
+      const event = await setupCamera(vapix, { ...OPTIONS, on: 'input:1', maxImages: 3, preMs: 1000 });
+      assert.deepEqual(event.replaced, [`rule ${pulse.rule.id}`, `send-images action ${pulse.action.id}`, `schedule ${pulse.schedule?.id}`, `recipient ${pulse.recipient.id}`]);
+      assert.deepEqual(simulator.configuration().schedules, []);
+      const status = await cameraSetupStatus(vapix);
+      assert.equal(status.state, 'configured', status.problems.join('; '));
+      assert.equal(status.rule?.trigger, 'on tns1:Device/tnsaxis:IO/Port port=1 state=1');
+      assert.equal(status.action?.sends, 'up to 3 image(s)');
+      assert.deepEqual(
+        simulator.configuration().actions[0]?.parameters.filter(([name]) => ['pre_duration', 'post_duration', 'max_images'].includes(name)),
+        [
+          ['pre_duration', '1000'],
+          ['post_duration', '3000'],
+          ['max_images', '3'],
+        ],
+      );
+
+      await setupCamera(vapix, { ...OPTIONS, every: parsePulseInterval('10s') });
+      const back = await cameraSetupStatus(vapix);
+      assert.equal(back.state, 'configured', back.problems.join('; '));
+      assert.deepEqual([back.rule?.trigger, back.schedule?.description], ['pulse', 'every 10 seconds']);
+    });
+  });
+
+  it('records while an input is active: an unlimited clip action, the input as the rule\'s condition', async () => {
+    await withCamera(async (simulator, vapix) => {
+      const result = await setupCamera(vapix, { ...OPTIONS, on: 'input:2', send: 'clip', clipWhileActive: true, postMs: 30_000 });
+      const { actions, rules } = simulator.configuration();
+      assert.equal(actions[0]?.templateToken, 'com.axis.action.unlimited.send_videoclip.https');
+      assert.deepEqual(rules[0]?.startEvent, undefined);
+      assert.deepEqual(rules[0]?.conditions, [
+        {
+          topic: `{${TNS1_NS}}Device/{${TNSAXIS_NS}}IO/Port`,
+          topicDialect: 'http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet',
+          messageContent: 'boolean(//SimpleItem[@Name="port" and @Value="2"]) and boolean(//SimpleItem[@Name="state" and @Value="1"])',
+        },
+      ]);
+      assert.deepEqual(result.event, { on: 'tns1:Device/tnsaxis:IO/Port port=2 state=1', placement: 'condition' });
+      const status = await cameraSetupStatus(vapix);
+      assert.equal(status.state, 'configured', status.problems.join('; '));
+      assert.equal(status.rule?.trigger, 'while tns1:Device/tnsaxis:IO/Port port=2 state=1');
+      assert.equal(status.action?.sends, 'clip from 3 s before the event while it lasts until 30 s after it ends');
+    });
+  });
+
+  it('stops before changing anything when the camera does not offer the event, or it does not suit', async () => {
+    const cases: [Partial<CameraSetupOptions>, RegExp][] = [
+      [{ on: 'tns1:VideoSource/tnsaxis:Smoke' }, /^looking the event up among the camera's events failed: the camera offers no event tns1:VideoSource\/tnsaxis:Smoke; `camera events` lists the events it has; nothing had been changed on the camera$/],
+      [{ on: 'input:7' }, /the camera has no input 7/],
+      [{ on: 'tampering', send: 'clip', clipWhileActive: true }, /momentary event/],
+      [{ on: 'storage', send: 'clip', clipWhileActive: true }, /is 2 events, one per disk_id/],
+    ];
+    for (const [options, message] of cases) {
+      await withCamera(async (simulator, vapix) => {
+        seedForeignConfiguration(simulator);
+        const before = simulator.configuration();
+        const error = await setupCamera(vapix, { ...OPTIONS, ...options }).catch((failed: unknown) => failed);
+        assert.ok(error instanceof CameraSetupError, String(error));
+        assert.ok(error.cause instanceof CameraEventError);
+        assert.match(error.message, message);
+        assert.ok(!simulator.calls.some((call) => call.startsWith('Add') || call.startsWith('Remove')));
+        assert.deepEqual(simulator.configuration(), before);
+      });
+    }
+  });
+
+  it('refuses the schedule of the setup it replaces as the event, and takes another schedule', async () => {
+    await withCamera(async (simulator, vapix) => {
+      const pulse = await setupCamera(vapix, OPTIONS);
+      const before = simulator.configuration();
+      const own = `tns1:UserAlarm/tnsaxis:Recurring/Pulse id=${pulse.schedule?.id}`;
+      const error = await setupCamera(vapix, { ...OPTIONS, on: own }).catch((failed: unknown) => failed);
+      assert.ok(error instanceof CameraSetupError && error.cause instanceof CameraEventError, String(error));
+      assert.match(error.message, /is the schedule of the setup this one replaces.*use --every instead of --on; nothing had been changed/);
+      assert.deepEqual(simulator.configuration(), before);
+
+      const other = await setupCamera(vapix, { ...OPTIONS, name: 'other', on: own });
+      assert.equal(other.event?.on, own);
+      assert.equal((await cameraSetupStatus(vapix, 'other')).state, 'configured');
+    });
+  });
+
+  for (const operation of ['AddActionConfiguration', 'AddActionRule']) {
+    it(`rolls back when ${operation} fails, leaving the previous pulse setup working`, async () => {
+      await withCamera(async (simulator, vapix) => {
+        await setupCamera(vapix, OPTIONS);
+        const before = simulator.configuration();
+        simulator.failNext(operation, { kind: 'fault', subcode: 'aa:InvalidConditionFilterFault', reason: 'no' });
+        const error = await setupCamera(vapix, MOTION_CLIP).catch((failed: unknown) => failed);
+        assert.ok(error instanceof CameraSetupError);
+        assert.equal(error.step, operation === 'AddActionRule' ? 'adding the rule' : 'adding the send-clip action');
+        assert.deepEqual(error.rollback.removed, operation === 'AddActionRule' ? ['send-clip action 2', 'recipient 2'] : ['recipient 2']);
+        assert.deepEqual(simulator.configuration(), before);
+        assert.equal((await cameraSetupStatus(vapix)).rule?.trigger, 'pulse');
+      });
+    });
+  }
+
+  it('sends every parameter the camera\'s template lists, and refuses one that lacks a parameter setup needs', async () => {
+    const withExtra = SIMULATED_ACTION_TEMPLATES.map((template) =>
+      template.token === 'com.axis.action.fixed.send_videoclip.https' ? { ...template, parameters: [...template.parameters, 'stream_profile'] } : template,
+    );
+    await withCamera(
+      async (simulator, vapix) => {
+        await setupCamera(vapix, MOTION_CLIP);
+        assert.deepEqual(simulator.configuration().actions[0]?.parameters.find(([name]) => name === 'stream_profile'), ['stream_profile', '']);
+      },
+      { actionTemplates: withExtra },
+    );
+    const withoutCustomParameters = SIMULATED_ACTION_TEMPLATES.map((template) => ({ ...template, parameters: template.parameters.filter((name) => name !== 'custom_params') }));
+    await withCamera(
+      async (simulator, vapix) => {
+        const error = await setupCamera(vapix, MOTION_CLIP).catch((failed: unknown) => failed);
+        assert.ok(error instanceof CameraSetupError && error.cause instanceof UnsupportedCameraError, String(error));
+        assert.match(error.message, /template com\.axis\.action\.fixed\.send_videoclip\.https has no parameter custom_params, which this setup needs/);
+        assert.ok(!simulator.calls.some((call) => call.startsWith('Add')));
+      },
+      { actionTemplates: withoutCustomParameters },
+    );
+    await withCamera(
+      async (simulator, vapix) => {
+        const error = await setupCamera(vapix, MOTION_CLIP).catch((failed: unknown) => failed);
+        assert.match(String(error), /no template com\.axis\.action\.fixed\.send_videoclip\.https .*cannot send video clips over HTTPS/);
+        assert.ok(!simulator.calls.some((call) => call.startsWith('Add')));
+      },
+      { actionTemplates: SIMULATED_ACTION_TEMPLATES.filter((template) => !template.token.includes('videoclip')) },
+    );
+  });
+
+  it('works with a device that answers with other namespace prefixes', async () => {
+    await withCamera(
+      async (_, vapix) => {
+        await setupCamera(vapix, { ...MOTION_CLIP, on: 'storage disk_id=SD_DISK', clipWhileActive: true });
+        const status = await cameraSetupStatus(vapix);
+        assert.equal(status.state, 'configured', status.problems.join('; '));
+        assert.equal(status.rule?.trigger, 'while tnsaxis:Storage/Disruption disk_id=SD_DISK disruption=1');
+      },
+      { prefixes: { soap: 'env', action: 'ns3', event: 'ev', tns1: 'onvif', tnsaxis: 'ax' } },
+    );
+  });
+
+  it('status names a left-over pulse schedule and an unlimited action without a condition', async () => {
+    await withCamera(async (simulator, vapix) => {
+      const result = await setupCamera(vapix, MOTION_CLIP);
+      simulator.seed({ schedules: [{ name: 'images-to-s3', icalendar: 'DTSTART:19700101T000000\nRRULE:FREQ=MINUTELY;INTERVAL=1' }] });
+      const leftOver = await cameraSetupStatus(vapix);
+      assert.deepEqual(leftOver.problems, [`schedule 1 is left over: rule ${result.rule.id} is not started by a pulse`]);
+    });
+    await withCamera(async (simulator, vapix) => {
+      const [action] = simulator.seed({ actions: [{ name: 'images-to-s3', templateToken: 'com.axis.action.unlimited.send_videoclip.https', parameters: [['upload_url', RECIPIENT], ['custom_params', `accessToken=${TOKEN}`]] }] }).actions;
+      simulator.seed({
+        recipients: [{ name: 'images-to-s3', templateToken: 'com.axis.recipient.https', parameters: [['upload_url', RECIPIENT]] }],
+        rules: [{ name: 'images-to-s3', enabled: true, startEvent: { topic: VMD_ANY, topicDialect: 'x' }, conditions: [], primaryAction: action?.id ?? '' }],
+      });
+      assert.deepEqual((await cameraSetupStatus(vapix)).problems, [`rule 1 has no condition, which the unlimited action ${action?.id} needs to end`]);
+    });
+  });
+});
+
+describe('the simulated camera checks rules on events as a real one does', () => {
+  const CONCRETE_SET = 'http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet';
+  const cases: { label: string; rule: (actionId: string) => ActionRuleInput; fault: RegExp; unlimited?: boolean }[] = [
+    {
+      label: 'an undeclared prefix',
+      rule: (action) => ({ name: 'r', enabled: true, startEvent: { topicExpression: 'acme:VideoSource/MotionAlarm', topicDialect: CONCRETE_SET }, primaryAction: action }),
+      fault: /InvalidFilterFault: prefix acme of the topic expression is not declared/,
+    },
+    {
+      label: 'a topic the camera does not offer',
+      rule: (action) => ({ name: 'r', enabled: true, startEvent: { topicExpression: 'tns1:VideoSource/Smoke', topicDialect: CONCRETE_SET }, primaryAction: action }),
+      fault: /InvalidFilterFault: the start event names topic \{http:\/\/www\.onvif\.org\/ver10\/topics\}VideoSource\/Smoke, which this device does not offer/,
+    },
+    {
+      label: 'a topic in the wrong namespace',
+      rule: (action) => ({ name: 'r', enabled: true, startEvent: { topicExpression: 'tnsaxis:VideoSource/MotionAlarm', topicDialect: CONCRETE_SET }, primaryAction: action }),
+      fault: /does not offer/,
+    },
+    {
+      label: 'an item the event does not have',
+      rule: (action) => ({
+        name: 'r',
+        enabled: true,
+        startEvent: { topicExpression: 'tns1:Device/tnsaxis:IO/Port', topicDialect: CONCRETE_SET, messageContent: itemFilter([['input', '1']]) },
+        primaryAction: action,
+      }),
+      fault: /names item input, which .*IO\/Port does not have/,
+    },
+    {
+      label: 'a value the camera does not list',
+      rule: (action) => ({
+        name: 'r',
+        enabled: true,
+        startEvent: { topicExpression: 'tns1:Device/tnsaxis:IO/Port', topicDialect: CONCRETE_SET, messageContent: itemFilter([['port', '5']]) },
+        primaryAction: action,
+      }),
+      fault: /has no port 5/,
+    },
+    {
+      label: 'a message content that is no item filter',
+      rule: (action) => ({
+        name: 'r',
+        enabled: true,
+        startEvent: { topicExpression: 'tns1:Device/tnsaxis:IO/Port', topicDialect: CONCRETE_SET, messageContent: '//SimpleItem[@Name="port"]' },
+        primaryAction: action,
+      }),
+      fault: /not an item filter/,
+    },
+    {
+      label: 'a stateless event as a condition',
+      rule: (action) => ({ name: 'r', enabled: true, conditions: [{ topicExpression: 'tns1:VideoSource/tnsaxis:Tampering', topicDialect: CONCRETE_SET }], primaryAction: action }),
+      fault: /InvalidConditionFilterFault: .*stateless events cannot be used as conditions/,
+    },
+    {
+      label: 'a condition matching several stateful events',
+      rule: (action) => ({ name: 'r', enabled: true, conditions: [{ topicExpression: 'tns1:Device/tnsaxis:IO/Port', topicDialect: CONCRETE_SET }], primaryAction: action }),
+      fault: /InvalidConditionFilterFault: the condition matches multiple stateful events \(port: 1, 2\)/,
+    },
+    {
+      label: 'an unlimited action without a condition',
+      rule: (action) => ({ name: 'r', enabled: true, startEvent: { topicExpression: 'tns1:VideoSource/MotionAlarm', topicDialect: CONCRETE_SET }, primaryAction: action }),
+      fault: /unlimited actions require at least one condition/,
+      unlimited: true,
+    },
+  ];
+  for (const { label, rule, fault, unlimited } of cases) {
+    it(`refuses ${label}`, async () => {
+      await withCamera(async (simulator, vapix) => {
+        const [action] = simulator.seed({
+          actions: [{ name: 'a', templateToken: `com.axis.action.${unlimited ? 'unlimited' : 'fixed'}.send_videoclip.https`, parameters: [] }],
+        }).actions;
+        const error = await vapix.addActionRule(rule(action?.id ?? '')).catch((failed: unknown) => failed);
+        assert.ok(error instanceof SoapFaultError, String(error));
+        assert.match(error.message, fault);
+        assert.deepEqual(simulator.configuration().rules, []);
+      });
+    });
+  }
 });

@@ -30,7 +30,7 @@ describe('ImageReceiver.ingest', () => {
     root = await mkdtemp(path.join(os.tmpdir(), 'images-to-s3-ingest-'));
     store = new DiskStore(path.join(root, 'images'));
     await store.open();
-    receiver = new ImageReceiver({ store, maxBytes: 100_000, clock: () => AT });
+    receiver = new ImageReceiver({ store, maxBytes: 100_000, maxClipBytes: 1_000_000, clock: () => AT });
   });
   after(() => rm(root, { recursive: true, force: true }));
 
@@ -60,16 +60,18 @@ describe('ImageReceiver.ingest', () => {
     const before = await stored();
     let pulled = false;
     const cases = [
-      [await receiver.ingest({ camera: 'yard', filename: 'notes.txt', body: chunks(Buffer.from('hello, this is not an image at all')) }), 415, /not an image of an accepted type/],
+      [await receiver.ingest({ camera: 'yard', filename: 'notes.txt', body: chunks(Buffer.from('hello, this is not an image at all')) }), 415, /not an image or clip of an accepted type/],
       [await receiver.ingest({ camera: 'yard', filename: 'a.png', contentType: 'image/png', body: chunks(SAMPLE_JPEG) }), 415, /says image\/png but the bytes are image\/jpeg/],
-      [await receiver.ingest({ camera: 'yard', filename: 'a.gif', contentType: 'text/plain', body: chunks(SAMPLE_JPEG) }), 415, /"text\/plain" is not an accepted image type/],
+      [await receiver.ingest({ camera: 'yard', filename: 'a.gif', contentType: 'text/plain', body: chunks(SAMPLE_JPEG) }), 415, /"text\/plain" is not an accepted image or clip type/],
       [await receiver.ingest({ camera: 'yard', filename: 'empty.jpg', body: chunks() }), 400, /body is empty/],
-      [await receiver.ingest({ camera: 'yard', filename: 'big.jpg', body: chunks(SAMPLE_JPEG, Buffer.alloc(100_000)) }), 413, /larger than this receiver accepts/],
+      [await receiver.ingest({ camera: 'yard', filename: 'big.jpg', body: chunks(SAMPLE_JPEG, Buffer.alloc(100_000)) }), 413, /image is larger than this receiver accepts/],
+      // Without a declared type it could be a clip, until its first bytes say it is an image.
+      [await receiver.ingest({ camera: 'yard', filename: 'big.jpg', size: 200_000, body: chunks(SAMPLE_JPEG, Buffer.alloc(200_000 - SAMPLE_JPEG.length)) }), 413, /image is larger.*--max-bytes/],
       [
         await receiver.ingest({
           camera: 'yard',
           filename: 'announced.jpg',
-          size: 200_000,
+          size: 2_000_000,
           body: {
             [Symbol.asyncIterator]: () => {
               pulled = true;
@@ -86,14 +88,14 @@ describe('ImageReceiver.ingest', () => {
       assert.match((outcome.body as { message: string }).message, message);
       assert.equal(outcome.log.camera, 'yard');
     }
-    assert.equal(pulled, false, 'an announced oversize file is refused before a byte is read');
+    assert.equal(pulled, false, 'a file announced over every limit is refused before a byte is read');
     assert.deepEqual(await stored(), before);
   });
 
   it('says what the runtime tells it to when a file is too large', async () => {
-    const lambdaLike = new ImageReceiver({ store, maxBytes: 1000, tooLargeMessage: 'Too large for this receiver: send it elsewhere.', clock: () => AT });
+    const lambdaLike = new ImageReceiver({ store, maxBytes: 1000, maxClipBytes: 0, tooLargeMessage: (kind, max) => `Too large for this receiver (${kind}, ${max}): send it elsewhere.`, clock: () => AT });
     const outcome = await lambdaLike.ingest({ camera: 'yard', filename: 'big.jpg', body: chunks(SAMPLE_JPEG) });
     assert.equal(outcome.status, 413);
-    assert.deepEqual(outcome.body, { message: 'Too large for this receiver: send it elsewhere.' });
+    assert.deepEqual(outcome.body, { message: 'Too large for this receiver (image, 1000): send it elsewhere.' });
   });
 });

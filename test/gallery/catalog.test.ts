@@ -86,12 +86,12 @@ function suite(name: string, open: () => Promise<StoreUnderTest>, skip?: string)
     it("lists one camera's day, oldest first, through that day's prefix alone", async () => {
       const store = new RecordingStore(subject.store);
       const catalog = catalogAt('2026-11-23T12:00:00Z', store);
-      const images = await catalog.images('front-door', '2026-11-23');
+      const images = await catalog.items('front-door', '2026-11-23');
       assert.deepEqual(images.map((image) => image.key), keys.door23);
       assert.ok(images.every((image) => image.camera === 'front-door' && image.day === '2026-11-23' && image.size === JPEG.length));
       assert.deepEqual(store.calls, ['list front-door/2026/11/23/']);
-      assert.deepEqual(await catalog.images('front-door', '2026-11-21'), []);
-      assert.deepEqual(await catalog.images('nobody', '2026-11-23'), []);
+      assert.deepEqual(await catalog.items('front-door', '2026-11-21'), []);
+      assert.deepEqual(await catalog.items('nobody', '2026-11-23'), []);
     });
 
     it('finds the cameras and their days from folder listings, never from a listing of every key', async () => {
@@ -134,13 +134,13 @@ function suite(name: string, open: () => Promise<StoreUnderTest>, skip?: string)
     it('reuses a day while it is fresh, and lists today again after that', async () => {
       const store = new RecordingStore(subject.store);
       const catalog = catalogAt('2026-11-23T12:00:00Z', store);
-      await catalog.images('front-door', '2026-11-23');
-      await catalog.images('front-door', '2026-11-23');
-      await catalog.images('front-door', '2026-11-22');
+      await catalog.items('front-door', '2026-11-23');
+      await catalog.items('front-door', '2026-11-23');
+      await catalog.items('front-door', '2026-11-22');
       assert.equal(store.calls.length, 2);
       (catalog as unknown as { setNow(at: string): void }).setNow('2026-11-23T12:00:02Z');
-      await catalog.images('front-door', '2026-11-23');
-      await catalog.images('front-door', '2026-11-22');
+      await catalog.items('front-door', '2026-11-23');
+      await catalog.items('front-door', '2026-11-22');
       assert.deepEqual(store.calls, ['list front-door/2026/11/23/', 'list front-door/2026/11/22/', 'list front-door/2026/11/23/'], 'a past day is kept longer');
     });
 
@@ -150,7 +150,7 @@ function suite(name: string, open: () => Promise<StoreUnderTest>, skip?: string)
       const catalog = catalogAt(`${today}T23:00:00Z`, store, '{filename}');
       assert.deepEqual(await catalog.cameras(), [ALL_IMAGES]);
       const day = subject.setTime ? '2026-11-23' : today;
-      assert.deepEqual((await catalog.images(ALL_IMAGES, day)).map((image) => image.key), ['flat-image.jpg']);
+      assert.deepEqual((await catalog.items(ALL_IMAGES, day)).map((image) => image.key), ['flat-image.jpg']);
       assert.deepEqual(await catalog.days(ALL_IMAGES), [day]);
       assert.deepEqual(store.calls, ['list '], 'one listing, shared by every question');
     });

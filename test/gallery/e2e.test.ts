@@ -5,28 +5,24 @@
  * committed) for people to look at.
  */
 import assert from 'node:assert/strict';
-import { mkdir, utimes } from 'node:fs/promises';
+import { utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
+import type { BrowserContextOptions, Page } from 'playwright-core';
 import { simulate } from '../../src/camera/simulator.js';
 import { alternateKey } from '../../src/core/object-key.js';
 import { addDays, dayOf } from '../../src/gallery/layout.js';
-import { CHROMIUM_MISSING, launchChromium } from '../support/chromium.js';
+import { CHROMIUM_MISSING } from '../support/chromium.js';
+import { DESKTOP, GalleryBrowser, PHONE, imagesLoaded, inPage, screenshot, waitUntil } from './browser.js';
 import { cameraImage, startGallery } from './helpers.js';
 import type { RunningGallery } from './helpers.js';
 
-const DESKTOP = { viewport: { width: 1280, height: 860 } };
-const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
-
-const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 const missing = CHROMIUM_MISSING;
 if (missing) process.stderr.write(`\n*** ${missing}\n\n`);
 
 describe('gallery in Chromium', { skip: missing ?? false }, () => {
   let gallery: RunningGallery;
-  let browser: Browser;
+  let chromium: GalleryBrowser;
   let base: string;
   const tokens: Record<string, string> = {};
   /** Keys stored per camera, in upload order. */
@@ -54,71 +50,11 @@ describe('gallery in Chromium', { skip: missing ?? false }, () => {
     return stored;
   }
 
-  /** Script errors and CSP violations seen on any page: there must be none. */
-  const problems: string[] = [];
-
-  async function newPage(options: BrowserContextOptions = DESKTOP): Promise<{ context: BrowserContext; page: Page }> {
-    const context = await browser.newContext(options);
-    // CSP violations are reported by the page as events, which this relays to the test.
-    await context.exposeFunction('reportViolation', (text: string) => problems.push(text));
-    await context.addInitScript(
-      "document.addEventListener('securitypolicyviolation', (event) => window.reportViolation(`${location.pathname}: ${event.violatedDirective} blocked ${event.blockedURI || 'inline'}`))",
-    );
-    const page = await context.newPage();
-    page.setDefaultTimeout(15_000);
-    page.on('pageerror', (error) => problems.push(`${page.url()}: ${error.message}`));
-    page.on('console', (message) => {
-      if (message.type() === 'error' && /Content Security Policy|Refused to/.test(message.text())) problems.push(`${page.url()}: ${message.text()}`);
-    });
-    return { context, page };
-  }
-
-  async function logIn(page: Page): Promise<void> {
-    await page.goto(`${base}/gallery`);
-    await page.getByLabel('Gallery password').fill(gallery.password);
-    await page.getByRole('button', { name: 'Log in' }).click();
-    await page.waitForURL(`${base}/gallery`);
-  }
-
-  async function screenshot(page: Page, name: string): Promise<void> {
-    await page.screenshot({ path: path.join(ARTIFACTS, `gallery-${name}.png`), fullPage: true });
-  }
-
-  /** Opens `url` on a phone with the session of `desktop`, waits for the images of `images`, and saves a screenshot. */
-  async function screenshotOnPhone(desktop: BrowserContext, url: string, images: string, name: string): Promise<void> {
-    const phone = await newPage(PHONE);
-    await phone.context.addCookies(await desktop.cookies());
-    await phone.page.goto(url);
-    await imagesLoaded(phone.page, images);
-    await screenshot(phone.page, name);
-    await phone.context.close();
-  }
-
-  // Code run in the page is written as strings (the project's TypeScript has no DOM types), and
-  // evaluated through the DevTools protocol: the pages' CSP forbids the eval that
-  // page.waitForFunction would use, and the tests keep that CSP in force.
-
-  /** The value of a page expression. */
-  function inPage<T>(page: Page, expression: string): Promise<T> {
-    return page.evaluate<T>(expression);
-  }
-
-  /** Waits until a page expression is true. */
-  async function waitUntil(page: Page, expression: string, timeoutMs = 15_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await inPage<boolean>(page, expression))) {
-      if (Date.now() > deadline) throw new Error(`Waited ${timeoutMs} ms for ${expression}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-
-  /** Waits until every image `selector` finds has loaded as a real picture (none broken). */
-  function imagesLoaded(page: Page, selector: string): Promise<void> {
-    return waitUntil(page, `[...document.querySelectorAll(${JSON.stringify(selector)})].every((image) => image.complete && image.naturalWidth > 0)`);
-  }
+  const newPage = (options?: BrowserContextOptions): ReturnType<GalleryBrowser['newPage']> => chromium.newPage(options);
+  const logIn = (page: Page): Promise<void> => chromium.logIn(page);
+  const screenshotOnPhone: GalleryBrowser['screenshotOnPhone'] = (...args) => chromium.screenshotOnPhone(...args);
 
   before(async () => {
-    await mkdir(ARTIFACTS, { recursive: true });
     gallery = await startGallery();
     base = gallery.url.replace(/\/$/, '');
     for (const camera of Object.keys(keys)) tokens[camera] = (await gallery.tokens.create(camera)).token;
@@ -144,15 +80,15 @@ describe('gallery in Chromium', { skip: missing ?? false }, () => {
       });
       await utimes(path.join(gallery.root, 'images', key), at, at);
     }
-    browser = await launchChromium();
+    chromium = await GalleryBrowser.launch(gallery);
   });
 
   after(async () => {
-    await browser?.close();
+    await chromium?.close();
     await gallery?.close();
   });
 
-  after(() => assert.deepEqual(problems, [], 'no script errors, no CSP violations'));
+  after(() => assert.deepEqual(chromium?.problems ?? [], [], 'no script errors, no CSP violations'));
 
   it('shows a viewer who is not logged in the log-in page and no image', async () => {
     const { context, page } = await newPage(PHONE);

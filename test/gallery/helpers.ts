@@ -1,11 +1,16 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import sharp from 'sharp';
+import { alternateKey } from '../../src/core/object-key.js';
+import { mediaTypeForName } from '../../src/core/media-types.js';
 import { GalleryAccess } from '../../src/gallery/access.js';
 import type { GalleryOptions } from '../../src/gallery/plugin.js';
-import type { ImageStore, ImageWrite, ObjectContent, ObjectFacts, StoredObject } from '../../src/core/store.js';
+import type { ByteRange, ImageStore, ImageWrite, ObjectContent, ObjectFacts, StoredObject } from '../../src/core/store.js';
 import { request, startReceiver } from '../support/receiver.js';
 import type { Response, RunningReceiver } from '../support/receiver.js';
 
@@ -142,9 +147,9 @@ export class RecordingStore implements ImageStore {
     this.calls.push(`folders ${prefix}`);
     return this.inner.listFolders!(prefix);
   }
-  read(key: string): Promise<ObjectContent | undefined> {
-    this.calls.push(`read ${key}`);
-    return this.inner.read(key);
+  read(key: string, range?: ByteRange): Promise<ObjectContent | undefined> {
+    this.calls.push(range ? `read ${key} ${range.start}-${range.end}` : `read ${key}`);
+    return this.inner.read(key, range);
   }
   head(key: string): Promise<ObjectFacts | undefined> {
     return this.inner.head!(key);
@@ -155,4 +160,78 @@ export class RecordingStore implements ImageStore {
   close(): Promise<void> {
     return this.inner.close();
   }
+}
+
+export const FFMPEG = process.env.FFMPEG_PATH ?? '/usr/bin/ffmpeg';
+/** ffprobe, which comes with ffmpeg: what the tests compare the durations the gallery reads with. */
+export const FFPROBE = path.join(path.dirname(FFMPEG), 'ffprobe');
+
+/** Why the tests with real clips are skipped, or undefined when ffmpeg is there. */
+export const FFMPEG_MISSING =
+  existsSync(FFMPEG) && existsSync(FFPROBE)
+    ? undefined
+    : `ffmpeg or ffprobe not found beside ${FFMPEG}: the tests with real clips are skipped. Install them with \`sudo apt-get install -y --no-install-recommends ffmpeg\`, or point FFMPEG_PATH at one.`;
+
+/** The clips the tests make: containers and codecs as cameras and players meet them. */
+export const CLIP_KINDS = {
+  /** H.264 in MP4, `moov` first, as written for streaming. */
+  'mp4-faststart': { extension: 'mp4', args: ['-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-movflags', '+faststart'] },
+  /** H.264 in MP4 as ffmpeg writes it by default: `moov` at the end, after the media data. */
+  mp4: { extension: 'mp4', args: ['-c:v', 'libx264', '-pix_fmt', 'yuv420p'] },
+  /** H.264 in Matroska, as Axis cameras record. */
+  mkv: { extension: 'mkv', args: ['-c:v', 'libx264', '-pix_fmt', 'yuv420p'] },
+  /** VP8 in WebM. */
+  webm: { extension: 'webm', args: ['-c:v', 'libvpx', '-b:v', '500k'] },
+  /** MPEG-4 Part 2 in Matroska: a codec Chromium does not play. */
+  'mkv-mpeg4': { extension: 'mkv', args: ['-c:v', 'mpeg4'] },
+} as const;
+export type ClipKind = keyof typeof CLIP_KINDS;
+
+/**
+ * A real clip made by ffmpeg: `seconds` of its moving test pattern (with a counter), no sound.
+ * Bigger frames make bigger files (640×360 at 2 Mbit/s is about 250 KB a second).
+ */
+export async function makeClip(kind: ClipKind, options: { seconds?: number; width?: number; height?: number; bitrate?: string } = {}): Promise<Buffer> {
+  const { seconds = 3, width = 320, height = 180 } = options;
+  const folder = await mkdtemp(path.join(os.tmpdir(), 'images-to-s3-clip-'));
+  const file = path.join(folder, `clip.${CLIP_KINDS[kind].extension}`);
+  try {
+    const rate = options.bitrate ? ['-b:v', options.bitrate, '-maxrate', options.bitrate, '-bufsize', options.bitrate] : [];
+    const source = `testsrc2=size=${width}x${height}:rate=25:duration=${seconds}`;
+    await promisify(execFile)(FFMPEG, ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', source, ...CLIP_KINDS[kind].args, ...rate, '-y', file]);
+    return await readFile(file);
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+  }
+}
+
+/** A clip's duration as ffprobe reads it, in ms. */
+export async function probeDurationMs(bytes: Buffer, extension: string): Promise<number> {
+  const folder = await mkdtemp(path.join(os.tmpdir(), 'images-to-s3-probe-'));
+  const file = path.join(folder, `clip.${extension}`);
+  try {
+    await writeFile(file, bytes);
+    const { stdout } = await promisify(execFile)(FFPROBE, ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', file]);
+    return Number(stdout.trim()) * 1000;
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Puts `bytes` under `key` in `store`, as the receiver would (its content type from the key);
+ * with `at` and the disk store's `folder`, dates it as if it had arrived then.
+ */
+export async function storeObject(store: ImageStore, key: string, bytes: Buffer, dated?: { at: Date; folder: string }): Promise<void> {
+  const written = await store.write({
+    key,
+    alternateKey: () => alternateKey(key, dated?.at ?? new Date()),
+    body: (async function* () {
+      yield await Promise.resolve(bytes);
+    })(),
+    contentType: mediaTypeForName(key)?.mediaType ?? 'application/octet-stream',
+    metadata: {},
+  });
+  if (written.key !== key) throw new Error(`${key} was stored as ${written.key}`);
+  if (dated) await utimes(path.join(dated.folder, key), dated.at, dated.at);
 }

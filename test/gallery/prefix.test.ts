@@ -178,7 +178,7 @@ describe('gallery registered under /photos', () => {
     assert.match(cards.body, /href="\/photos\/cameras\/camera-1\?day=/);
     const day = dayOf(new Date());
     const tiles = await app.inject({ url: `/photos/fragments/cameras/camera-1?day=${day}`, headers: { cookie } });
-    assert.equal(tiles.headers['x-image-count'], '3');
+    assert.equal(tiles.headers['x-count-label'], '3 images');
     assert.match(tiles.body, new RegExp(`<a href="/photos/view/${key}"><img src="/photos/thumbs/${key}"`));
     const data = await app.inject({ url: `/photos/api/cameras/camera-1/days/${day}`, headers: { cookie } });
     const frames = data.json<{ thumbnailPrefix: string; viewPrefix: string; images: Array<{ key: string }> }>();

@@ -8,7 +8,7 @@ import { LAMBDA_MAX_IMAGE_BYTES, uploadSettingsFrom } from '../../src/lambda/set
 import { createUploadHandler } from '../../src/lambda/upload-handler.js';
 import { S3Store, createS3Client } from '../../src/stores/s3.js';
 import { HttpApiEmulator } from '../support/api-gateway.js';
-import { SAMPLE_JPEG } from '../support/contract-cases.js';
+import { MP4_CLIP, SAMPLE_JPEG } from '../support/contract-cases.js';
 import { startLocalS3 } from '../support/local-s3.js';
 import type { LocalS3 } from '../support/local-s3.js';
 import { uploadEvent } from './events.js';
@@ -88,6 +88,26 @@ describe('upload function (real SDK v3 against a local S3 server)', () => {
     const over = await api.send({ method: 'POST', query: 'accessToken=abcdefghijklmnopqrstuvwxyz012345', headers, body: Buffer.concat([largest, Buffer.from([0])]) });
     assert.equal(over.status, 413);
     assert.match(String(over.json.message), /larger than this AWS receiver accepts \(4\.5 MB; AWS Lambda takes at most about 4\.5 MB per image\).*self-hosted receiver \(images-to-s3 serve\)/);
+  });
+
+  it('refuses every clip with 413, declared or found by its bytes, saying the stack cannot carry clips and where to send them; nothing is stored', async () => {
+    const before = await s3.keys();
+    output.lines.length = 0;
+    output.start();
+    const upload = handler();
+    const clipHeaders = (contentType: string): Record<string, string> => ({ 'content-type': contentType, 'content-disposition': 'attachment; filename="event_00001.mp4"' });
+    const declared = await upload(uploadEvent({ body: MP4_CLIP, headers: clipHeaders('video/mp4') }));
+    const sniffed = await upload(uploadEvent({ body: MP4_CLIP, headers: clipHeaders('application/octet-stream') }));
+    output.stop();
+    for (const result of [declared, sniffed]) {
+      assert.equal(result.statusCode, 413, result.body);
+      assert.match(
+        (JSON.parse(result.body!) as { message: string }).message,
+        /^This AWS receiver does not take video clips: API Gateway and Lambda carry at most about 4\.5 MB per request, and must answer within 30 s\. Send clips to the self-hosted receiver \(images-to-s3 serve\)/,
+      );
+    }
+    assert.deepEqual(await s3.keys(), before);
+    assert.deepEqual(output.json().filter((line) => '_aws' in line).map((line) => line.UploadsRejected), [1, 1]);
   });
 
   it('answers 503 with Retry-After when S3 cannot be reached, and counts it as failed', async () => {

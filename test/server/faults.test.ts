@@ -156,11 +156,13 @@ describe('faults: slow and vanishing clients', () => {
     const descriptorsBefore = await openDescriptors();
     const filesBefore = await receiver.files();
     const head = `POST /?accessToken=${receiver.token} HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Disposition: attachment; filename="slow.jpg"\r\nContent-Length: ${SAMPLE_JPEG.length}\r\n\r\n`;
-    const { closedAfterMs } = await holdOpen(receiver.port, Buffer.concat([Buffer.from(head), SAMPLE_JPEG.subarray(0, 100)]), { byte: 'A', everyMs: 100 });
+    const { reply, closedAfterMs } = await holdOpen(receiver.port, Buffer.concat([Buffer.from(head), SAMPLE_JPEG.subarray(0, 100)]), { byte: 'A', everyMs: 100 });
     assert.ok(closedAfterMs >= 1_000 && closedAfterMs < 5_000, `closed after ${closedAfterMs} ms`);
+    // The camera is told why: the image bound, and the option that sets it.
+    assert.match(reply, /^HTTP\/1\.1 408 [\s\S]*did not arrive within 1\.2 s \(--request-timeout/);
     for (let waited = 0; waited < 2_000 && !receiver.logs.some((line) => line.includes('slow.jpg')); waited += 50) await sleep(50);
     const stalled = receiver.logs.map((line) => JSON.parse(line) as { filename?: string; status?: number }).find((line) => line.filename === 'slow.jpg');
-    assert.equal(stalled?.status, 400, 'the cut-off upload is logged as incomplete');
+    assert.equal(stalled?.status, 408, 'the cut-off upload is logged as timed out');
     assert.deepEqual(await receiver.files(), filesBefore);
     assert.ok((await openDescriptors()) <= descriptorsBefore + 1, 'file descriptors leaked');
   });

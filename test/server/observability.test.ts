@@ -621,14 +621,15 @@ describe('log: one JSON line per upload, with the facts of its outcome, never th
   });
   after(() => receiver.close());
 
-  it('a stored image: info "image stored" with camera, filename, key, bytes, status, durationMs and remoteAddress', async () => {
+  it('a stored image: info "image stored" with camera, filename, key, bytes, kind, status, durationMs and remoteAddress', async () => {
     const since = receiver.logs.length;
     const slow = await slowUpload(receiver, 'logged.jpg', 200);
     assert.equal(slow.status, 200);
     const line = await uploadLine(receiver, since);
     assert.equal(line.level, PINO_LEVEL.info);
     assert.equal(line.msg, 'image stored');
-    assert.deepEqual(factNames(line), ['bytes', 'camera', 'durationMs', 'filename', 'key', 'remoteAddress', 'status']);
+    assert.deepEqual(factNames(line), ['bytes', 'camera', 'durationMs', 'filename', 'key', 'kind', 'remoteAddress', 'status']);
+    assert.equal(line.kind, 'image');
     assert.equal(line.camera, CAMERA);
     assert.equal(line.filename, 'logged.jpg');
     assert.equal(line.key, slow.json.key);

@@ -125,8 +125,8 @@ describe('upload contract over HTTP, disk store', () => {
     assert.match(String(response.json.message), /more than once/);
   });
 
-  it('answers 415 for a content type that is not an accepted image, or missing', async () => {
-    for (const contentType of ['text/plain', 'application/octet-stream', 'image/svg+xml', null]) {
+  it('answers 415 for a content type that is not an accepted image or clip, or missing', async () => {
+    for (const contentType of ['text/plain', 'image/svg+xml', 'video/quicktime', null]) {
       const response = await cameraUpload(receiver, { contentType });
       assert.equal(response.status, 415, String(contentType));
       assert.match(String(response.json.message), /Accepted: image\/jpeg/);
@@ -259,7 +259,7 @@ describe('upload contract over HTTP, disk store', () => {
     assert.equal(ready.status, 200);
     const missing = await request(`http://127.0.0.1:${receiver.port}/nothing-here`);
     assert.equal(missing.status, 404);
-    assert.match(String(missing.json.message), /cameras send images to \//);
+    assert.match(String(missing.json.message), /cameras send images and clips to \//);
   });
 });
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { FORM_CONTENT_TYPE, multipartBody } from './multipart.js';
 
 /**
  * One table of requests and the answers the upload contract promises, run against both runtimes:
@@ -12,6 +13,23 @@ import { fileURLToPath } from 'node:url';
 
 export const SAMPLE_JPEG = await readFile(fileURLToPath(new URL('../../assets/sample.jpg', import.meta.url)));
 export const PNG_HEAD = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52]);
+/**
+ * The start of an MP4 file as ffmpeg writes it (a `ftyp` box of brand isom, a `free` box, then an
+ * `mdat` box of media data): what the receiver recognises a clip by. (test/server/clips.test.ts
+ * sends whole clips made with ffmpeg.)
+ */
+export const MP4_CLIP = Buffer.concat([
+  isoBox('ftyp', Buffer.concat([Buffer.from('isom'), Buffer.from([0, 0, 2, 0]), Buffer.from('isomiso2avc1mp41')])),
+  isoBox('free', Buffer.alloc(0)),
+  isoBox('mdat', Buffer.alloc(2000, 0x5a)),
+]);
+
+/** An ISO BMFF box: its size, its type, its payload. */
+function isoBox(type: string, payload: Buffer): Buffer {
+  const size = Buffer.alloc(4);
+  size.writeUInt32BE(8 + payload.byteLength);
+  return Buffer.concat([size, Buffer.from(type, 'latin1'), payload]);
+}
 /** The size limit both runtimes are started with for the table. */
 export const CONTRACT_MAX_BYTES = 256 * 1024;
 /** The camera the valid token belongs to. */
@@ -45,6 +63,8 @@ export interface ContractExpectation {
   message?: RegExp;
   /** Matches the stored key; `today` is `yyyy/MM/dd` (UTC). The body is then checked in the store. */
   key?: (today: string) => RegExp;
+  /** The bytes stored, when they are not the request's body (a multipart form's file). */
+  stored?: Buffer;
   /** The answer has no body (HEAD). */
   emptyBody?: boolean;
   allow?: string;
@@ -60,6 +80,7 @@ export interface ContractCase {
   onAws?: { expect: ContractExpectation; because: string };
 }
 
+const clipsNotOnAws = /does not take video clips.*self-hosted receiver \(images-to-s3 serve\)/;
 const sha256Of = (bytes: Buffer): Buffer => createHash('sha256').update(bytes).digest();
 const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 const keyIs = (name: string) => (today: string) => new RegExp(`^${CONTRACT_CAMERA}/${escape(today)}/${escape(name)}$`);
@@ -107,7 +128,7 @@ export const CONTRACT_CASES: readonly ContractCase[] = [
     onAws: { expect: { status: 403, message: /^Forbidden$/ }, because: 'a REQUEST authorizer can only allow or deny; it denies an ambiguous token' },
   },
   { name: 'a non-image Content-Type is 415', request: { method: 'POST', token: 'valid', contentType: 'text/plain' }, expect: { status: 415, message: /Accepted: image\/jpeg/ } },
-  { name: 'a missing Content-Type is 415', request: { method: 'POST', token: 'valid', contentType: null }, expect: { status: 415, message: /Content-Type none is not an accepted image type/ } },
+  { name: 'a missing Content-Type is 415', request: { method: 'POST', token: 'valid', contentType: null }, expect: { status: 415, message: /Content-Type none is not an accepted image or clip type/ } },
   {
     name: 'PNG bytes sent as JPEG are 415',
     request: { method: 'POST', token: 'valid', body: PNG_HEAD },
@@ -157,6 +178,57 @@ export const CONTRACT_CASES: readonly ContractCase[] = [
     name: 'PNG is stored with a .png extension',
     request: { method: 'POST', token: 'valid', contentType: 'image/png', body: PNG_HEAD, filename: 'picture' },
     expect: { status: 200, key: keyIs('picture.png') },
+  },
+  {
+    name: 'an image sent as application/octet-stream is recognised by its bytes',
+    request: { method: 'POST', token: 'valid', contentType: 'application/octet-stream', filename: 'octet' },
+    expect: { status: 200, key: keyIs('octet.jpg') },
+  },
+  {
+    name: 'a clip (video/mp4) is stored under its own extension',
+    request: { method: 'POST', token: 'valid', contentType: 'video/mp4', body: MP4_CLIP, filename: 'event_00001.mp4' },
+    expect: { status: 200, key: keyIs('event_00001.mp4') },
+    onAws: { expect: { status: 413, message: clipsNotOnAws }, because: 'API Gateway and Lambda cannot carry clips: the stack refuses every clip and points at the self-hosted receiver' },
+  },
+  {
+    name: 'a clip sent as application/octet-stream is recognised by its bytes',
+    request: { method: 'POST', token: 'valid', contentType: 'application/octet-stream', body: MP4_CLIP, filename: 'event_00002' },
+    expect: { status: 200, key: keyIs('event_00002.mp4') },
+    onAws: { expect: { status: 413, message: clipsNotOnAws }, because: 'the stack refuses a clip once its bytes show it is one' },
+  },
+  {
+    name: 'bytes that claim to be video and are not are 415',
+    request: { method: 'POST', token: 'valid', contentType: 'video/x-matroska', filename: 'fake.mkv' },
+    expect: { status: 415, message: /^Content-Type says video\/x-matroska but the bytes are image\/jpeg\.$/ },
+    onAws: { expect: { status: 413, message: clipsNotOnAws }, because: 'the stack refuses what is declared a clip before reading it' },
+  },
+  {
+    name: 'a multipart/form-data body with one file part is stored under the part\'s filename',
+    request: {
+      method: 'POST',
+      token: 'valid',
+      contentType: FORM_CONTENT_TYPE,
+      filename: null,
+      body: multipartBody([
+        { name: 'note', body: Buffer.from('front door') },
+        { name: 'file', filename: 'form_00001.jpg', contentType: 'image/jpeg', body: SAMPLE_JPEG },
+      ]),
+    },
+    expect: { status: 200, key: keyIs('form_00001.jpg'), stored: SAMPLE_JPEG },
+  },
+  {
+    name: 'a multipart/form-data body with two file parts is 400 and nothing is stored',
+    request: {
+      method: 'POST',
+      token: 'valid',
+      contentType: FORM_CONTENT_TYPE,
+      filename: null,
+      body: multipartBody([
+        { name: 'file', filename: 'one.jpg', contentType: 'image/jpeg', body: SAMPLE_JPEG },
+        { name: 'file', filename: 'two.jpg', contentType: 'image/jpeg', body: SAMPLE_JPEG },
+      ]),
+    },
+    expect: { status: 400, message: /more than one file.*nothing was stored/ },
   },
 ];
 
@@ -225,8 +297,9 @@ export async function checkContractCase(target: ContractTarget, testCase: Contra
   const key = String(response.json.key);
   assert.match(key, expected.key(today));
   const hashed = target.hashesEveryBody || testCase.request.digest === 'right';
-  assert.deepEqual(response.json, { key, bytes: body.byteLength, ...(hashed && { sha256: sha256Of(body).toString('hex') }), camera: CONTRACT_CAMERA });
-  assert.deepEqual(await target.object(key), body, 'the stored bytes differ from those sent');
+  const stored = expected.stored ?? body;
+  assert.deepEqual(response.json, { key, bytes: stored.byteLength, ...(hashed && { sha256: sha256Of(stored).toString('hex') }), camera: CONTRACT_CAMERA });
+  assert.deepEqual(await target.object(key), stored, 'the stored bytes differ from those sent');
 
   if (testCase.again) {
     const second = await send(testCase.again.body);

@@ -34,6 +34,7 @@ export interface RunningReceiver {
 export async function startReceiver(
   options: {
     maxBytes?: number;
+    maxClipBytes?: number;
     keyTemplate?: string;
     store?: ImageStore;
     tls?: { cert: string; key: string };
@@ -52,6 +53,7 @@ export async function startReceiver(
     tokens,
     store,
     ...(options.maxBytes !== undefined && { maxBytes: options.maxBytes }),
+    ...(options.maxClipBytes !== undefined && { maxClipBytes: options.maxClipBytes }),
     ...(options.keyTemplate !== undefined && { keyTemplate: new KeyTemplate(options.keyTemplate) }),
   });
   const logs: string[] = [];

@@ -7,8 +7,14 @@
  *   and 401 for wrong credentials; or Basic, when told to;
  * - validates every SOAP request strictly: SOAP 1.2 envelope, namespaces by URI (any prefix),
  *   exactly the elements each operation has, known template tokens, every parameter of the
- *   template present and no other, values of the right form, topic expressions whose prefixes
- *   resolve, references to existing IDs;
+ *   template present and no other, values of the right form, references to existing IDs;
+ * - offers events as a real camera does: `GetEventInstances` answers a `wstop:TopicSet` topic
+ *   tree ({@link SIMULATED_EVENT_TOPICS}: motion alarm, VMD 4 profiles, object analytics
+ *   scenarios, input ports, tampering, storage disruption, the schedules), and a rule's start
+ *   event and conditions must name one of them: prefixes declared, the topic offered, an ItemFilter
+ *   on items it has with values it lists; a condition must be one stateful event (VAPIX: "If the
+ *   provided filter does not match any stateful events or matches multiple stateful events, the
+ *   AddActionRule request will fail"), and an unlimited action needs a condition;
  * - keeps state (recipients, schedules, actions, rules) and answers like a device: `aa:`/`aev:`
  *   prefixed responses (configurable, to prove clients parse by namespace), SOAP 1.2 faults
  *   with HTTP 400;
@@ -29,6 +35,7 @@ const AEV = 'http://www.axis.com/vapix/ws/event1';
 const WSNT = 'http://docs.oasis-open.org/wsn/b-2';
 const TNS1 = 'http://www.onvif.org/ver10/topics';
 const TNSAXIS = 'http://www.axis.com/2009/event/topics';
+const WSTOP = 'http://docs.oasis-open.org/wsn/t-1';
 const XMLNS = 'http://www.w3.org/2000/xmlns/';
 const ICAL_DIALECT = 'http://www.axis.com/vapix/ws/ical1';
 const TOPIC_DIALECTS = ['http://docs.oasis-open.org/wsn/t-1/TopicExpression/Concrete', 'http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet'];
@@ -40,6 +47,8 @@ const NODE_HASH: Record<Algorithm, string> = { MD5: 'md5', 'SHA-256': 'sha256', 
 
 const HTTP_RECIPIENT = ['upload_url', 'login', 'password', 'proxy_host', 'proxy_port', 'proxy_login', 'proxy_password', 'qos'];
 const SEND_IMAGES = ['stream_options', 'pre_duration', 'post_duration', 'max_images', 'create_folder', 'filename', 'max_sequence_number', 'custom_params'];
+/** The HTTP(S) send video clip action's parameters, as VAPIX lists them (`max_file_size`, `max_duration`: "Not supported. Use empty string."). */
+const SEND_VIDEOCLIP = ['stream_options', 'pre_duration', 'post_duration', 'create_folder', 'filename', 'max_file_size', 'max_duration', 'custom_params'];
 
 /** A template of the simulated firmware. */
 export interface SimulatedTemplate {
@@ -60,8 +69,163 @@ export const SIMULATED_RECIPIENT_TEMPLATES: SimulatedTemplate[] = [
 export const SIMULATED_ACTION_TEMPLATES: SimulatedTemplate[] = [
   { token: 'com.axis.action.fixed.send_images.http', parameters: SEND_IMAGES, recipientTemplate: 'com.axis.recipient.http' },
   { token: 'com.axis.action.fixed.send_images.https', parameters: SEND_IMAGES, recipientTemplate: 'com.axis.recipient.https' },
+  { token: 'com.axis.action.fixed.send_videoclip.http', parameters: SEND_VIDEOCLIP, recipientTemplate: 'com.axis.recipient.http' },
+  { token: 'com.axis.action.fixed.send_videoclip.https', parameters: SEND_VIDEOCLIP, recipientTemplate: 'com.axis.recipient.https' },
+  { token: 'com.axis.action.unlimited.send_videoclip.http', parameters: SEND_VIDEOCLIP, recipientTemplate: 'com.axis.recipient.http' },
+  { token: 'com.axis.action.unlimited.send_videoclip.https', parameters: SEND_VIDEOCLIP, recipientTemplate: 'com.axis.recipient.https' },
   { token: 'com.axis.action.fixed.notification.http', parameters: ['message', 'parameters'], recipientTemplate: 'com.axis.recipient.http' },
 ];
+
+/** A value an event item can take, with the camera's human name for it. */
+export type SimulatedEventValue = string | { value: string; niceName: string };
+
+/** An item of an event (`aev:SimpleItemInstance`). */
+export interface SimulatedEventItem {
+  name: string;
+  type: string;
+  niceName?: string;
+  /** The values listed; the schedules' IDs for the recurring events, which change as schedules are added. */
+  values?: SimulatedEventValue[] | 'pulse schedules' | 'interval schedules';
+  /** The state of a stateful event (`isPropertyState="true"`). */
+  state?: boolean;
+}
+
+/** A level of the topic tree: qualified (`tns1`, `tnsaxis`, another namespace) or not (a child topic), an event where `event` is set. */
+export interface SimulatedTopic {
+  ns?: 'tns1' | 'tnsaxis' | { prefix: string; uri: string };
+  name: string;
+  niceName?: string;
+  event?: { stateful: boolean; source?: SimulatedEventItem[]; data?: SimulatedEventItem[] };
+  children?: SimulatedTopic[];
+}
+
+const active = (name: string, niceName?: string): SimulatedEventItem => ({ name, type: 'xsd:boolean', state: true, ...(niceName !== undefined && { niceName }) });
+
+/**
+ * The events of the simulated camera: the shape and names of a real AXIS OS topic tree
+ * (VAPIX "Event declarations", and a device's `GetEventInstances` answer published in
+ * Kane610/axis' tests), with a VMD 4 "any profile" and two profiles, two object analytics
+ * scenarios, two input ports, two disks.
+ */
+export const SIMULATED_EVENT_TOPICS: SimulatedTopic[] = [
+  {
+    ns: 'tns1',
+    name: 'VideoSource',
+    niceName: 'Video source',
+    children: [
+      { name: 'MotionAlarm', event: { stateful: true, source: [{ name: 'Source', type: 'tt:ReferenceToken', values: ['0'] }], data: [active('State')] } },
+      {
+        ns: 'tnsaxis',
+        name: 'Tampering',
+        niceName: 'Camera tampering',
+        event: {
+          stateful: false,
+          source: [{ name: 'channel', type: 'xsd:int', niceName: 'Channel', values: ['1'] }],
+          data: [{ name: 'tampering', type: 'xsd:int', niceName: 'Tampering', values: ['1'] }],
+        },
+      },
+      {
+        ns: 'tnsaxis',
+        name: 'DayNightVision',
+        niceName: 'Day night vision',
+        event: { stateful: true, source: [{ name: 'VideoSourceConfigurationToken', type: 'xsd:int', values: ['1'] }], data: [active('day', 'day')] },
+      },
+    ],
+  },
+  {
+    ns: 'tnsaxis',
+    name: 'CameraApplicationPlatform',
+    children: [
+      {
+        name: 'VMD',
+        niceName: 'Video Motion Detection',
+        children: [
+          { name: 'Camera1Profile1', niceName: 'VMD 4: Profile 1', event: { stateful: true, data: [active('active')] } },
+          { name: 'Camera1ProfileANY', niceName: 'VMD 4: Any Profile', event: { stateful: true, data: [active('active')] } },
+          { name: 'Camera1Profile2', niceName: 'VMD 4: Driveway', event: { stateful: true, data: [active('active')] } },
+        ],
+      },
+      {
+        name: 'ObjectAnalytics',
+        niceName: 'Object Analytics',
+        children: [
+          { name: 'Device1Scenario1', niceName: 'Object Analytics: Scenario 1', event: { stateful: true, data: [active('active')] } },
+          { name: 'Device1Scenario2', niceName: 'Object Analytics: Loading bay', event: { stateful: true, data: [active('active')] } },
+        ],
+      },
+    ],
+  },
+  {
+    ns: 'tns1',
+    name: 'Device',
+    niceName: 'Device',
+    children: [
+      {
+        ns: 'tnsaxis',
+        name: 'IO',
+        niceName: 'Input ports',
+        children: [
+          {
+            name: 'Port',
+            niceName: 'Digital input',
+            event: {
+              stateful: true,
+              source: [{ name: 'port', type: 'xsd:int', niceName: 'Port', values: [{ value: '1', niceName: 'Door contact' }, { value: '2', niceName: 'Gate' }] }],
+              data: [active('state', 'Active')],
+            },
+          },
+          {
+            name: 'VirtualInput',
+            niceName: 'Virtual input',
+            event: { stateful: true, source: [{ name: 'port', type: 'xsd:int', niceName: 'Port number', values: ['1', '2', '3'] }], data: [active('active', 'Active')] },
+          },
+        ],
+      },
+      {
+        name: 'Trigger',
+        children: [{ name: 'DigitalInput', event: { stateful: true, source: [{ name: 'InputToken', type: 'tt:ReferenceToken', values: ['0', '1'] }], data: [active('LogicalState')] } }],
+      },
+    ],
+  },
+  {
+    ns: 'tnsaxis',
+    name: 'Storage',
+    niceName: 'Storage',
+    children: [
+      {
+        name: 'Disruption',
+        niceName: 'Storage disruption',
+        event: { stateful: true, source: [{ name: 'disk_id', type: 'xsd:string', niceName: 'Disk', values: ['SD_DISK', 'NetworkShare'] }], data: [active('disruption', 'Disruption')] },
+      },
+    ],
+  },
+  {
+    ns: 'tns1',
+    name: 'UserAlarm',
+    children: [
+      {
+        ns: 'tnsaxis',
+        name: 'Recurring',
+        niceName: 'Schedule',
+        children: [
+          { name: 'Pulse', niceName: 'Recurring pulse', event: { stateful: false, source: [{ name: 'id', type: 'xsd:string', niceName: 'Schedule', values: 'pulse schedules' }] } },
+          {
+            name: 'Interval',
+            niceName: 'Scheduled event',
+            event: { stateful: true, source: [{ name: 'id', type: 'xsd:string', niceName: 'Schedule', values: 'interval schedules' }], data: [active('active', 'Active')] },
+          },
+        ],
+      },
+    ],
+  },
+];
+
+/** An event as the rules check it: its items with their values resolved. */
+interface OfferedEvent {
+  stateful: boolean;
+  source: { name: string; type: string; values: string[] }[];
+  data: { name: string; type: string; values: string[] }[];
+}
 
 /** What the next call of an operation should do instead of succeeding. */
 export type InjectedFailure =
@@ -132,6 +296,8 @@ export interface VapixSimulatorOptions {
   tls?: { key: Buffer; cert: Buffer };
   recipientTemplates?: SimulatedTemplate[];
   actionTemplates?: SimulatedTemplate[];
+  /** The topic tree `GetEventInstances` answers (default {@link SIMULATED_EVENT_TOPICS}). */
+  eventTopics?: SimulatedTopic[];
 }
 
 interface NonceState {
@@ -159,6 +325,8 @@ export class VapixSimulator {
   url = '';
   /** Successfully authenticated operations, in order (failed and injected ones too). */
   readonly calls: string[] = [];
+  /** The SOAP request of each of {@link calls}, as received. */
+  readonly requests: { operation: string; body: string }[] = [];
   /** Every request's Authorization header (or undefined), in order. */
   readonly authorizations: (string | undefined)[] = [];
   /** 401 answers sent. */
@@ -184,6 +352,7 @@ export class VapixSimulator {
       prefixes: { soap: 'SOAP-ENV', action: 'aa', event: 'aev', tns1: 'tns1', tnsaxis: 'tnsaxis', ...options.prefixes },
       recipientTemplates: options.recipientTemplates ?? SIMULATED_RECIPIENT_TEMPLATES,
       actionTemplates: options.actionTemplates ?? SIMULATED_ACTION_TEMPLATES,
+      eventTopics: options.eventTopics ?? SIMULATED_EVENT_TOPICS,
     };
     const handler: http.RequestListener = (request, response) => {
       this.#handle(request, response).catch((error: unknown) => {
@@ -271,6 +440,7 @@ export class VapixSimulator {
     }
     const name = operation.localName ?? '';
     this.calls.push(name);
+    this.requests.push({ operation: name, body });
     const failure = this.#failures.get(name)?.shift();
     if (failure?.kind === 'disconnect') {
       request.socket.destroy();
@@ -473,6 +643,9 @@ export class VapixSimulator {
         const stored = this.#store('schedule', this.#state.schedules, { name: requireText(nameElement as XmlElement, 'Name'), icalendar: text });
         return this.#respond(AEV, name, (doc) => [this.#el(doc, AEV, 'EventID', stored.id)]);
       }
+      case 'GetEventInstances':
+        expectElements(operation, AEV, [], []);
+        return this.#respond(AEV, name, (doc) => [this.#el(doc, WSTOP, 'TopicSet', this.#options.eventTopics.map((topic) => this.#topicNode(doc, topic)))]);
       case 'GetScheduledEvents':
         expectElements(operation, AEV, [], []);
         return this.#respond(AEV, name, (doc) => [
@@ -562,7 +735,8 @@ export class VapixSimulator {
     const enabled = requireText(enabledElement as XmlElement, 'Enabled');
     if (!['true', 'false', '1', '0'].includes(enabled)) throw new Fault('ter:InvalidArgVal', `Enabled must be a boolean, not ${enabled}`);
     const primaryAction = requireText(primary as XmlElement, 'PrimaryAction');
-    if (!this.#state.actions.some((action) => action.id === primaryAction)) throw new Fault('aa:InvalidConfigurationIDFault', `no action configuration ${primaryAction}`);
+    const action = this.#state.actions.find((candidate) => candidate.id === primaryAction);
+    if (!action) throw new Fault('aa:InvalidConfigurationIDFault', `no action configuration ${primaryAction}`);
     const start = startEvent ? this.#readFilter(startEvent) : undefined;
     const conditions = conditionsElement
       ? children(conditionsElement).map((condition) => {
@@ -580,6 +754,11 @@ export class VapixSimulator {
       if (!schedule) throw new Fault('aa:InvalidFilterFault', `the start event selects scheduled event ${eventId ?? '(none)'}, which does not exist`);
       if (/DTEND/.test(schedule.icalendar)) throw new Fault('aa:InvalidFilterFault', `scheduled event ${eventId} is an interval, not a pulse`);
     }
+    if (start) this.#checkEventFilter(start, 'start event');
+    for (const condition of conditions) this.#checkEventFilter(condition, 'condition');
+    if (action.templateToken.includes('.unlimited.') && conditions.length === 0) {
+      throw new Fault('aa:InvalidConditionFilterFault', 'unlimited actions require at least one condition to prevent the action from running indefinitely');
+    }
     return {
       name: requireText(nameElement as XmlElement, 'Name'),
       enabled: enabled === 'true' || enabled === '1',
@@ -594,7 +773,7 @@ export class VapixSimulator {
   #prefixOf(ns: string): string {
     const { prefixes } = this.#options;
     return (
-      { [SOAP12]: prefixes.soap, [AA]: prefixes.action, [AEV]: prefixes.event, [TNS1]: prefixes.tns1, [TNSAXIS]: prefixes.tnsaxis, [WSNT]: 'wsnt' }[ns] ?? 'x'
+      { [SOAP12]: prefixes.soap, [AA]: prefixes.action, [AEV]: prefixes.event, [TNS1]: prefixes.tns1, [TNSAXIS]: prefixes.tnsaxis, [WSNT]: 'wsnt', [WSTOP]: 'wstop' }[ns] ?? 'x'
     );
   }
 
@@ -611,7 +790,7 @@ export class VapixSimulator {
     const soap = this.#prefixOf(SOAP12);
     const doc = new DOMImplementation().createDocument(SOAP12, `${soap}:Envelope`, null);
     const envelope = doc.documentElement as XmlElement;
-    for (const ns of [AA, AEV, WSNT, TNS1, TNSAXIS]) {
+    for (const ns of [AA, AEV, WSNT, WSTOP, TNS1, TNSAXIS]) {
       const prefix = this.#prefixOf(ns);
       envelope.setAttributeNS(XMLNS, prefix === '' ? 'xmlns' : `xmlns:${prefix}`, ns);
     }
@@ -696,11 +875,103 @@ export class VapixSimulator {
   }
 
   #filterNode(doc: XmlDocument, wrapperName: string, filter: SimulatedFilter): XmlElement {
-    const topic = filter.topic.replace(/\{([^}]*)\}/g, (_, uri: string) => `${this.#prefixOf(uri)}:`);
+    const declared = new Map<string, string>();
+    const topic = filter.topic.replace(/\{([^}]*)\}/g, (_, uri: string) => {
+      const known = this.#prefixOf(uri);
+      if (known !== 'x') return `${known}:`;
+      if (!declared.has(uri)) declared.set(uri, `ns${declared.size + 1}`);
+      return `${declared.get(uri)}:`;
+    });
+    const expression = this.#el(doc, WSNT, 'TopicExpression', topic, { Dialect: filter.topicDialect });
+    for (const [uri, prefix] of declared) expression.setAttributeNS(XMLNS, `xmlns:${prefix}`, uri);
     return this.#el(doc, AA, wrapperName, [
-      this.#el(doc, WSNT, 'TopicExpression', topic, { Dialect: filter.topicDialect }),
+      expression,
       ...(filter.messageContent === undefined ? [] : [this.#el(doc, WSNT, 'MessageContent', filter.messageContent, { Dialect: ITEM_FILTER_DIALECT })]),
     ]);
+  }
+
+  /** A topic of the tree as `GetEventInstances` answers it (VAPIX "Event topic tree syntax"). */
+  #topicNode(doc: XmlDocument, topic: SimulatedTopic): XmlElement {
+    const ns = topic.ns === undefined ? undefined : typeof topic.ns === 'string' ? { prefix: this.#prefixOf(topic.ns === 'tns1' ? TNS1 : TNSAXIS), uri: topic.ns === 'tns1' ? TNS1 : TNSAXIS } : topic.ns;
+    const element = ns ? doc.createElementNS(ns.uri, `${ns.prefix}:${topic.name}`) : doc.createElementNS(null, topic.name);
+    if (ns && typeof topic.ns === 'object') element.setAttributeNS(XMLNS, `xmlns:${ns.prefix}`, ns.uri);
+    const aev = this.#prefixOf(AEV);
+    if (topic.niceName !== undefined) element.setAttributeNS(AEV, `${aev}:NiceName`, topic.niceName);
+    if (topic.event) {
+      element.setAttributeNS(WSTOP, 'wstop:topic', 'true');
+      const item = (definition: SimulatedEventItem): XmlElement => {
+        const values = this.#itemValues(definition).map((value) => {
+          const node = this.#el(doc, AEV, 'Value', typeof value === 'string' ? value : value.value);
+          if (typeof value !== 'string') node.setAttributeNS(AEV, `${aev}:NiceName`, value.niceName);
+          return node;
+        });
+        const node = this.#el(doc, AEV, 'SimpleItemInstance', values);
+        if (definition.niceName !== undefined) node.setAttributeNS(AEV, `${aev}:NiceName`, definition.niceName);
+        node.setAttribute('Type', definition.type);
+        node.setAttribute('Name', definition.name);
+        if (definition.state) node.setAttribute('isPropertyState', 'true');
+        return node;
+      };
+      const { source = [], data = [] } = topic.event;
+      const message = this.#el(doc, AEV, 'MessageInstance', [
+        ...(source.length > 0 ? [this.#el(doc, AEV, 'SourceInstance', source.map(item))] : []),
+        ...(data.length > 0 ? [this.#el(doc, AEV, 'DataInstance', data.map(item))] : []),
+      ]);
+      if (topic.event.stateful) message.setAttributeNS(AEV, `${aev}:isProperty`, 'true');
+      element.appendChild(message);
+    }
+    for (const child of topic.children ?? []) element.appendChild(this.#topicNode(doc, child));
+    return element;
+  }
+
+  /** The values of an item now: the schedules' IDs (named after the schedules) for the recurring events. */
+  #itemValues(item: SimulatedEventItem): SimulatedEventValue[] {
+    if (item.values === 'pulse schedules' || item.values === 'interval schedules') {
+      const pulses = item.values === 'pulse schedules';
+      return this.#state.schedules.filter((schedule) => /DTEND/.test(schedule.icalendar) !== pulses).map((schedule) => ({ value: schedule.id, niceName: schedule.name }));
+    }
+    return item.values ?? [];
+  }
+
+  /** Every event offered now, by its topic with namespaces spelled out (`{uri}VideoSource/MotionAlarm`). */
+  #offeredEvents(): Map<string, OfferedEvent> {
+    const offered = new Map<string, OfferedEvent>();
+    const visit = (topic: SimulatedTopic, path: string): void => {
+      const uri = topic.ns === undefined ? undefined : typeof topic.ns === 'string' ? (topic.ns === 'tns1' ? TNS1 : TNSAXIS) : topic.ns.uri;
+      const here = `${path === '' ? '' : `${path}/`}${uri === undefined ? '' : `{${uri}}`}${topic.name}`;
+      if (topic.event) {
+        const items = (list: SimulatedEventItem[] = []): OfferedEvent['source'] =>
+          list.map((item) => ({ name: item.name, type: item.type, values: this.#itemValues(item).map((value) => (typeof value === 'string' ? value : value.value)) }));
+        offered.set(here, { stateful: topic.event.stateful, source: items(topic.event.source), data: items(topic.event.data) });
+      }
+      for (const child of topic.children ?? []) visit(child, here);
+    };
+    for (const topic of this.#options.eventTopics) visit(topic, '');
+    return offered;
+  }
+
+  /**
+   * A rule's start event or condition against the events offered: the topic must be one, its
+   * ItemFilter name items the event has with values it lists; a condition must be one stateful
+   * event (every source with several values pinned to one).
+   */
+  #checkEventFilter(filter: SimulatedFilter, role: 'start event' | 'condition'): void {
+    const subcode = role === 'condition' ? 'aa:InvalidConditionFilterFault' : 'aa:InvalidFilterFault';
+    const event = this.#offeredEvents().get(filter.topic);
+    if (!event) throw new Fault(subcode, `the ${role} names topic ${filter.topic}, which this device does not offer`);
+    const selected = new Map<string, string>();
+    for (const [name, value] of parseItemFilter(filter.messageContent, subcode)) {
+      const item = [...event.source, ...event.data].find((candidate) => candidate.name === name);
+      if (!item) throw new Fault(subcode, `the ${role}'s MessageContent names item ${name}, which ${filter.topic} does not have`);
+      if (item.type === 'xsd:boolean' && value !== '0' && value !== '1') throw new Fault(subcode, `${name} is a boolean: 0 or 1, not ${value}`);
+      if (item.values.length > 0 && !item.values.includes(value)) throw new Fault(subcode, `${filter.topic} has no ${name} ${value}`);
+      selected.set(name, value);
+    }
+    if (role === 'condition') {
+      if (!event.stateful) throw new Fault(subcode, `${filter.topic} is a stateless event; stateless events cannot be used as conditions`);
+      const open = event.source.filter((item) => item.values.length > 1 && !selected.has(item.name));
+      if (open.length > 0) throw new Fault(subcode, `the condition matches multiple stateful events (${open.map((item) => `${item.name}: ${item.values.join(', ')}`).join('; ')})`);
+    }
   }
 
   #ruleNode(doc: XmlDocument, rule: SimulatedRule): XmlElement {
@@ -728,7 +999,7 @@ const ACTION_OPERATIONS = new Set([
   'GetActionRules',
   'RemoveActionRule',
 ]);
-const EVENT_OPERATIONS = new Set(['AddScheduledEvent', 'GetScheduledEvents', 'RemoveScheduledEvent']);
+const EVENT_OPERATIONS = new Set(['GetEventInstances', 'AddScheduledEvent', 'GetScheduledEvents', 'RemoveScheduledEvent']);
 
 function children(element: XmlElement): XmlElement[] {
   const result: XmlElement[] = [];
@@ -781,6 +1052,23 @@ function eventIdOf(messageContent: string | undefined): string | undefined {
   return /@Name="id" and @Value="([^"]*)"/.exec(messageContent ?? '')?.[1];
 }
 
+/**
+ * The `name=value` terms of an ItemFilter as Axis writes them,
+ * `boolean(//SimpleItem[@Name="port" and @Value="1"]) and boolean(…)`; anything else is a fault.
+ */
+function parseItemFilter(text: string | undefined, subcode: string): [string, string][] {
+  if (text === undefined) return [];
+  const term = /^boolean\(\s*\/\/SimpleItem\[\s*@Name\s*=\s*(["'])(.*?)\1\s+and\s+@Value\s*=\s*(["'])(.*?)\3\s*\]\s*\)$/;
+  return text
+    .trim()
+    .split(/\s+and\s+(?=boolean\()/)
+    .map((part) => {
+      const match = term.exec(part.trim());
+      if (!match) throw new Fault(subcode, `MessageContent is not an item filter this device understands: ${part}`);
+      return [match[2] as string, match[4] as string];
+    });
+}
+
 function validateICalendar(text: string): void {
   const fields = text.split(/\s+/);
   if (!fields.some((field) => /^DTSTART:\d{8}T\d{6}$/.test(field))) throw new Fault('aev:InvalidScheduleFault', 'DTSTART:YYYYMMDDTHHMMSS is required');
@@ -815,5 +1103,6 @@ function validateParameters(token: string, parameters: Map<string, string>): voi
   if (qos !== undefined && !(/^\d+$/.test(qos) && Number(qos) <= 63)) throw problem('qos must be 0…63');
   unsigned('proxy_port', true);
   for (const name of ['pre_duration', 'post_duration', 'max_images', 'max_sequence_number']) unsigned(name);
+  for (const name of ['max_file_size', 'max_duration']) unsigned(name, true);
   if (parameters.has('filename') && parameters.get('filename') === '') throw problem('filename must not be empty');
 }

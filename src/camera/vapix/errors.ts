@@ -143,6 +143,15 @@ export class UnsupportedCameraError extends CameraError {
   override readonly name = 'UnsupportedCameraError';
 }
 
+/**
+ * The event `--on` names cannot be used on this camera: the camera does not offer it, the
+ * name fits several of its events, or the event does not suit the rule asked for (a momentary
+ * event cannot keep a clip running).
+ */
+export class CameraEventError extends CameraError {
+  override readonly name = 'CameraEventError';
+}
+
 /** One step of setup, status or remove failed; {@link CameraStepError.cause} says why. */
 export class CameraStepError extends CameraError {
   override readonly name: string = 'CameraStepError';

@@ -116,3 +116,43 @@ export function readICalendar(text: string): ReadSchedule {
   }
   return { pulse: { frequency, interval }, hasEnd };
 }
+
+/** Milliseconds per unit of the frequencies a duration may use: seconds, minutes, hours. */
+const DURATION_MS: Partial<Record<PulseFrequency, number>> = { SECONDLY: 1000, MINUTELY: 60_000, HOURLY: 3_600_000 };
+
+/** Thrown by {@link parseDurationMs}. */
+export class InvalidDurationError extends Error {
+  override readonly name = 'InvalidDurationError';
+
+  constructor(readonly value: string) {
+    super(`"${value}" is not a duration: use 0 or a whole number of seconds, minutes or hours, e.g. 3s, 30s, 2m or 1h.`);
+  }
+}
+
+/**
+ * Parses a clip's pre- or post-event time as `--every` values are parsed (`3s`, `2m`, `1h`), plus
+ * `0`, into milliseconds, as the camera's `pre_duration`/`post_duration` take them.
+ *
+ * @example
+ * parseDurationMs('7s') // → 7000
+ */
+export function parseDurationMs(value: string): number {
+  const zero = /^\s*0+\s*([a-z]*)\s*$/i.exec(value);
+  if (zero && (zero[1] === '' || UNITS[(zero[1] as string).toLowerCase()] !== undefined)) return 0;
+  let interval: PulseInterval;
+  try {
+    interval = parsePulseInterval(value);
+  } catch {
+    throw new InvalidDurationError(value);
+  }
+  const unit = DURATION_MS[interval.frequency];
+  if (unit === undefined) throw new InvalidDurationError(value);
+  return interval.interval * unit;
+}
+
+/** `3 s`, `2 min`, `1 h`, `2.5 s` (as a camera may hold it), `0 s`. */
+export function describeDurationMs(ms: number): string {
+  if (ms > 0 && ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
+  if (ms > 0 && ms % 60_000 === 0) return `${ms / 60_000} min`;
+  return `${ms / 1000} s`;
+}

@@ -14,11 +14,13 @@ import {
   childElement,
   childElements,
   descendantElements,
+  elementChildren,
   EVENT1_NS,
   readSoapEnvelope,
   resolveTopicExpression,
   textOf,
   WSNT_NS,
+  WSTOP_NS,
   xml,
   XmlSyntaxError,
 } from './soap.js';
@@ -30,8 +32,10 @@ export const VAPIX_SERVICES_PATH = 'vapix/services';
 /** The content type Axis documents as working for VAPIX web services. */
 const SOAP_CONTENT_TYPE = 'application/soap+xml; charset=utf-8';
 
-/** Dialect of a concrete topic expression (`tns1:UserAlarm/tnsaxis:Recurring/Pulse`). */
+/** Dialect of a concrete topic expression (`tns1:UserAlarm/tnsaxis:Recurring/Pulse`), as the pulse rule has always used. */
 export const CONCRETE_TOPIC_DIALECT = 'http://docs.oasis-open.org/wsn/t-1/TopicExpression/Concrete';
+/** ONVIF's dialect for one concrete topic, the one Axis' own examples use for rules on events. */
+export const CONCRETE_SET_TOPIC_DIALECT = 'http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet';
 /** Dialect of an ONVIF item filter (`boolean(//SimpleItem[@Name="id" and @Value="7"])`). */
 export const ITEM_FILTER_DIALECT = 'http://www.onvif.org/ver10/tev/messageContentFilter/ItemFilter';
 
@@ -52,6 +56,8 @@ export interface StoredConfiguration extends ConfigurationInput {
 export interface EventFilter {
   topicExpression: string;
   topicDialect: string;
+  /** Namespaces declared on the `TopicExpression` element itself (prefix → URI), for the QNames in it. */
+  namespaces?: Record<string, string>;
   messageContent?: string;
   messageContentDialect?: string;
 }
@@ -98,6 +104,45 @@ export interface Template {
   token: string;
   /** Parameter names the template lists (may be empty if the device lists none). */
   parameters: string[];
+}
+
+/** One level of an event's topic: an element of the camera's topic tree. */
+export interface TopicStep {
+  /** Namespace URI; absent for an unqualified element (a child topic the camera writes without prefix). */
+  namespace?: string;
+  /** The prefix the camera wrote the element with, if any. */
+  prefix?: string;
+  name: string;
+  /** The camera's human name for this level (`aev:NiceName`). */
+  niceName?: string;
+}
+
+/** One possible value of an event item, with the camera's human name for it. */
+export interface EventItemValue {
+  value: string;
+  niceName?: string;
+}
+
+/** A `SimpleItemInstance` of an event: a source item (which port, which disk) or a data item (the state). */
+export interface EventItem {
+  name: string;
+  /** The XML Schema type as the camera declares it, e.g. `xsd:boolean`, `xsd:int`, `tt:ReferenceToken`. */
+  type: string;
+  niceName?: string;
+  /** The values the camera lists (empty when it lists none: any value). */
+  values: EventItemValue[];
+  /** Whether this data item is the state of a stateful event (`isPropertyState`). */
+  isState: boolean;
+}
+
+/** An event the camera can emit: a topic of `GetEventInstances` marked `wstop:topic="true"`. */
+export interface EventInstance {
+  /** The topic, from the root of the tree to the event. */
+  path: TopicStep[];
+  /** A stateful event (a property: motion active, input closed) or a momentary one (`aev:isProperty`). */
+  stateful: boolean;
+  source: EventItem[];
+  data: EventItem[];
 }
 
 /**
@@ -201,6 +246,11 @@ export class VapixClient {
     return requiredText(response, EVENT1_NS, 'EventID', 'AddScheduledEvent');
   }
 
+  /** The events this camera can emit now (they change with its configuration: VMD profiles, schedules, …). */
+  async getEventInstances(): Promise<EventInstance[]> {
+    return readEventInstances(await this.#call(EVENT1_NS, 'GetEventInstances', []));
+  }
+
   /** Every scheduled event on the camera. */
   async getScheduledEvents(): Promise<StoredScheduledEvent[]> {
     const response = await this.#call(EVENT1_NS, 'GetScheduledEvents', []);
@@ -278,7 +328,12 @@ function configurationNode(elementName: string, configuration: ConfigurationInpu
 }
 
 function filterNodes(filter: EventFilter): XmlNode[] {
-  const nodes = [xml(WSNT_NS, 'TopicExpression', filter.topicExpression, { Dialect: filter.topicDialect })];
+  const nodes: XmlNode[] = [
+    {
+      ...xml(WSNT_NS, 'TopicExpression', filter.topicExpression, { Dialect: filter.topicDialect }),
+      ...(filter.namespaces !== undefined && { namespaces: filter.namespaces }),
+    },
+  ];
   if (filter.messageContent !== undefined) {
     nodes.push(xml(WSNT_NS, 'MessageContent', filter.messageContent, { Dialect: filter.messageContentDialect ?? ITEM_FILTER_DIALECT }));
   }
@@ -336,4 +391,68 @@ function readTemplates(response: XmlElement, itemName: string): Template[] {
         .filter((name) => name !== ''),
     }))
     .filter((template) => template.token !== '');
+}
+
+const isTrue = (value: string | null): boolean => value !== null && /^\s*(true|1)\s*$/.test(value);
+
+/**
+ * Reads the topic tree of a `GetEventInstances` answer (VAPIX "Event topic tree syntax"): a
+ * `wstop:TopicSet` whose elements are topics, namespace-qualified (`tns1:VideoSource`) or not
+ * (`MotionAlarm`, a child topic), each event marked `wstop:topic="true"` and described by an
+ * `aev:MessageInstance` (`aev:isProperty` for a stateful event) with `aev:SourceInstance` and
+ * `aev:DataInstance` items (`aev:SimpleItemInstance` with `Name`, `Type`, `isPropertyState` and
+ * `aev:Value` children). Elements are matched by namespace, never by prefix; an element without
+ * namespace is a topic, never one of the `aev:` elements.
+ *
+ * @throws {@link VapixResponseError} when there is no TopicSet or an item has no name.
+ */
+export function readEventInstances(response: XmlElement): EventInstance[] {
+  const topicSet = elementChildren(response).find((child) => child.namespaceURI === WSTOP_NS && child.localName === 'TopicSet');
+  if (!topicSet) throw new VapixResponseError('GetEventInstances', 'no wstop:TopicSet in the answer');
+  const instances: EventInstance[] = [];
+  const visit = (element: XmlElement, path: TopicStep[]): void => {
+    for (const child of elementChildren(element)) {
+      // The event's description and any WS-Topics annotations are not topics.
+      if (child.namespaceURI === EVENT1_NS || child.namespaceURI === WSTOP_NS) continue;
+      const niceName = child.getAttributeNS(EVENT1_NS, 'NiceName');
+      const step: TopicStep = {
+        ...(child.namespaceURI !== null && child.namespaceURI !== '' && { namespace: child.namespaceURI }),
+        ...(child.prefix !== null && child.prefix !== '' && { prefix: child.prefix }),
+        name: child.localName ?? '',
+        ...(niceName !== null && niceName !== '' && { niceName }),
+      };
+      const stepPath = [...path, step];
+      if (isTrue(child.getAttributeNS(WSTOP_NS, 'topic'))) instances.push(readEventInstance(child, stepPath));
+      visit(child, stepPath);
+    }
+  };
+  visit(topicSet, []);
+  return instances;
+}
+
+function aevChildren(parent: XmlElement, localName: string): XmlElement[] {
+  return elementChildren(parent).filter((child) => child.namespaceURI === EVENT1_NS && child.localName === localName);
+}
+
+function readEventInstance(topic: XmlElement, path: TopicStep[]): EventInstance {
+  const message = aevChildren(topic, 'MessageInstance')[0];
+  const items = (wrapperName: string): EventItem[] =>
+    message ? aevChildren(message, wrapperName).flatMap((wrapper) => aevChildren(wrapper, 'SimpleItemInstance').map((item) => readEventItem(item, path))) : [];
+  return { path, stateful: message !== undefined && isTrue(message.getAttributeNS(EVENT1_NS, 'isProperty')), source: items('SourceInstance'), data: items('DataInstance') };
+}
+
+function readEventItem(item: XmlElement, path: TopicStep[]): EventItem {
+  const name = item.getAttribute('Name') ?? '';
+  if (name.trim() === '') throw new VapixResponseError('GetEventInstances', `an item of topic ${path.map((step) => step.name).join('/')} has no Name`);
+  const niceName = item.getAttributeNS(EVENT1_NS, 'NiceName');
+  return {
+    name: name.trim(),
+    type: (item.getAttribute('Type') ?? '').trim(),
+    ...(niceName !== null && niceName !== '' && { niceName }),
+    values: aevChildren(item, 'Value').map((value) => {
+      const valueNiceName = value.getAttributeNS(EVENT1_NS, 'NiceName');
+      return { value: textOf(value).trim(), ...(valueNiceName !== null && valueNiceName !== '' && { niceName: valueNiceName }) };
+    }),
+    isState: isTrue(item.getAttribute('isPropertyState')) || isTrue(item.getAttributeNS(EVENT1_NS, 'isPropertyState')),
+  };
 }

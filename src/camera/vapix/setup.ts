@@ -1,7 +1,11 @@
 /**
- * Sets a camera up to send images to the receiver, shows that setup, and removes it again:
- * the recipient, the pulse schedule, the "send images" action and the rule of AXIS.md §2,
- * created over VAPIX in that order and removed in the reverse one.
+ * Sets a camera up to send images or video clips to the receiver, shows that setup, and removes
+ * it again: the recipient, the pulse schedule (when a pulse starts the action), the "send images"
+ * or "send video clip" action and the rule of AXIS.md §2–3, created over VAPIX in that order and
+ * removed in the reverse one.
+ *
+ * What starts the action is a pulse schedule (every minute unless told otherwise) or any event of
+ * the camera (`--on`, see ./events.ts for how it becomes the rule's start event or condition).
  *
  * Everything a setup creates carries one name (`images-to-s3`, or `images-to-s3 <name>` with
  * `--name`), which is how a later run finds it; nothing else on the camera is touched.
@@ -13,21 +17,26 @@ import { AXIS_DEFAULT_FILENAME_PATTERN } from '../filename-pattern.js';
 import { CAMERA_NAME_RULE, cameraNameFrom, isValidCameraName } from '../../core/camera-name.js';
 import { isValidRegisteredToken } from '../../tokens/registry.js';
 import { TOKEN_RULE } from '../../tokens/errors.js';
-import { CameraSetupError, CameraStepError, maskSecret, SoapFaultError, UnsupportedCameraError } from './errors.js';
+import { CameraEventError, CameraSetupError, CameraStepError, maskSecret, SoapFaultError, UnsupportedCameraError } from './errors.js';
 import type { RollbackReport } from './errors.js';
-import { DEFAULT_PULSE, describePulseInterval, pulseICalendar, readICalendar } from './pulse.js';
+import { describeEventFilter, InvalidEventOptionError, itemFilter, parseEventOption, readItemFilter, resolvedTopicOf, resolveEvent } from './events.js';
+import type { EventPlacement, EventRequest, ResolvedEvent } from './events.js';
+import { DEFAULT_PULSE, describeDurationMs, describePulseInterval, pulseICalendar, readICalendar } from './pulse.js';
 import type { PulseInterval } from './pulse.js';
 import { CONCRETE_TOPIC_DIALECT, ITEM_FILTER_DIALECT } from './services.js';
 import type {
   ActionRuleInput,
   ConfigurationInput,
+  EventFilter,
   ScheduledEventInput,
   StoredActionRule,
   StoredConfiguration,
   StoredScheduledEvent,
+  Template,
   VapixClient,
 } from './services.js';
 import { TNS1_NS, TNSAXIS_NS } from './soap.js';
+import { DEFAULT_CLIP_FILENAME, DEFAULT_CLIP_POST_MS, DEFAULT_CLIP_PRE_MS, DEFAULT_POST_DURATION_MS } from './setup-defaults.js';
 import { configurationNameFor, SETUP_NAME_PREFIX } from './setup-name.js';
 
 /** Recipient templates by URL scheme. */
@@ -39,6 +48,15 @@ export const SEND_IMAGES_TEMPLATES = {
   https: 'com.axis.action.fixed.send_images.https',
 } as const;
 
+/**
+ * "Send video clip" action templates by URL scheme: fixed (the pre- and post-event time) and
+ * unlimited (also for as long as the rule's condition holds).
+ */
+export const SEND_VIDEOCLIP_TEMPLATES = {
+  fixed: { http: 'com.axis.action.fixed.send_videoclip.http', https: 'com.axis.action.fixed.send_videoclip.https' },
+  unlimited: { http: 'com.axis.action.unlimited.send_videoclip.http', https: 'com.axis.action.unlimited.send_videoclip.https' },
+} as const;
+
 /** The topic of the camera's pulse schedules, as sent. */
 export const PULSE_TOPIC = 'tns1:UserAlarm/tnsaxis:Recurring/Pulse';
 
@@ -48,8 +66,17 @@ export const PULSE_TOPIC_RESOLVED = `{${TNS1_NS}}UserAlarm/{${TNSAXIS_NS}}Recurr
 /** Stream options of the send-images action: JPEG snapshots from video source 1, no audio. */
 export const DEFAULT_STREAM_OPTIONS = '&videocodec=jpeg&audio=0&camera=1';
 
-/** Post-trigger window of the action in ms; Axis' own setup script uses 3 s with 1 image. */
-export const DEFAULT_POST_DURATION_MS = 3000;
+/** Stream options of the send-clip action: H.264 from video source 1 without audio, which browsers play in MKV and MP4. */
+export const DEFAULT_CLIP_STREAM_OPTIONS = '&videocodec=h264&audio=0&camera=1';
+
+/**
+ * Action parameters whose value carries what was asked for: a camera whose template lacks one is
+ * refused rather than sent an action without it. Others the template lacks are left out.
+ */
+const ESSENTIAL_PARAMETERS = ['upload_url', 'custom_params', 'filename', 'pre_duration', 'post_duration', 'max_images'];
+
+/** What the camera sends: images (a send-images action) or a video clip (a send-clip action). */
+export type SendKind = 'images' | 'clip';
 
 /** What `camera setup` configures. */
 export interface CameraSetupOptions {
@@ -57,13 +84,23 @@ export interface CameraSetupOptions {
   name?: string;
   /** The receiver's URL (`http:` or `https:`), e.g. the seed's `Recipient` output. */
   recipient: string;
-  /** The access token, sent as `accessToken=<token>` with every image. */
+  /** The access token, sent as `accessToken=<token>` with every upload. */
   token: string;
-  /** How often to send an image; every minute unless told otherwise. */
+  /** The event that starts the action, as `--on` takes it (./events.ts); a pulse schedule when absent. */
+  on?: string;
+  /** How often the pulse starts the action; every minute unless told otherwise. Not with {@link on}. */
   every?: PulseInterval;
-  /** The camera's filename pattern; {@link AXIS_DEFAULT_FILENAME_PATTERN} unless told otherwise. */
+  /** Images (the default) or a clip. */
+  send?: SendKind;
+  /** Time before the event, in ms: 3 s for a clip, 0 for images unless told otherwise. */
+  preMs?: number;
+  /** Time after the event, in ms: 7 s for a clip, 3 s for images unless told otherwise. */
+  postMs?: number;
+  /** A clip for as long as the event lasts (an unlimited action, the event as the rule's condition). */
+  clipWhileActive?: boolean;
+  /** The camera's filename pattern; {@link AXIS_DEFAULT_FILENAME_PATTERN} (images) or {@link DEFAULT_CLIP_FILENAME} unless told otherwise. */
   filename?: string;
-  /** Images per pulse; 1 unless told otherwise. */
+  /** Images per event; 1 unless told otherwise. Images only. */
   maxImages?: number;
   /** Whether the camera checks the receiver's certificate (`validate_server_cert`); true unless told otherwise. */
   validateRecipientCertificate?: boolean;
@@ -74,16 +111,29 @@ export class InvalidSetupOptionError extends Error {
   override readonly name = 'InvalidSetupOptionError';
 }
 
-/** The four things a setup adds, ready to send. */
+/** What starts the action: a pulse schedule setup adds, or an event of the camera. */
+export type SetupTrigger =
+  | { kind: 'pulse'; every: PulseInterval; schedule: ScheduledEventInput }
+  | { kind: 'event'; request: EventRequest; whileActive: boolean };
+
+/** The start event and conditions of a rule. */
+export interface RuleFilters {
+  startEvent?: EventFilter;
+  conditions?: EventFilter[];
+}
+
+/** What a setup adds, ready to send (before the camera's templates have been read). */
 export interface SetupPlan {
-  /** The name all four carry. */
+  /** The name everything carries. */
   configurationName: string;
   scheme: 'http' | 'https';
   recipient: ConfigurationInput;
-  schedule: ScheduledEventInput;
+  trigger: SetupTrigger;
+  send: SendKind;
+  /** The action, its own parameters first, then the recipient's. */
   action: ConfigurationInput;
-  /** The rule, once the schedule's event ID and the action's configuration ID are known. */
-  rule(eventId: string, actionId: string): ActionRuleInput;
+  /** The rule, once what starts it and the action's configuration ID are known. */
+  rule(filters: RuleFilters, actionId: string): ActionRuleInput;
 }
 
 /**
@@ -98,19 +148,40 @@ export function cameraNameFromAddress(baseUrl: URL): string {
 
 /** The ItemFilter that selects the pulse of scheduled event `eventId`. */
 export function pulseMessageContent(eventId: string): string {
-  return `boolean(//SimpleItem[@Name="id" and @Value="${eventId}"])`;
+  return itemFilter([['id', eventId]]);
 }
 
 /** The scheduled-event ID an ItemFilter selects, whichever order and quotes it uses. */
 export function eventIdInMessageContent(text: string | undefined): string | undefined {
-  if (text === undefined) return undefined;
-  const forward = /@Name\s*=\s*["']id["']\s+and\s+@Value\s*=\s*["']([^"']*)["']/.exec(text);
-  const backward = /@Value\s*=\s*["']([^"']*)["']\s+and\s+@Name\s*=\s*["']id["']/.exec(text);
-  return forward?.[1] ?? backward?.[1];
+  return readItemFilter(text).find(([name]) => name === 'id')?.[1];
 }
 
+/** The rule's filters for the pulse of scheduled event `eventId`: stateless, so the start event. */
+export function pulseRuleFilters(eventId: string): RuleFilters {
+  return {
+    startEvent: { topicExpression: PULSE_TOPIC, topicDialect: CONCRETE_TOPIC_DIALECT, messageContent: pulseMessageContent(eventId), messageContentDialect: ITEM_FILTER_DIALECT },
+  };
+}
+
+/** The rule's filters for an event looked up on the camera: its start event or its condition (see ./events.ts). */
+export function eventRuleFilters(event: ResolvedEvent): RuleFilters {
+  return event.placement === 'condition' ? { conditions: [event.filter] } : { startEvent: event.filter };
+}
+
+/** `send-images action`, `send-clip action`: what an action is called in messages, from its template. */
+export function actionLabel(templateToken: string): string {
+  if (templateToken.includes('.send_videoclip.')) return 'send-clip action';
+  if (templateToken.includes('.send_images.')) return 'send-images action';
+  return 'action';
+}
+
+const nonNegativeMs = (value: number | undefined, option: string): void => {
+  if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) throw new InvalidSetupOptionError(`${option} must be a duration of 0 or more`);
+};
+
 /**
- * Checks the options and builds what setup sends. Pure: no I/O.
+ * Checks the options and builds what setup sends. Pure: no I/O. The event `--on` names is read
+ * here and looked up on each camera by {@link setupCamera}.
  *
  * @throws {@link InvalidSetupOptionError} with a message naming the option.
  */
@@ -136,7 +207,26 @@ export function planCameraSetup(options: CameraSetupOptions): SetupPlan {
     );
   }
   if (!isValidRegisteredToken(options.token)) throw new InvalidSetupOptionError(`the access token is not usable: ${TOKEN_RULE}`);
-  const filename = options.filename ?? AXIS_DEFAULT_FILENAME_PATTERN;
+
+  const send = options.send ?? 'images';
+  if (send !== 'images' && send !== 'clip') throw new InvalidSetupOptionError(`--send is images or clip, not ${JSON.stringify(send)}`);
+  let request: EventRequest | undefined;
+  if (options.on !== undefined) {
+    if (options.every !== undefined) throw new InvalidSetupOptionError('--every sets the pulse schedule; with --on the event starts the action: leave --every out');
+    try {
+      request = parseEventOption(options.on);
+    } catch (error) {
+      if (error instanceof InvalidEventOptionError) throw new InvalidSetupOptionError(`--on ${JSON.stringify(options.on)}: ${error.message}`);
+      throw error;
+    }
+  }
+  const whileActive = options.clipWhileActive ?? false;
+  if (whileActive && send !== 'clip') throw new InvalidSetupOptionError('--clip-while-active is for --send clip');
+  if (whileActive && request === undefined) throw new InvalidSetupOptionError('--clip-while-active needs --on with an event that lasts (motion, an input, …): a pulse has no duration');
+  if (send === 'clip' && options.maxImages !== undefined) throw new InvalidSetupOptionError('--max-images is for --send images; a clip is one file, from --pre before to --post after the event');
+  nonNegativeMs(options.preMs, '--pre');
+  nonNegativeMs(options.postMs, '--post');
+  const filename = options.filename ?? (send === 'clip' ? DEFAULT_CLIP_FILENAME : AXIS_DEFAULT_FILENAME_PATTERN);
   if (filename.trim() === '') throw new InvalidSetupOptionError('--filename must not be empty');
   const maxImages = options.maxImages ?? 1;
   if (!Number.isSafeInteger(maxImages) || maxImages < 1) throw new InvalidSetupOptionError('--max-images must be a whole number of at least 1');
@@ -156,38 +246,85 @@ export function planCameraSetup(options: CameraSetupOptions): SetupPlan {
     proxy_password: '',
     qos: '0',
   };
+  const customParams = `accessToken=${options.token}`;
+  // Every parameter of the template, in the order Axis documents them; unused ones empty.
+  const action: ConfigurationInput =
+    send === 'clip'
+      ? {
+          name: configurationName,
+          templateToken: SEND_VIDEOCLIP_TEMPLATES[whileActive ? 'unlimited' : 'fixed'][scheme],
+          parameters: {
+            stream_options: DEFAULT_CLIP_STREAM_OPTIONS,
+            pre_duration: String(options.preMs ?? DEFAULT_CLIP_PRE_MS),
+            post_duration: String(options.postMs ?? DEFAULT_CLIP_POST_MS),
+            create_folder: '',
+            filename,
+            max_file_size: '', // documented as not supported: an empty string
+            max_duration: '', // documented as not supported: an empty string
+            custom_params: customParams,
+            ...recipientParameters,
+          },
+        }
+      : {
+          name: configurationName,
+          templateToken: SEND_IMAGES_TEMPLATES[scheme],
+          parameters: {
+            stream_options: DEFAULT_STREAM_OPTIONS,
+            pre_duration: String(options.preMs ?? 0),
+            post_duration: String(options.postMs ?? DEFAULT_POST_DURATION_MS),
+            max_images: String(maxImages),
+            create_folder: '',
+            filename,
+            max_sequence_number: '0',
+            custom_params: customParams,
+            ...recipientParameters,
+          },
+        };
   const every = options.every ?? DEFAULT_PULSE;
   return {
     configurationName,
     scheme,
     recipient: { name: configurationName, templateToken: RECIPIENT_TEMPLATES[scheme], parameters: recipientParameters },
-    schedule: { name: configurationName, icalendar: pulseICalendar(every) },
-    action: {
-      name: configurationName,
-      templateToken: SEND_IMAGES_TEMPLATES[scheme],
-      parameters: {
-        stream_options: DEFAULT_STREAM_OPTIONS,
-        pre_duration: '0',
-        post_duration: String(DEFAULT_POST_DURATION_MS),
-        max_images: String(maxImages),
-        create_folder: '',
-        filename,
-        max_sequence_number: '0',
-        custom_params: `accessToken=${options.token}`,
-        ...recipientParameters,
-      },
-    },
-    rule: (eventId, actionId) => ({
-      name: configurationName,
-      enabled: true,
-      startEvent: {
-        topicExpression: PULSE_TOPIC,
-        topicDialect: CONCRETE_TOPIC_DIALECT,
-        messageContent: pulseMessageContent(eventId),
-        messageContentDialect: ITEM_FILTER_DIALECT,
-      },
-      primaryAction: actionId,
-    }),
+    trigger: request ? { kind: 'event', request, whileActive } : { kind: 'pulse', every, schedule: { name: configurationName, icalendar: pulseICalendar(every) } },
+    send,
+    action,
+    rule: (filters, actionId) => ({ name: configurationName, enabled: true, ...filters, primaryAction: actionId }),
+  };
+}
+
+/**
+ * `configuration` with the parameters the camera's template lists: ours where we have a value,
+ * an empty string for any other it lists, and without those it does not list. A template the
+ * camera did not list (or listed without parameters) leaves it as it is.
+ *
+ * @throws {@link UnsupportedCameraError} when the template lacks a parameter in {@link ESSENTIAL_PARAMETERS}.
+ */
+function fitToTemplate(parameters: Record<string, string>, templateToken: string, listed: readonly string[] | undefined): Record<string, string> {
+  if (listed === undefined || listed.length === 0) return parameters;
+  const lacking = Object.keys(parameters).filter((name) => !listed.includes(name) && ESSENTIAL_PARAMETERS.includes(name));
+  if (lacking.length > 0) {
+    throw new UnsupportedCameraError(`the camera's template ${templateToken} has no parameter ${lacking.join(', ')}, which this setup needs; its parameters: ${listed.join(', ')}`);
+  }
+  return {
+    ...Object.fromEntries(Object.entries(parameters).filter(([name]) => listed.includes(name))),
+    ...Object.fromEntries(listed.filter((name) => !Object.hasOwn(parameters, name)).map((name) => [name, ''])),
+  };
+}
+
+/** The camera's templates for a plan, where it lists them. */
+interface CameraTemplates {
+  recipient?: Template;
+  action?: Template;
+}
+
+/** The recipient and action of `plan`, each with exactly the parameters of the camera's templates (see {@link fitToTemplate}). */
+function fitPlanToTemplates(plan: SetupPlan, templates: CameraTemplates): { recipient: ConfigurationInput; action: ConfigurationInput } {
+  const recipientNames = Object.keys(plan.recipient.parameters);
+  const own = Object.fromEntries(Object.entries(plan.action.parameters).filter(([name]) => !recipientNames.includes(name)));
+  const recipientParameters = fitToTemplate(plan.recipient.parameters, plan.recipient.templateToken, templates.recipient?.parameters);
+  return {
+    recipient: { ...plan.recipient, parameters: recipientParameters },
+    action: { ...plan.action, parameters: { ...fitToTemplate(own, plan.action.templateToken, templates.action?.parameters), ...recipientParameters } },
   };
 }
 
@@ -238,7 +375,7 @@ interface Removable {
 function teardownOrder(vapix: VapixClient, objects: SetupObjects): Removable[] {
   return [
     ...objects.rules.map((rule) => ({ what: `rule ${rule.id}`, remove: () => vapix.removeActionRule(rule.id) })),
-    ...objects.actions.map((action) => ({ what: `send-images action ${action.id}`, remove: () => vapix.removeActionConfiguration(action.id) })),
+    ...objects.actions.map((action) => ({ what: `${actionLabel(action.templateToken)} ${action.id}`, remove: () => vapix.removeActionConfiguration(action.id) })),
     ...objects.schedules.map((schedule) => ({ what: `schedule ${schedule.id}`, remove: () => vapix.removeScheduledEvent(schedule.id) })),
     ...objects.recipients.map((recipient) => ({ what: `recipient ${recipient.id}`, remove: () => vapix.removeRecipientConfiguration(recipient.id) })),
   ];
@@ -252,16 +389,21 @@ function asError(error: unknown): Error {
 export interface CameraSetupResult {
   configurationName: string;
   recipient: { id: string; url: string };
-  schedule: { id: string; every: PulseInterval };
-  action: { id: string; templateToken: string };
+  /** The pulse schedule, when a pulse starts the action. */
+  schedule?: { id: string; every: PulseInterval };
+  /** The event, when one starts the action: as `--on` takes it (with the selectors the rule holds), and where the rule holds it. */
+  event?: { on: string; placement: EventPlacement };
+  /** The action, and what it sends in words (`clip from 3 s before to 7 s after the event`). */
+  action: { id: string; templateToken: string; sends: string };
   rule: { id: string };
   /** The previous setup of the same name that was replaced, e.g. `['rule 4', 'schedule 2']`. */
   replaced: string[];
 }
 
 /**
- * Configures the camera: checks it supports the templates, adds the recipient, the pulse
- * schedule, the send-images action and the rule (in that order), then removes what a
+ * Configures the camera: checks it supports the templates (and fits the parameters to them),
+ * looks the event up among the camera's events when `--on` names one, adds the recipient, the
+ * pulse schedule (for a pulse), the action and the rule (in that order), then removes what a
  * previous run with the same name had created.
  *
  * New before old, because VAPIX has no update and no transaction: should any step fail,
@@ -269,7 +411,8 @@ export interface CameraSetupResult {
  * camera is as it was. Only once the new setup is complete is the old one removed.
  *
  * @throws {@link InvalidSetupOptionError} before anything is sent;
- *   {@link CameraSetupError} when a step fails (after the rollback, which it reports);
+ *   {@link CameraSetupError} when a step fails (after the rollback, which it reports), e.g. an
+ *   event the camera does not offer ({@link CameraEventError}) before anything was added;
  *   {@link CameraStepError} when the new setup is complete but the previous one could not be
  *   removed entirely.
  */
@@ -284,20 +427,37 @@ export async function setupCamera(vapix: VapixClient, options: CameraSetupOption
   };
 
   let previous: SetupObjects;
-  let ids: { recipient: string; schedule: string; action: string; rule: string };
+  let ids: { recipient: string; schedule?: string; action: string; rule: string };
+  let fitted: { recipient: ConfigurationInput; action: ConfigurationInput };
+  let event: ResolvedEvent | undefined;
   try {
-    await run('checking the camera supports the templates', () => checkTemplates(vapix, plan));
-    previous = setupObjectsNamed(await run('reading the camera\'s event configuration', () => readCameraConfiguration(vapix)), plan.configurationName);
+    fitted = await run('checking the camera supports the templates', async () => fitPlanToTemplates(plan, await readTemplates(vapix, plan)));
+    const replacing = setupObjectsNamed(await run('reading the camera\'s event configuration', () => readCameraConfiguration(vapix)), plan.configurationName);
+    previous = replacing;
+    const trigger = plan.trigger;
+    if (trigger.kind === 'event') {
+      event = await run('looking the event up among the camera\'s events', async () => {
+        const resolved = resolveEvent(trigger.request, await vapix.getEventInstances(), { whileActive: trigger.whileActive });
+        refuseScheduleBeingReplaced(resolved, replacing);
+        return resolved;
+      });
+    }
 
-    const recipient = await run('adding the recipient', () => vapix.addRecipientConfiguration(plan.recipient));
+    const recipient = await run('adding the recipient', () => vapix.addRecipientConfiguration(fitted.recipient));
     created.push({ what: `recipient ${recipient}`, remove: () => vapix.removeRecipientConfiguration(recipient) });
-    const schedule = await run('adding the pulse schedule', () => vapix.addScheduledEvent(plan.schedule));
-    created.push({ what: `schedule ${schedule}`, remove: () => vapix.removeScheduledEvent(schedule) });
-    const action = await run('adding the send-images action', () => vapix.addActionConfiguration(plan.action));
-    created.push({ what: `send-images action ${action}`, remove: () => vapix.removeActionConfiguration(action) });
-    const rule = await run('adding the rule', () => vapix.addActionRule(plan.rule(schedule, action)));
+    let schedule: string | undefined;
+    if (trigger.kind === 'pulse') {
+      const scheduleId = await run('adding the pulse schedule', () => vapix.addScheduledEvent(trigger.schedule));
+      created.push({ what: `schedule ${scheduleId}`, remove: () => vapix.removeScheduledEvent(scheduleId) });
+      schedule = scheduleId;
+    }
+    const label = actionLabel(fitted.action.templateToken);
+    const action = await run(`adding the ${label}`, () => vapix.addActionConfiguration(fitted.action));
+    created.push({ what: `${label} ${action}`, remove: () => vapix.removeActionConfiguration(action) });
+    const filters = schedule !== undefined ? pulseRuleFilters(schedule) : eventRuleFilters(event as ResolvedEvent);
+    const rule = await run('adding the rule', () => vapix.addActionRule(plan.rule(filters, action)));
     created.push({ what: `rule ${rule}`, remove: () => vapix.removeActionRule(rule) });
-    ids = { recipient, schedule, action, rule };
+    ids = { recipient, ...(schedule !== undefined && { schedule }), action, rule };
   } catch (error) {
     if (error instanceof InvalidSetupOptionError) throw error;
     onStep('rolling back');
@@ -313,7 +473,7 @@ export async function setupCamera(vapix: VapixClient, options: CameraSetupOption
       throw new CameraStepError(
         step,
         asError(error),
-        `; the new setup (rule ${ids.rule}) is in place and working, but the previous one may still send images too` +
+        `; the new setup (rule ${ids.rule}) is in place and working, but the previous one may still send too` +
           (replaced.length > 0 ? ` (already removed: ${replaced.join(', ')})` : '') +
           '; run the same `camera setup` again, or remove it in the camera\'s web interface',
       );
@@ -323,11 +483,27 @@ export async function setupCamera(vapix: VapixClient, options: CameraSetupOption
   return {
     configurationName: plan.configurationName,
     recipient: { id: ids.recipient, url: plan.recipient.parameters.upload_url ?? '' },
-    schedule: { id: ids.schedule, every: options.every ?? DEFAULT_PULSE },
-    action: { id: ids.action, templateToken: plan.action.templateToken },
+    ...(ids.schedule !== undefined && plan.trigger.kind === 'pulse' && { schedule: { id: ids.schedule, every: plan.trigger.every } }),
+    ...(event && { event: { on: event.on, placement: event.placement } }),
+    action: { id: ids.action, templateToken: fitted.action.templateToken, sends: describeSending(fitted.action.templateToken, fitted.action.parameters) },
     rule: { id: ids.rule },
     replaced,
   };
+}
+
+/** The schedules' events (`tns1:UserAlarm/tnsaxis:Recurring/Pulse`, `…/Interval`), which `camera events` lists with each schedule's ID. */
+const RECURRING_TOPICS = `{${TNS1_NS}}UserAlarm/{${TNSAXIS_NS}}Recurring/`;
+
+/**
+ * Refuses an event that is the schedule of the setup being replaced: it is removed once the new
+ * setup is in place, and the new rule would wait for a schedule that is gone.
+ */
+function refuseScheduleBeingReplaced(event: ResolvedEvent, previous: SetupObjects): void {
+  if (!resolvedTopicOf(event.instance).startsWith(RECURRING_TOPICS)) return;
+  const id = readItemFilter(event.filter.messageContent).find(([name]) => name === 'id')?.[1];
+  if (previous.schedules.some((schedule) => schedule.id === id)) {
+    throw new CameraEventError(`${event.on} is the schedule of the setup this one replaces, removed once this one is in place; for a pulse, use --every instead of --on`);
+  }
 }
 
 /** Removes `created` (already in teardown order), going on after failures, and says what happened. */
@@ -345,16 +521,19 @@ async function rollback(created: Removable[]): Promise<RollbackReport> {
 }
 
 /**
- * Fails early, before anything is added, when the camera lists its templates and the ones
- * setup needs are not among them. A camera that answers the template queries with a fault,
- * or with a shape that lists no tokens at all, is given the benefit of the doubt.
+ * Reads the camera's recipient and action templates and fails early, before anything is added,
+ * when the ones setup needs are not among them. A camera that answers the template queries with
+ * a fault, or with a shape that lists no tokens at all, is given the benefit of the doubt (and
+ * sent the parameters as Axis documents them).
  */
-async function checkTemplates(vapix: VapixClient, plan: SetupPlan): Promise<void> {
+async function readTemplates(vapix: VapixClient, plan: SetupPlan): Promise<CameraTemplates> {
+  const what = plan.send === 'clip' ? 'video clips' : 'images';
   const wanted = [
-    { token: plan.recipient.templateToken, list: () => vapix.getRecipientTemplates() },
-    { token: plan.action.templateToken, list: () => vapix.getActionTemplates() },
-  ];
-  for (const { token, list } of wanted) {
+    { kind: 'recipient', token: plan.recipient.templateToken, list: () => vapix.getRecipientTemplates() },
+    { kind: 'action', token: plan.action.templateToken, list: () => vapix.getActionTemplates() },
+  ] as const;
+  const found: CameraTemplates = {};
+  for (const { kind, token, list } of wanted) {
     let templates;
     try {
       templates = await list();
@@ -362,29 +541,54 @@ async function checkTemplates(vapix: VapixClient, plan: SetupPlan): Promise<void
       if (error instanceof SoapFaultError) continue;
       throw error;
     }
-    if (templates.length > 0 && !templates.some((template) => template.token === token)) {
+    if (templates.length === 0) continue;
+    const template = templates.find((candidate) => candidate.token === token);
+    if (!template) {
       throw new UnsupportedCameraError(
-        `the camera has no template ${token} (it offers ${templates.map((template) => template.token).join(', ')}); ` +
-          `it cannot send images over ${plan.scheme.toUpperCase()} with this firmware`,
+        `the camera has no template ${token} (it offers ${templates.map((candidate) => candidate.token).join(', ')}); ` +
+          `it cannot send ${what} over ${plan.scheme.toUpperCase()} this way with this firmware`,
       );
     }
+    found[kind] = template;
   }
+  return found;
+}
+
+/** What an action sends, in words: `up to 1 image(s)`, `clip from 3 s before to 7 s after the event`. */
+export function describeSending(templateToken: string, parameters: Record<string, string>): string {
+  const duration = (name: string): string => {
+    const value = parameters[name];
+    return value !== undefined && /^\d+$/.test(value) ? describeDurationMs(Number(value)) : `${JSON.stringify(value ?? '')} ms`;
+  };
+  if (templateToken.includes('.send_videoclip.')) {
+    return templateToken.includes('.unlimited.')
+      ? `clip from ${duration('pre_duration')} before the event while it lasts until ${duration('post_duration')} after it ends`
+      : `clip from ${duration('pre_duration')} before to ${duration('post_duration')} after the event`;
+  }
+  if (templateToken.includes('.send_images.')) return `up to ${parameters.max_images ?? '?'} image(s)`;
+  return templateToken;
 }
 
 /** How a setup looks on the camera, as {@link cameraSetupStatus} finds it. */
 export interface CameraSetupStatus {
   configurationName: string;
-  /** `configured`: all four present and consistent; `absent`: none of them; `inconsistent`: anything else. */
+  /** `configured`: everything present and consistent; `absent`: nothing; `inconsistent`: anything else. */
   state: 'configured' | 'absent' | 'inconsistent';
   /** What is wrong, in words; empty when configured. */
   problems: string[];
-  rule?: { id: string; enabled: boolean };
+  /**
+   * The rule: enabled or not, and what starts it: `pulse`, or the event as `--on` takes it,
+   * `on …` for a start event, `while …` for a condition.
+   */
+  rule?: { id: string; enabled: boolean; trigger: string };
   schedule?: { id: string; description: string };
   recipient?: { id: string; url: string };
   action?: {
     id: string;
     templateToken: string;
     url: string;
+    /** What it sends, see {@link describeSending}. */
+    sends: string;
     maxImages: string;
     filename: string;
     /** `present (abc…)`, `missing`, or `not shown by the camera`; never the token itself. */
@@ -395,9 +599,9 @@ export interface CameraSetupStatus {
 }
 
 /**
- * Reads the camera and reports the setup named after `name`: rule (and whether it is
- * enabled), schedule interval, recipient URL, whether a token is present (masked), and every
- * inconsistency between the four parts.
+ * Reads the camera and reports the setup named after `name`: the rule (whether it is enabled,
+ * what starts it), the schedule's interval for a pulse, the recipient URL, what the action sends,
+ * whether a token is present (masked), and every inconsistency between the parts.
  */
 export async function cameraSetupStatus(vapix: VapixClient, name?: string, onStep: StepListener = () => {}): Promise<CameraSetupStatus> {
   const configurationName = configurationNameFor(name);
@@ -411,7 +615,7 @@ export async function cameraSetupStatus(vapix: VapixClient, name?: string, onSte
         .filter((itemName) => itemName !== configurationName && (itemName === SETUP_NAME_PREFIX || itemName.startsWith(`${SETUP_NAME_PREFIX} `))),
     ),
   ].sort();
-  return { configurationName, otherSetups, ...describeSetup(objects) };
+  return { configurationName, otherSetups, ...describeSetup(objects, configuration.schedules) };
 }
 
 async function readStep<T>(step: string, operation: () => Promise<T>): Promise<T> {
@@ -422,8 +626,27 @@ async function readStep<T>(step: string, operation: () => Promise<T>): Promise<T
   }
 }
 
-/** The consistency check behind {@link cameraSetupStatus}. Pure. */
-export function describeSetup(objects: SetupObjects): Omit<CameraSetupStatus, 'configurationName' | 'otherSetups'> {
+/** What starts a rule, in words (see {@link CameraSetupStatus.rule}); `ownPulse` when the setup's own schedule does. */
+function describeTrigger(rule: StoredActionRule, ownPulse: boolean): string {
+  if (ownPulse && rule.conditions.length === 0) return 'pulse';
+  const parts = [
+    ...(rule.startEvent ? [`on ${describeEventFilter(rule.startEvent)}`] : []),
+    ...(rule.conditions.length > 0 ? [`while ${rule.conditions.map(describeEventFilter).join(' and ')}`] : []),
+  ];
+  return parts.length > 0 ? parts.join(' ') : 'nothing';
+}
+
+const SENDING_TEMPLATES: readonly string[] = [
+  ...Object.values(SEND_IMAGES_TEMPLATES),
+  ...Object.values(SEND_VIDEOCLIP_TEMPLATES).flatMap((byScheme) => Object.values(byScheme)),
+];
+
+/**
+ * The consistency check behind {@link cameraSetupStatus}. Pure. `allSchedules` (the camera's,
+ * whatever their names) tells a rule on another schedule's pulse (`--on` that pulse) from a
+ * setup whose own schedule is missing.
+ */
+export function describeSetup(objects: SetupObjects, allSchedules: readonly StoredScheduledEvent[] = objects.schedules): Omit<CameraSetupStatus, 'configurationName' | 'otherSetups'> {
   const { rules, actions, schedules, recipients } = objects;
   if (rules.length + actions.length + schedules.length + recipients.length === 0) return { state: 'absent', problems: [] };
 
@@ -434,20 +657,25 @@ export function describeSetup(objects: SetupObjects): Omit<CameraSetupStatus, 'c
     return items[0];
   };
   const rule = one(rules, 'rule');
-  const action = one(actions, 'send-images action');
-  const schedule = one(schedules, 'pulse schedule');
+  const action = one(actions, actions[0] ? actionLabel(actions[0].templateToken) : 'send-images or send-clip action');
+  const onPulse = rule?.startEvent?.resolvedTopic === PULSE_TOPIC_RESOLVED;
+  const otherSchedulesPulse = onPulse && schedules.length === 0 && allSchedules.some((candidate) => candidate.id === eventIdInMessageContent(rule?.startEvent?.messageContent));
+  // Started by the setup's own pulse schedule; without a rule, a schedule of this name says so.
+  const pulseStarted = rule ? onPulse && !otherSchedulesPulse : schedules.length > 0;
+  const schedule = pulseStarted ? one(schedules, 'pulse schedule') : undefined;
   const recipient = one(recipients, 'recipient');
   const status: Omit<CameraSetupStatus, 'configurationName' | 'otherSetups'> = { state: 'configured', problems };
 
   if (rule) {
-    status.rule = { id: rule.id, enabled: rule.enabled };
+    status.rule = { id: rule.id, enabled: rule.enabled, trigger: describeTrigger(rule, pulseStarted) };
     if (!rule.enabled) problems.push(`rule ${rule.id} is disabled`);
-    if (action && rule.primaryAction !== action.id) problems.push(`rule ${rule.id} runs action ${rule.primaryAction}, not send-images action ${action.id}`);
-    if (!rule.startEvent || rule.startEvent.resolvedTopic !== PULSE_TOPIC_RESOLVED) {
-      problems.push(`rule ${rule.id} is not started by a pulse (${rule.startEvent?.topicExpression ?? 'no start event'})`);
-    } else {
-      const eventId = eventIdInMessageContent(rule.startEvent.messageContent);
+    if (action && rule.primaryAction !== action.id) problems.push(`rule ${rule.id} runs action ${rule.primaryAction}, not ${actionLabel(action.templateToken)} ${action.id}`);
+    if (!rule.startEvent && rule.conditions.length === 0) problems.push(`rule ${rule.id} has neither a start event nor a condition`);
+    if (pulseStarted) {
+      const eventId = eventIdInMessageContent(rule.startEvent?.messageContent);
       if (schedule && eventId !== schedule.id) problems.push(`rule ${rule.id} waits for the pulse of schedule ${eventId ?? '(none)'}, not schedule ${schedule.id}`);
+    } else {
+      for (const leftOver of schedules) problems.push(`schedule ${leftOver.id} is left over: rule ${rule.id} is not started by a pulse`);
     }
   }
   if (schedule) {
@@ -465,13 +693,16 @@ export function describeSetup(objects: SetupObjects): Omit<CameraSetupStatus, 'c
       id: action.id,
       templateToken: action.templateToken,
       url,
+      sends: describeSending(action.templateToken, action.parameters),
       maxImages: action.parameters.max_images ?? '',
       filename: action.parameters.filename ?? '',
       token: customParams === undefined ? 'not shown by the camera' : token ? `present (${maskSecret(token)})` : 'missing',
     };
-    const expectedTemplates: string[] = Object.values(SEND_IMAGES_TEMPLATES);
-    if (!expectedTemplates.includes(action.templateToken)) problems.push(`action ${action.id} is a ${action.templateToken}, not a send-images action`);
+    if (!SENDING_TEMPLATES.includes(action.templateToken)) problems.push(`action ${action.id} is a ${action.templateToken}, not a send-images or send-clip action`);
     else if (!action.templateToken.endsWith(`.${url.split(':')[0] ?? ''}`)) problems.push(`action ${action.id} uses ${action.templateToken} for ${url}`);
+    if (action.templateToken.includes('.unlimited.') && rule && rule.conditions.length === 0) {
+      problems.push(`rule ${rule.id} has no condition, which the unlimited action ${action.id} needs to end`);
+    }
     if (customParams !== undefined && !token) problems.push(`action ${action.id} sends no accessToken (custom parameters: ${JSON.stringify(customParams)})`);
     if (recipient && status.recipient && url !== status.recipient.url) problems.push(`action ${action.id} sends to ${url}, but recipient ${recipient.id} says ${status.recipient.url}`);
   }

@@ -28,6 +28,14 @@ export const WSNT_NS = 'http://docs.oasis-open.org/wsn/b-2';
 export const TNS1_NS = 'http://www.onvif.org/ver10/topics';
 /** Axis topic namespace (`tnsaxis:`). */
 export const TNSAXIS_NS = 'http://www.axis.com/2009/event/topics';
+/** WS-Topics (the `wstop:TopicSet` of `GetEventInstances`, its `wstop:topic` marks). */
+export const WSTOP_NS = 'http://docs.oasis-open.org/wsn/t-1';
+
+/**
+ * The prefixes topics are written with, whatever prefixes a camera answers with:
+ * `tns1:VideoSource/MotionAlarm`, `tnsaxis:Storage/Disruption`.
+ */
+export const TOPIC_PREFIXES: Readonly<Record<string, string>> = { [TNS1_NS]: 'tns1', [TNSAXIS_NS]: 'tnsaxis' };
 const XMLNS_NS = 'http://www.w3.org/2000/xmlns/';
 
 /** The prefixes used in what we send; answers may use any others. */
@@ -45,6 +53,8 @@ export interface XmlNode {
   ns: string;
   name: string;
   attributes?: Record<string, string>;
+  /** Namespaces declared on this element (prefix → URI), for QNames in its text. */
+  namespaces?: Record<string, string>;
   content?: string | XmlNode[];
 }
 
@@ -61,6 +71,7 @@ export function xml(ns: string, name: string, content?: string | XmlNode[], attr
 function appendNode(document: XmlDocument, parent: XmlElement, node: XmlNode): void {
   const prefix = PREFIXES[node.ns];
   const element = document.createElementNS(node.ns, prefix === undefined ? node.name : `${prefix}:${node.name}`);
+  for (const [declared, uri] of Object.entries(node.namespaces ?? {})) element.setAttributeNS(XMLNS_NS, `xmlns:${declared}`, uri);
   for (const [name, value] of Object.entries(node.attributes ?? {})) element.setAttribute(name, value);
   if (typeof node.content === 'string') element.appendChild(document.createTextNode(node.content));
   else for (const child of node.content ?? []) appendNode(document, element, child);
