@@ -32,6 +32,7 @@ import type { ReceiverState } from '../state/location.js';
 import { hostReach } from '../camera/reachability.js';
 import { CameraLogin } from '../file-transfer/camera-login.js';
 import { FailedAuthLimiter } from '../server/failed-auth-limiter.js';
+import { ReceiverMetrics } from '../server/metrics.js';
 import { presentedKeys, sftpBannerLines } from '../sftp/describe.js';
 import { openHostKeys } from '../sftp/host-keys.js';
 import { SftpServer } from '../sftp/server.js';
@@ -134,9 +135,13 @@ export async function serve(options: ServeOptions): Promise<void> {
   const tokens = shared.tokens;
   const gallery = options.gallery ? await galleryFor(options, state, tokens, store) : undefined;
   const receiver = new ImageReceiver({ tokens, store, keyTemplate, maxBytes: options.maxBytes, maxClipBytes: options.maxClipBytes });
+  const metrics = new ReceiverMetrics();
+  const failedAuth = new FailedAuthLimiter(options.failedAuthLimit);
   const app = await createReceiverServer({
     receiver,
     store,
+    metrics,
+    failedAuth,
     recipientPath: options.recipientPath,
     log: { level: options.logLevel },
     timeouts: { requestMs: options.requestTimeout * 1000, clipRequestMs: options.clipTimeout * 1000 },
@@ -156,8 +161,9 @@ export async function serve(options: ServeOptions): Promise<void> {
   });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
-  // File transfers (SFTP, FTP) log cameras in by name and token; their failed log-ins from one address add up.
-  const fileTransferLogin = new CameraLogin(tokens, new FailedAuthLimiter(options.failedAuthLimit));
+  // File transfers (SFTP, FTP) log cameras in by name and token; failed log-ins and token checks
+  // from one address add up across HTTP, SFTP and FTP, and every way in counts into one /metrics.
+  const fileTransferLogin = new CameraLogin(tokens, failedAuth);
   const sftp =
     hostKeys &&
     (await SftpServer.start({
@@ -168,13 +174,14 @@ export async function serve(options: ServeOptions): Promise<void> {
       hostKeys: presentedKeys(hostKeys.keys, options.sftpRsaOnly === true),
       holdFolder: path.join(state.localFolder, 'sftp-held'),
       log: app.log,
+      metrics,
       limits: { maxSessions: options.sftpMaxSessions, idleMs: options.sftpIdleTimeout * 1000 },
     }).catch(async (error: unknown) => {
       // The HTTP server listens already: close it, or the process would go on without SFTP.
       await app.close();
       throw listenError(error, sftpHost, options.sftpPort!, SFTP_ADDRESS_OPTIONS);
     }));
-  const ftpParts = { host: options.host, receiver, login: fileTransferLogin, tls, holdFolder: path.join(state.localFolder, 'ftp-held'), log: app.log };
+  const ftpParts = { host: options.host, receiver, login: fileTransferLogin, tls, holdFolder: path.join(state.localFolder, 'ftp-held'), log: app.log, metrics };
   const ftp = await startFtp(options, ftpParts).catch(async (error: unknown) => {
     await Promise.all([app.close(), sftp?.close()]);
     throw listenError(error, options.host, options.ftpPort!, FTP_ADDRESS_OPTIONS);

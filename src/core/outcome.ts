@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { RequestBodyError, StoreError, UploadError } from './errors.js';
 import type { MediaKind } from './media-types.js';
 
 /** What the caller is told, what metrics count, and what the log says (never a token). */
@@ -89,6 +90,11 @@ export function tooManyTokenFailures(address: string, retryAfterSeconds: number)
   );
 }
 
+/** Where every way in reports each finished upload, beside its log line (the receiver's metrics). */
+export interface OutcomeRecorder {
+  record(outcome: UploadOutcome, seconds: number): void;
+}
+
 /** One log record per upload: its level, message and fields. The token is never among them. */
 export interface OutcomeLogRecord {
   level: 'info' | 'warn' | 'error';
@@ -116,4 +122,28 @@ export function presentedToken(values: readonly string[]): { token: string } | {
   if (distinct.length === 0) return { problem: 'missing' };
   if (distinct.length > 1) return { problem: 'conflicting' };
   return { token: distinct[0]! };
+}
+
+/**
+ * What an error met while taking an upload comes to: the client's own (an `UploadError`, a broken
+ * body) with its status and message; the store's with its status, a message that tells no
+ * internals and `Retry-After` where trying again may help; anything else a 500 whose details go
+ * only to the log.
+ */
+export function failureOutcome(error: unknown, facts: OutcomeFacts): UploadOutcome {
+  if (error instanceof UploadError || error instanceof RequestBodyError) {
+    return refusal(error.status, error.message, { ...facts, cause: error.cause });
+  }
+  if (error instanceof StoreError) {
+    return refusal(
+      error.status,
+      error.callerMessage ?? error.genericMessage,
+      { ...facts, error: error.message, cause: error.cause },
+      {
+        storeFailure: error.status === 507 ? 'full' : 'unavailable',
+        ...(error.retryAfterSeconds !== undefined && { retryAfterSeconds: error.retryAfterSeconds }),
+      },
+    );
+  }
+  return refusal(500, 'The receiver failed to store the upload; see its log.', { ...facts, error: String(error), cause: error }, { storeFailure: 'other' });
 }

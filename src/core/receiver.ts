@@ -1,5 +1,5 @@
 import { announcedSha256 } from './content-digest.js';
-import { RequestBodyError, StoreError, UploadError } from './errors.js';
+import { UploadError } from './errors.js';
 import { cameraFilename, storedFilename } from './filename.js';
 import { ImageBody, tooLargeMessage } from './image-body.js';
 import type { SizeLimit } from './image-body.js';
@@ -7,7 +7,7 @@ import { ACCEPTED_MEDIA_TYPES, SIGNATURE_BYTES, UNNAMED_BINARY_TYPE, leavesTypeT
 import type { MediaKind, MediaType } from './media-types.js';
 import { MULTIPART_FRAMING_BYTES, isMultipartForm, openMultipartFile } from './multipart.js';
 import { KeyTemplate, alternateKey } from './object-key.js';
-import { presentedToken, refusal } from './outcome.js';
+import { failureOutcome, presentedToken, refusal } from './outcome.js';
 import type { OutcomeFacts, StoredImageReceipt, UploadOutcome } from './outcome.js';
 import type { ImageStore } from './store.js';
 
@@ -176,7 +176,7 @@ export class ImageReceiver {
         camera = await this.tokens?.verify(presented.token);
       } catch (error) {
         // The registry could not be read (unreachable, damaged): nothing was stored, say so.
-        return failure(error, {});
+        return failureOutcome(error, {});
       }
       if (camera === undefined) {
         return refusal(
@@ -323,7 +323,7 @@ export class ImageReceiver {
       return { status: 200, body: receipt, headers: {}, log: { ...facts(), key: stored.key, bytes: body.bytes, kind: type.kind } };
     } catch (error) {
       await body?.cancel().catch(() => undefined);
-      return failure(error, facts());
+      return failureOutcome(error, facts());
     }
   }
 }
@@ -342,25 +342,6 @@ function unacceptedTypeMessage(what: string): string {
 function declaredType(contentType: string | undefined): MediaType | 'unaccepted' | undefined {
   if (contentType === undefined || leavesTypeToBytes(contentType)) return undefined;
   return mediaTypeForContentType(contentType) ?? 'unaccepted';
-}
-
-function failure(error: unknown, log: OutcomeFacts): UploadOutcome {
-  if (error instanceof UploadError || error instanceof RequestBodyError) {
-    return refusal(error.status, error.message, { ...log, cause: error.cause });
-  }
-  if (error instanceof StoreError) {
-    return refusal(
-      error.status,
-      error.callerMessage ?? error.genericMessage,
-      { ...log, error: error.message, cause: error.cause },
-      {
-        storeFailure: error.status === 507 ? 'full' : 'unavailable',
-        ...(error.retryAfterSeconds !== undefined && { retryAfterSeconds: error.retryAfterSeconds }),
-      },
-    );
-  }
-  // Only client errors are explained to the caller; the details of anything else go to the log.
-  return refusal(500, 'The receiver failed to store the upload; see its log.', { ...log, error: String(error), cause: error }, { storeFailure: 'other' });
 }
 
 function header(headers: UploadRequestHead['headers'], name: string): string | undefined {

@@ -6,11 +6,12 @@
  *
  * @module
  */
+import type { OutcomeRecorder } from '../core/outcome.js';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { ImageReceiver } from '../core/receiver.js';
 import type { CameraLogin } from '../file-transfer/camera-login.js';
-import { HoldFolder } from './hold-folder.js';
+import { HoldFolder } from '../file-transfer/hold-folder.js';
 import { PassivePorts } from './passive.js';
 import type { PortRange } from './passive.js';
 import { formatReply } from './replies.js';
@@ -38,6 +39,8 @@ export interface FtpServerOptions {
   /** Where files uploaded under temporary names wait for their rename (cleared of earlier ones at start). */
   holdFolder: string;
   log: FtpLog;
+  /** Counts each file's outcome with the HTTP uploads' (`/metrics`). */
+  metrics?: OutcomeRecorder | undefined;
 }
 
 export const DEFAULT_FTP_MAX_SESSIONS = 128;
@@ -68,6 +71,7 @@ export class FtpServer {
       idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_FTP_IDLE_TIMEOUT_MS,
       holds,
       log: options.log,
+      metrics: options.metrics,
     };
     const server = net.createServer();
     const port = await new Promise<number>((resolve, reject) => {

@@ -10,16 +10,16 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
 import { isValidCameraName } from '../core/camera-name.js';
-import { RequestBodyError, StoreError, UploadError } from '../core/errors.js';
-import { outcomeLogRecord, refusal } from '../core/outcome.js';
-import type { UploadOutcome } from '../core/outcome.js';
+import { RequestBodyError } from '../core/errors.js';
+import { failureOutcome, outcomeLogRecord } from '../core/outcome.js';
+import type { OutcomeRecorder, UploadOutcome } from '../core/outcome.js';
 import type { ImageReceiver } from '../core/receiver.js';
 import type { CameraLogin } from '../file-transfer/camera-login.js';
 import { endChecked } from '../file-transfer/format-end.js';
 import { absolute, ingestName, isTemporaryName, resolvePath } from '../file-transfer/virtual-folder.js';
 import type { VirtualPath } from '../file-transfer/virtual-folder.js';
 import { ControlChannel } from './control.js';
-import type { HeldFile, HoldFolder } from './hold-folder.js';
+import type { HeldFile, HoldFolder } from '../file-transfer/hold-folder.js';
 import { DataListener, plainAddress } from './passive.js';
 import type { PassivePorts } from './passive.js';
 import { fileReply, quotedPath, safeText } from './replies.js';
@@ -48,6 +48,7 @@ export interface SessionSettings {
   idleTimeoutMs: number;
   holds: HoldFolder;
   log: FtpLog;
+  metrics: OutcomeRecorder | undefined;
 }
 
 /** Commands waiting while one runs: more, and the client is not waiting for replies. */
@@ -600,7 +601,7 @@ export class FtpSession {
       }
       return { code: 226, text: `Received ${safeText(key)} (${file.bytes} bytes); it is stored when renamed to its final name.` };
     } catch (error) {
-      const outcome = holdFailure(error, this.camera!, key);
+      const outcome = failureOutcome(error, { camera: this.camera!, filename: key });
       this.logOutcome(outcome, 0, key);
       return fileReply(outcome, 226);
     }
@@ -669,7 +670,9 @@ export class FtpSession {
   }
 
   private logOutcome(outcome: UploadOutcome, started: number, filename: string): void {
-    const record = outcomeLogRecord(outcome, started === 0 ? 0 : performance.now() - started, this.address);
+    const durationMs = started === 0 ? 0 : performance.now() - started;
+    this.settings.metrics?.record(outcome, durationMs / 1000);
+    const record = outcomeLogRecord(outcome, durationMs, this.address);
     this.settings.log[record.level]({ ...record.fields, filename: safeText(filename), protocol: 'ftp', ...(record.level === 'error' && { err: record.cause }) }, record.message);
   }
 }
@@ -681,13 +684,6 @@ const handshaken = new WeakSet<tls.TLSSocket>();
 function parse(line: string): { verb: string; argument: string } {
   const space = line.indexOf(' ');
   return space === -1 ? { verb: line.trim().toUpperCase(), argument: '' } : { verb: line.slice(0, space).trim().toUpperCase(), argument: line.slice(space + 1) };
-}
-
-/** Why a file could not be held, as the contract would put it. */
-function holdFailure(error: unknown, camera: string, filename: string): UploadOutcome {
-  if (error instanceof UploadError || error instanceof RequestBodyError) return refusal(error.status, error.message, { camera, filename });
-  if (error instanceof StoreError) return refusal(error.status, error.callerMessage ?? error.genericMessage, { camera, filename, error: error.message });
-  return refusal(500, 'The receiver failed to keep the file; see its log.', { camera, filename, error: String(error), cause: error });
 }
 
 /**

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { OutcomeRecorder } from '../core/outcome.js';
 import net from 'node:net';
 import type { ImageReceiver } from '../core/receiver.js';
 import type { CameraLogin } from '../file-transfer/camera-login.js';
@@ -45,6 +46,7 @@ export interface FtpParts {
   tls: { cert: Buffer; key: Buffer } | undefined;
   holdFolder: string;
   log: FtpLog;
+  metrics: OutcomeRecorder;
 }
 
 /** Starts the FTP receiver, or nothing without `ftpPort`. */
@@ -63,6 +65,7 @@ export async function startFtp(options: FtpOptions, parts: FtpParts): Promise<Ft
     idleTimeoutMs: options.ftpIdleTimeout === undefined ? DEFAULT_FTP_IDLE_TIMEOUT_MS : options.ftpIdleTimeout * 1000,
     holdFolder: parts.holdFolder,
     log: parts.log,
+    metrics: parts.metrics,
   });
 }
 

@@ -26,6 +26,10 @@ export interface ReceiverServerOptions {
   limits?: Partial<ServerLimits>;
   /** Take the client address from `X-Forwarded-For` (only behind a reverse proxy you run). */
   trustProxy?: boolean;
+  /** The metrics `/metrics` shows, when other ways in (FTP, SFTP) count into them too. */
+  metrics?: ReceiverMetrics;
+  /** Counts failed token checks per client address, when other ways in share the count. */
+  failedAuth?: FailedAuthLimiter;
 }
 
 /** Bounds that keep slow or stalled clients from holding connections for ever. */
@@ -69,7 +73,8 @@ export async function createReceiverServer(options: ReceiverServerOptions): Prom
   const recipientPath = options.recipientPath ?? '/';
   const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
-  const metrics = new ReceiverMetrics();
+  const metrics = options.metrics ?? new ReceiverMetrics();
+  const failedAuth = options.failedAuth ?? new FailedAuthLimiter(limits.failedAuthPerMinute);
   const deadlines = new WeakMap<http.IncomingMessage, ReceiveDeadline>();
   const clipBound: ReceiveBound = {
     ms: timeouts.clipRequestMs,
@@ -79,7 +84,7 @@ export async function createReceiverServer(options: ReceiverServerOptions): Prom
     ms: timeouts.requestMs,
     message: `The upload did not arrive within ${duration(timeouts.requestMs)} (--request-timeout, the bound for images; clips get --clip-timeout); nothing was stored. Send smaller images, or raise the receiver's --request-timeout.`,
   };
-  const uploads = new UploadRoute(options.receiver, metrics, limits, (request) => deadlines.get(request), clipBound);
+  const uploads = new UploadRoute(options.receiver, metrics, limits, failedAuth, (request) => deadlines.get(request), clipBound);
 
   const app = Fastify({
     logger: {
@@ -174,17 +179,15 @@ export async function createReceiverServer(options: ReceiverServerOptions): Prom
 /** The recipient path: the contract, plus what only a long-running server needs (caps, limits, metrics, logs). */
 class UploadRoute {
   private inFlight = 0;
-  private readonly failedAuth: FailedAuthLimiter;
 
   constructor(
     private readonly receiver: ImageReceiver,
     private readonly metrics: ReceiverMetrics,
     private readonly limits: ServerLimits,
+    private readonly failedAuth: FailedAuthLimiter,
     private readonly deadlineOf: (request: http.IncomingMessage) => ReceiveDeadline | undefined,
     private readonly clipBound: ReceiveBound,
-  ) {
-    this.failedAuth = new FailedAuthLimiter(limits.failedAuthPerMinute);
-  }
+  ) {}
 
   async handle(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const started = performance.now();

@@ -13,6 +13,7 @@
  *
  * @module
  */
+import type { OutcomeRecorder } from '../core/outcome.js';
 import net from 'node:net';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -20,7 +21,7 @@ import type { AuthContext, Connection, Session } from 'ssh2';
 import ssh2 from 'ssh2';
 import { isValidCameraName } from '../core/camera-name.js';
 import type { CameraLogin } from '../file-transfer/camera-login.js';
-import { HoldFolder } from '../ftp/hold-folder.js';
+import { HoldFolder } from '../file-transfer/hold-folder.js';
 import type { HostKey } from './host-keys.js';
 import { SftpSession } from './session.js';
 import type { Ingest, SftpLog } from './session.js';
@@ -55,6 +56,8 @@ export interface SftpServerOptions {
   holdFolder: string;
   log: SftpLog;
   limits?: Partial<SftpLimits>;
+  /** Counts each file's outcome with the HTTP uploads' (`/metrics`). */
+  metrics?: OutcomeRecorder | undefined;
 }
 
 /** A running SFTP receiver. */
@@ -299,6 +302,7 @@ class CameraConnection {
         login: this.options.login,
         holds: this.holds,
         log: this.options.log,
+        metrics: this.options.metrics,
         renameWindowMs: this.limits.renameWindowMs,
         abort: (reason) => {
           this.options.log.warn({ camera: this.camera, remoteAddress: this.remoteAddress, reason, protocol: 'sftp' }, "sftp: connection closed: the client broke the protocol's rules");

@@ -17,7 +17,7 @@
  *
  * A file opened under a temporary name (`x.jpg.part`, `x_tmp.jpg`, …) cannot be named yet, and the
  * contract names an image as soon as it has read its first bytes: it is held on local disk (see
- * ftp/hold-folder.ts), its `CLOSE` answered once it is all there, and the `RENAME` onto the final
+ * file-transfer/hold-folder.ts), its `CLOSE` answered once it is all there, and the `RENAME` onto the final
  * name hands it to the contract and is answered with the outcome, so the temporary name leaves
  * nothing behind. One never renamed is stored under its temporary name when the session ends, when
  * the rename window passes, or when the session holds too many.
@@ -33,16 +33,16 @@ import { createReadStream } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { Attributes, SFTPWrapper } from 'ssh2';
 import ssh2 from 'ssh2';
-import { RequestBodyError, StoreError, UploadError } from '../core/errors.js';
+import { UploadError } from '../core/errors.js';
 import { mediaTypeForName } from '../core/media-types.js';
-import { outcomeLogRecord, refusal } from '../core/outcome.js';
-import type { UploadOutcome } from '../core/outcome.js';
+import { failureOutcome, outcomeLogRecord } from '../core/outcome.js';
+import type { OutcomeRecorder, UploadOutcome } from '../core/outcome.js';
 import type { ImageReceiver } from '../core/receiver.js';
 import type { CameraLogin } from '../file-transfer/camera-login.js';
 import { endChecked } from '../file-transfer/format-end.js';
 import { absolute, ingestName, isTemporaryName, resolvePath } from '../file-transfer/virtual-folder.js';
 import type { VirtualPath } from '../file-transfer/virtual-folder.js';
-import type { HeldFile, HoldFolder } from '../ftp/hold-folder.js';
+import type { HeldFile, HoldFolder } from '../file-transfer/hold-folder.js';
 import { WritePipe } from './write-pipe.js';
 
 const { OPEN_MODE, STATUS_CODE } = ssh2.utils.sftp;
@@ -81,6 +81,7 @@ export interface SessionSettings {
   /** Where files under temporary names wait for their rename. */
   holds: HoldFolder;
   log: SftpLog;
+  metrics: OutcomeRecorder | undefined;
   /** How long a file closed under a temporary name waits for its rename before it is stored as it is. */
   renameWindowMs: number;
   /** Ends the whole connection, with the reason logged: the client broke the rules. */
@@ -289,7 +290,7 @@ export class SftpSession {
     const pipe = new WritePipe();
     const body = endChecked(pipe);
     const result: Promise<UploadOutcome | HeldFile> = isTemporaryName(path)
-      ? this.settings.holds.hold(body, this.settings.receiver.sizeLimit(undefined)).catch((error: unknown) => heldFailure(error, this.settings.camera, ingestName(path)))
+      ? this.settings.holds.hold(body, this.settings.receiver.sizeLimit(undefined)).catch((error: unknown) => failureOutcome(error, { camera: this.settings.camera, filename: ingestName(path) }))
       : this.settings.receiver.ingest({ camera: this.settings.camera, filename: ingestName(path), body });
     const file: OpenFile = { kind: 'file', path, openedAt, size: 0, pipe, result };
     void result.then((settled) => {
@@ -498,7 +499,9 @@ export class SftpSession {
 
   /** The one log line of a file's outcome, as every way in writes it. */
   private logOutcome(outcome: UploadOutcome, startedAt: number): void {
-    const record = outcomeLogRecord(outcome, performance.now() - startedAt, this.settings.remoteAddress);
+    const durationMs = performance.now() - startedAt;
+    this.settings.metrics?.record(outcome, durationMs / 1000);
+    const record = outcomeLogRecord(outcome, durationMs, this.settings.remoteAddress);
     this.settings.log[record.level]({ ...record.fields, protocol: 'sftp', ...(record.level === 'error' && { err: record.cause }) }, record.message);
   }
 
@@ -555,13 +558,6 @@ function looksLikeFile(path: VirtualPath): boolean {
 
 function isOutcome(result: UploadOutcome | HeldFile): result is UploadOutcome {
   return 'status' in result;
-}
-
-/** Why a file could not be held, as the contract would put it (the same answers as FTP's). */
-function heldFailure(error: unknown, camera: string, filename: string): UploadOutcome {
-  if (error instanceof UploadError || error instanceof RequestBodyError) return refusal(error.status, error.message, { camera, filename });
-  if (error instanceof StoreError) return refusal(error.status, error.callerMessage ?? error.genericMessage, { camera, filename, error: error.message });
-  return refusal(500, 'The receiver failed to keep the file; see its log.', { camera, filename, error: String(error), cause: error });
 }
 
 function handleBuffer(handle: number): Buffer {

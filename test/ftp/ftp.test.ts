@@ -46,6 +46,10 @@ describe('FTP: uploads, as cameras make them', { skip: missing }, () => {
     assert.equal(line?.fields.protocol, 'ftp');
     assert.equal(line?.fields.camera, CAMERA);
     assert.equal(line?.fields.remoteAddress, '127.0.0.1');
+    // Counted in the same metrics as HTTP uploads (serve shares one set with every way in).
+    const metrics = await ftp.metrics.registry.metrics();
+    assert.match(metrics, new RegExp(`images_to_s3_uploads_total\\{camera="${CAMERA}",status="200"\\} 1\\n`));
+    assert.match(metrics, new RegExp(`images_to_s3_stored_bytes_total\\{camera="${CAMERA}"\\} ${SAMPLE_JPEG.byteLength}\\n`));
   });
 
   it('lets a camera look around first: PWD, MKD, CWD, CDUP; LIST and NLST show nothing, even its own files', async () => {

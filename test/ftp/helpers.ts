@@ -2,6 +2,7 @@
  * The FTP receiver on 127.0.0.1 over a real store, and the real clients the tests drive it with:
  * curl, Python's ftplib and lftp (when installed).
  */
+import { ReceiverMetrics } from '../../src/server/metrics.js';
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -41,6 +42,8 @@ export interface RunningFtp {
   /** PEM files of the server's certificate, when it has one. */
   tls?: { cert: string; key: string };
   holdFolder: string;
+  /** The metrics the server counts each file's outcome into, as `serve` shares them with HTTP. */
+  metrics: ReceiverMetrics;
   /** Every file under the disk store's folder, relative (temporary ones included), sorted. */
   files(): Promise<string[]>;
   close(): Promise<void>;
@@ -81,6 +84,7 @@ export async function startFtp(options: FtpTestOptions = {}): Promise<RunningFtp
     await writeFile(tls.key, certificate.key);
   }
   const holdFolder = path.join(root, 'held');
+  const metrics = new ReceiverMetrics();
   const server = await FtpServer.start({
     receiver,
     login: new CameraLogin(tokens, new FailedAuthLimiter(options.failedAuthLimit ?? 20)),
@@ -94,6 +98,7 @@ export async function startFtp(options: FtpTestOptions = {}): Promise<RunningFtp
     ...(options.idleTimeoutMs !== undefined && { idleTimeoutMs: options.idleTimeoutMs }),
     holdFolder,
     log,
+    metrics,
   });
   return {
     server,
@@ -106,6 +111,7 @@ export async function startFtp(options: FtpTestOptions = {}): Promise<RunningFtp
     logs,
     ...(tls && { tls }),
     holdFolder,
+    metrics,
     files: () => filesUnder(images),
     close: async () => {
       server.destroy();
