@@ -17,6 +17,8 @@ import { cameraBaseUrl, CameraHttpClient } from '../camera/vapix/http.js';
 import { eventAliases, eventChoices } from '../camera/vapix/events.js';
 import type { EventChoice } from '../camera/vapix/events.js';
 import { describePulseInterval } from '../camera/vapix/pulse.js';
+import { InvalidRecipientError, isFileProtocol, recipientUrl } from '../camera/vapix/recipients.js';
+import type { RecipientProtocol } from '../camera/vapix/recipients.js';
 import { VapixClient } from '../camera/vapix/services.js';
 import { configurationNameFor } from '../camera/vapix/setup-name.js';
 import {
@@ -28,8 +30,9 @@ import {
 } from '../camera/vapix/setup.js';
 import type { CameraRemoveResult, CameraSetupResult, CameraSetupStatus, StepListener } from '../camera/vapix/setup.js';
 import { hostReach } from '../camera/reachability.js';
-import { openRegistry } from '../state/location.js';
-import type { CreatedToken, TokenInfo } from '../tokens/registry.js';
+import { openHostKeys } from '../sftp/host-keys.js';
+import { openRegistry, stateFor } from '../state/location.js';
+import type { CreatedToken, TokenInfo, TokenRegistry } from '../tokens/registry.js';
 import type { ConnectionOptions, RemoveCommandOptions, SetupCommandOptions } from './camera-options.js';
 
 /** The cameras a command works on, from --camera or --cameras. */
@@ -87,12 +90,13 @@ interface Report {
 }
 
 /** A recipient no camera can send to (this machine's loopback, or an address only to listen on) is refused. */
-function refuseUnreachableRecipient(recipient: string): void {
+function refuseUnreachableRecipient(recipient: string, protocol: RecipientProtocol | undefined): void {
   let host: string;
   try {
-    host = new URL(recipient).hostname;
-  } catch {
-    return; // planCameraSetup says what is wrong with it
+    host = recipientUrl(recipient, protocol).hostname;
+  } catch (error) {
+    if (error instanceof InvalidRecipientError) return; // planCameraSetup says what is wrong with it
+    throw error;
   }
   const reach = hostReach(host);
   if (reach === 'routable') return;
@@ -100,10 +104,55 @@ function refuseUnreachableRecipient(recipient: string): void {
   throw new InvalidArgumentError(`--recipient ${recipient}: ${host} ${why}. Give the receiver's address on the cameras' network (serve prints it), or --force to configure it anyway.`);
 }
 
+/** The recipient's protocol, or undefined when the URL cannot be read (planCameraSetup then says why). */
+function protocolOf(options: SetupCommandOptions): RecipientProtocol | undefined {
+  try {
+    return recipientUrl(options.recipient, options.protocol).protocol.slice(0, -1).toLowerCase() as RecipientProtocol;
+  } catch (error) {
+    if (error instanceof InvalidRecipientError) return undefined;
+    throw error;
+  }
+}
+
+/** Stand-ins for what setup learns later, to check the options before anything is touched. */
+const PLACEHOLDERS = { token: 'placeholder-token-0000', login: 'camera', md5: '0'.repeat(32) };
+
+/**
+ * The camera `token` is for, from the registry: an SFTP or FTP recipient logs in with its name as
+ * the user, and the receiver accepts a token only with its own camera's name.
+ */
+async function cameraOfToken(registry: TokenRegistry, token: string, protocol: RecipientProtocol): Promise<string> {
+  const camera = await registry.verify(token);
+  if (camera !== undefined) return camera;
+  throw new InvalidArgumentError(
+    `--token is not a token of the registry at ${registry.location}: an ${protocol}:// recipient logs in with the name of the camera the token is for, ` +
+      'so setup looks it up there. Give the receiver\'s --store/--tokens, or --create-token to make one.',
+  );
+}
+
+/** The RSA host key of the receiver's SFTP server (the kind Axis cameras take), from its state; makes none where there are none. */
+async function receiverRsaHostKey(options: SetupCommandOptions): Promise<{ md5: string; location: string }> {
+  const { sftpHostKeys } = await stateFor(options);
+  if ((await sftpHostKeys.read()) === undefined) {
+    throw new InvalidArgumentError(
+      `no SFTP host keys in ${sftpHostKeys.location}: give --sftp-fingerprint (as \`images-to-s3 sftp fingerprints\` prints it on the receiver), ` +
+        'or the --store/--tokens the receiver runs with (its first start with --sftp-port makes the keys)',
+    );
+  }
+  const { keys, location } = await openHostKeys(sftpHostKeys);
+  const rsa = keys.find((key) => key.type === 'ssh-rsa');
+  if (!rsa) throw new InvalidArgumentError(`${location} holds no RSA host key, the only kind Axis cameras accept (with DSA): give --sftp-fingerprint`);
+  return { md5: rsa.md5, location };
+}
+
 export async function runSetup(options: SetupCommandOptions): Promise<void> {
   if (options.token === undefined && !options.createToken) throw new InvalidArgumentError('give --token TOKEN, or --create-token to create one per camera');
+  const protocol = protocolOf(options);
+  const fileProtocol = isFileProtocol(protocol);
   const setupOptions = {
     recipient: options.recipient,
+    ...(options.protocol !== undefined && { protocol: options.protocol }),
+    ...(options.sftpFingerprint !== undefined && { sftpFingerprint: options.sftpFingerprint }),
     ...(options.on !== undefined && { on: options.on }),
     ...(options.every !== undefined && { every: options.every }),
     send: options.send,
@@ -114,10 +163,20 @@ export async function runSetup(options: SetupCommandOptions): Promise<void> {
     ...(options.maxImages !== undefined && { maxImages: options.maxImages }),
     validateRecipientCertificate: options.validateRecipientCert,
   };
-  if (!options.force) refuseUnreachableRecipient(options.recipient);
-  // Check the options once, before any camera or the registry is touched.
-  planCameraSetup({ ...setupOptions, token: options.token ?? 'placeholder-token-0000', ...(options.name !== undefined && { name: options.name }) });
+  if (!options.force) refuseUnreachableRecipient(options.recipient, options.protocol);
+  // Check the options once, before any camera, the registry or the host keys are touched.
+  planCameraSetup({
+    ...setupOptions,
+    token: options.token ?? PLACEHOLDERS.token,
+    ...(options.name !== undefined && { name: options.name }),
+    ...(fileProtocol && { login: PLACEHOLDERS.login }),
+    ...(protocol === 'sftp' && options.sftpFingerprint === undefined && { sftpFingerprint: PLACEHOLDERS.md5 }),
+  });
   const registry = options.createToken ? await openRegistry(options) : undefined;
+  // SFTP and FTP log in as the camera the token is for: a given token's camera is looked up once.
+  const tokenCamera = fileProtocol && options.token !== undefined ? await cameraOfToken(await openRegistry(options), options.token, protocol) : undefined;
+  const hostKey = protocol === 'sftp' && options.sftpFingerprint === undefined ? await receiverRsaHostKey(options) : undefined;
+  const fingerprint = options.sftpFingerprint ?? hostKey?.md5;
   const targets = await targetsFrom(options);
 
   await runFleet('setup', targets, options, options.token === undefined ? [] : [options.token], async (target, onStep): Promise<Report> => {
@@ -128,11 +187,19 @@ export async function runSetup(options: SetupCommandOptions): Promise<void> {
       issued = await registry.create(tokenCameraOf(target), { createdBy: SETUP_TOKEN_ORIGIN });
     }
     const token = issued?.token ?? options.token ?? '';
+    const login = fileProtocol ? (issued?.camera ?? tokenCamera) : undefined;
+    const cameraOptions = {
+      ...setupOptions,
+      token,
+      ...(name !== undefined && { name }),
+      ...(login !== undefined && { login }),
+      ...(fingerprint !== undefined && { sftpFingerprint: fingerprint }),
+    };
     try {
-      const result = await withVapix(target, options, (vapix) => setupCamera(vapix, { ...setupOptions, token, ...(name !== undefined && { name }) }, onStep));
+      const result = await withVapix(target, options, (vapix) => setupCamera(vapix, cameraOptions, onStep));
       // The camera holds the new token: the ones an earlier setup made for it are revoked.
       const replaced = issued ? await registry!.revokeWhere((entry) => entry.camera === issued.camera && entry.createdBy === SETUP_TOKEN_ORIGIN && entry.id !== issued.id) : [];
-      return setupReport(target, result, token, issued, replaced);
+      return setupReport(target, result, token, issued, replaced, hostKey?.location);
     } catch (error) {
       // A new setup that is in place keeps its token even if the old setup lingers.
       const newSetupActive = error instanceof CameraStepError && !(error instanceof CameraSetupError);
@@ -155,25 +222,30 @@ function tokenCameraOf(target: CameraTarget): string {
   return target.name ?? cameraNameFromAddress(cameraBaseUrl(target.address));
 }
 
-function setupReport(target: CameraTarget, result: CameraSetupResult, token: string, issued: CreatedToken | undefined, revoked: TokenInfo[]): Report {
+function setupReport(target: CameraTarget, result: CameraSetupResult, token: string, issued: CreatedToken | undefined, revoked: TokenInfo[], hostKeyLocation?: string): Report {
   const trigger = result.schedule ? describePulseInterval(result.schedule.every) : result.event ? `${result.event.placement === 'condition' ? 'while' : 'on'} ${result.event.on}` : 'nothing';
   const revokedText = revoked.length > 0 ? `, revoked the token${revoked.length > 1 ? 's' : ''} it replaces (${revoked.map((entry) => entry.id).join(', ')})` : '';
   const tokenText = issued ? `new token ${issued.id} for camera "${issued.camera}" (${maskSecret(token)})${revokedText}` : `token ${maskSecret(token)}`;
   const replaced = result.replaced.length > 0 ? `; replaced ${result.replaced.join(', ')}` : '';
+  const { login, hostKey } = result.recipient;
+  // Over SFTP and FTP the token is the password of the camera's user; over HTTP(S) a custom parameter.
+  const credentials = login !== undefined ? `user "${login}", password ${maskSecret(token)}` : `accessToken=${maskSecret(token)}`;
+  const hostKeyText = hostKey !== undefined ? `, host key ${hostKey}${hostKeyLocation !== undefined ? ` (the RSA key's, from ${hostKeyLocation})` : ''}` : '';
   return {
     camera: cameraBaseUrl(target.address).host,
     name: result.configurationName,
     ok: true,
     result: 'ok',
-    summary: `rule ${result.rule.id}, ${trigger}, ${result.action.sends}, ${redactSecrets(result.recipient.url)}, ${tokenText}${replaced}`,
+    summary: `rule ${result.rule.id}, ${trigger}, ${result.action.sends}, ${redactSecrets(result.recipient.url)}${login !== undefined ? ` as "${login}"` : ''}, ${tokenText}${replaced}`,
     details: [
-      `recipient  ${result.recipient.id.padEnd(6)} ${redactSecrets(result.recipient.url)}`,
+      `recipient  ${result.recipient.id.padEnd(6)} ${redactSecrets(result.recipient.url)}${hostKeyText}`,
       ...(result.schedule ? [`schedule   ${result.schedule.id.padEnd(6)} pulse ${trigger}`] : []),
-      `action     ${result.action.id.padEnd(6)} ${result.action.templateToken}, accessToken=${maskSecret(token)}`,
+      `action     ${result.action.id.padEnd(6)} ${result.action.templateToken}, ${credentials}`,
       `rule       ${result.rule.id.padEnd(6)} enabled: ${result.schedule ? 'pulse' : trigger} → ${result.action.sends}`,
       ...(issued ? [`token      ${issued.id} created for camera "${issued.camera}" in the token registry`] : []),
       ...(revoked.length > 0 ? [`revoked    ${revoked.map((entry) => entry.id).join(', ')}: the token${revoked.length > 1 ? 's' : ''} of the earlier setup, which the camera no longer holds`] : []),
       ...(result.replaced.length > 0 ? [`replaced   the previous setup: ${result.replaced.join(', ')}`] : []),
+      ...result.notes.map((note) => `note       ${note}`),
     ],
     json: { ...result, recipient: { ...result.recipient, url: redactSecrets(result.recipient.url) }, ...(issued && { tokenId: issued.id, tokenCamera: issued.camera, revokedTokens: revoked.map((entry) => entry.id) }) },
   };
@@ -208,7 +280,8 @@ function statusReport(target: CameraTarget, status: CameraSetupStatus): Report {
       ...(schedule ? [`schedule   ${schedule.id.padEnd(6)} pulse ${schedule.description}`] : rule?.trigger === 'pulse' ? ['schedule   none'] : []),
       recipient ? `recipient  ${recipient.id.padEnd(6)} ${redactSecrets(recipient.url)}` : 'recipient  none',
       action
-        ? `action     ${action.id.padEnd(6)} ${action.templateToken} to ${redactSecrets(action.url)}: ${action.sends}, filename ${action.filename}, token ${action.token}`
+        ? `action     ${action.id.padEnd(6)} ${action.templateToken} to ${redactSecrets(action.url)}${action.login !== undefined ? ` as "${action.login}"` : ''}: ` +
+          `${action.sends}, filename ${action.filename}, token ${action.token}${action.hostKey !== undefined ? `, host key ${action.hostKey}` : ''}`
         : 'action     none',
       ...problems.map((problem) => `problem    ${problem}`),
       ...(others ? [others] : []),

@@ -8,6 +8,7 @@
  */
 
 import type { PulseInterval } from '../camera/vapix/pulse.js';
+import type { RecipientProtocol } from '../camera/vapix/recipients.js';
 import type { SendKind } from '../camera/vapix/setup.js';
 
 /** Options every `camera` subcommand takes. */
@@ -25,6 +26,10 @@ export interface ConnectionOptions {
 
 export interface SetupCommandOptions extends ConnectionOptions {
   recipient: string;
+  /** Absent: the --recipient URL's scheme. */
+  protocol?: RecipientProtocol;
+  /** SFTP: the receiver's RSA host key fingerprint; absent, read from the receiver's state (--store/--tokens). */
+  sftpFingerprint?: string;
   token?: string;
   createToken?: boolean;
   store: string;

@@ -19,6 +19,7 @@ import { AXIS_DEFAULT_FILENAME_PATTERN } from '../camera/filename-pattern.js';
 import { EVENT_ALIASES, EVENT_ALIAS_USAGES } from '../camera/vapix/event-aliases.js';
 import { describeDurationMs, describePulseInterval, DEFAULT_PULSE, InvalidDurationError, InvalidPulseIntervalError, parseDurationMs, parsePulseInterval } from '../camera/vapix/pulse.js';
 import { DEFAULT_CLIP_FILENAME, DEFAULT_CLIP_POST_MS, DEFAULT_CLIP_PRE_MS, DEFAULT_POST_DURATION_MS } from '../camera/vapix/setup-defaults.js';
+import { RECIPIENT_PROTOCOLS } from '../camera/vapix/recipients.js';
 import { configurationNameFor } from '../camera/vapix/setup-name.js';
 import { DEFAULT_STORE_LOCATION } from '../stores/location.js';
 import type { ConnectionOptions, RemoveCommandOptions, SetupCommandOptions } from './camera-options.js';
@@ -64,10 +65,17 @@ const EVENT_HELP = [
   'A fixed action (images, or a clip of --pre + --post) fires when the event starts (the rule\'s start event, with its state =1 for',
   'an event that lasts); with --clip-while-active the event is the rule\'s condition and the clip lasts as long as the event.',
   '',
+  '',
+  'SFTP and FTP (--recipient sftp://host:port/ or ftp://host:port/): the camera logs in with its name (the camera the token is for) as the',
+  'user and the token as the password. SFTP pins the receiver\'s RSA host key: --sftp-fingerprint, or read from --store/--tokens as for',
+  '--create-token. FTP is passive, with temporary names; Axis\' FTP recipient has no FTPS, so the token crosses the network in clear.',
+  '',
   'Examples:',
   '  camera setup --camera 192.168.1.90 --user root --recipient https://images.example.net/ --create-token',
   '  camera setup --camera 192.168.1.90 --user root --recipient https://images.example.net/ --create-token --on motion --send clip --pre 3s --post 7s',
   '  camera setup --camera 192.168.1.90 --user root --recipient https://images.example.net/ --create-token --on input:1 --max-images 3 --name door',
+  '  camera setup --camera 192.168.1.90 --user root --recipient sftp://192.168.1.20:2222/ --create-token --name door',
+  '  camera setup --camera 192.168.1.90 --user root --recipient ftp://192.168.1.20:2121/ --create-token --name door --on motion --send clip',
 ].join('\n');
 
 /**
@@ -88,11 +96,23 @@ export function addCameraCommand(program: Command): Command {
       .command('setup')
       .description('create (or replace) the recipient, pulse schedule (unless --on), send-images or send-clip action and rule; undone again if a step fails'),
   )
-    .addOption(new Option('--recipient <url>', 'the receiver\'s URL the camera posts to').env(env('RECIPIENT')).makeOptionMandatory())
-    .addOption(new Option('--token <token>', 'access token the camera sends as accessToken=…').env(env('TOKEN')).conflicts('createToken'))
+    .addOption(
+      new Option('--recipient <url>', 'the receiver\'s URL the camera sends to: https://…, http://…, sftp://host:port/ or ftp://host:port/').env(env('RECIPIENT')).makeOptionMandatory(),
+    )
+    .addOption(
+      new Option('--protocol <protocol>', 'the recipient\'s protocol (default: the --recipient URL\'s scheme; with it, --recipient may be host:port)').choices([...RECIPIENT_PROTOCOLS]),
+    )
+    .addOption(new Option('--token <token>', 'access token the camera sends as accessToken=… (SFTP/FTP: its password)').env(env('TOKEN')).conflicts('createToken'))
     .addOption(new Option('--create-token', 'create a token per camera in the token registry (camera name: --name or the address)'))
-    .addOption(new Option('--store <location>', 'with --create-token: the store whose token registry to use').env(env('STORE')).default(DEFAULT_STORE_LOCATION))
-    .addOption(new Option('--tokens <location>', 'with --create-token: the token registry (as for serve)').env(env('TOKENS')))
+    .addOption(
+      new Option('--sftp-fingerprint <fingerprint>', 'SFTP: the receiver\'s RSA host key fingerprint, SHA256:… or MD5, as `sftp fingerprints` prints it (default: read from --store/--tokens)').env(
+        env('SFTP_FINGERPRINT'),
+      ),
+    )
+    .addOption(
+      new Option('--store <location>', 'with --create-token, or SFTP/FTP: the store whose token registry (and SFTP host keys) to use').env(env('STORE')).default(DEFAULT_STORE_LOCATION),
+    )
+    .addOption(new Option('--tokens <location>', 'with --create-token, or SFTP/FTP: the token registry (as for serve)').env(env('TOKENS')))
     .addOption(
       new Option(
         '--on <event>',

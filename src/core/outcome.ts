@@ -12,7 +12,7 @@ import type { MediaKind } from './media-types.js';
 /** What the caller is told, what metrics count, and what the log says (never a token). */
 export interface UploadOutcome {
   status: number;
-  body: { message: string } | StoredImageReceipt;
+  body: { message: string; stored?: PushImageReceipt[] } | StoredImageReceipt | StoredPushReceipt;
   headers: Record<string, string>;
   /** Why a token was not accepted, when that is why the upload was refused. */
   tokenRefusal?: TokenRefusal;
@@ -29,6 +29,10 @@ export interface OutcomeFacts {
   /** What was stored: an image or a clip. */
   kind?: MediaKind;
   filename?: string;
+  /** A push's stored keys, in the order of its parts (also those stored before a part failed). */
+  keys?: string[];
+  /** A push's event type, as its event part names it. */
+  eventType?: string;
   error?: string;
   cause?: unknown;
 }
@@ -43,6 +47,25 @@ export interface StoredImageReceipt {
    */
   sha256?: string;
   camera: string;
+}
+
+/** One image of a camera's push, as stored. */
+export interface PushImageReceipt {
+  key: string;
+  bytes: number;
+  /** As in {@link StoredImageReceipt}. */
+  sha256?: string;
+}
+
+/**
+ * The JSON body of a 200 for a camera's push (an event part and its images): every image, in the
+ * order of its parts, and the facts of the event kept with each of them.
+ */
+export interface StoredPushReceipt {
+  camera: string;
+  images: PushImageReceipt[];
+  /** The event's facts (type, state, channel, time, plate, …), as kept in each image's metadata, decoded. */
+  event: Record<string, string>;
 }
 
 /** `missing`: no token (401); `invalid`: unknown or revoked (403); `rate_limited`: too many failures (429). */
@@ -98,7 +121,7 @@ export interface OutcomeRecorder {
 /** One log record per upload: its level, message and fields. The token is never among them. */
 export interface OutcomeLogRecord {
   level: 'info' | 'warn' | 'error';
-  message: 'image stored' | 'clip stored' | 'upload rejected' | 'upload failed';
+  message: 'image stored' | 'clip stored' | 'push stored' | 'upload rejected' | 'upload failed';
   fields: Omit<OutcomeFacts, 'cause'> & { status: number; durationMs: number; remoteAddress: string };
   /** The underlying error of a failure, for the logger's error serialiser. */
   cause?: unknown;
@@ -108,7 +131,7 @@ export function outcomeLogRecord(outcome: UploadOutcome, durationMs: number, rem
   const { cause, ...facts } = outcome.log;
   const fields = { ...facts, status: outcome.status, durationMs: Math.round(durationMs * 10) / 10, remoteAddress };
   const kind = outcomeKind(outcome.status);
-  if (kind === 'stored') return { level: 'info', message: facts.kind === 'clip' ? 'clip stored' : 'image stored', fields };
+  if (kind === 'stored') return { level: 'info', message: facts.keys !== undefined ? 'push stored' : facts.kind === 'clip' ? 'clip stored' : 'image stored', fields };
   if (kind === 'rejected') return { level: 'warn', message: 'upload rejected', fields };
   return { level: 'error', message: 'upload failed', fields, ...(cause !== undefined && { cause }) };
 }

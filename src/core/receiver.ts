@@ -1,3 +1,5 @@
+import { eventMetadata, readCameraEvent } from './camera-event.js';
+import type { CameraEventFacts } from './camera-event.js';
 import { announcedSha256 } from './content-digest.js';
 import { UploadError } from './errors.js';
 import { cameraFilename, storedFilename } from './filename.js';
@@ -5,10 +7,11 @@ import { ImageBody, tooLargeMessage } from './image-body.js';
 import type { SizeLimit } from './image-body.js';
 import { ACCEPTED_MEDIA_TYPES, SIGNATURE_BYTES, UNNAMED_BINARY_TYPE, leavesTypeToBytes, mediaTypeForBytes, mediaTypeForContentType } from './media-types.js';
 import type { MediaKind, MediaType } from './media-types.js';
-import { MULTIPART_FRAMING_BYTES, isMultipartForm, openMultipartFile } from './multipart.js';
+import { MULTIPART_FRAMING_BYTES, isMultipartForm, openMultipartForm } from './multipart.js';
+import type { MultipartFile, MultipartPush, MultipartUpload } from './multipart.js';
 import { KeyTemplate, alternateKey } from './object-key.js';
 import { failureOutcome, presentedToken, refusal } from './outcome.js';
-import type { OutcomeFacts, StoredImageReceipt, UploadOutcome } from './outcome.js';
+import type { OutcomeFacts, PushImageReceipt, StoredImageReceipt, StoredPushReceipt, UploadOutcome } from './outcome.js';
 import type { ImageStore } from './store.js';
 
 /** Maps a presented token to the camera it belongs to. */
@@ -98,7 +101,9 @@ export const DEFAULT_MAX_CLIP_BYTES = 512 * 1024 * 1024;
  * Lambda handler both call it, so they answer the same request the same way.
  *
  * `GET`/`HEAD` → 200 (the camera's Test button, no token); `POST` → store one image or video
- * clip, as a raw body or the one file part of a `multipart/form-data` body; other methods → 405.
+ * clip, as a raw body or the one file part of a `multipart/form-data` body, or each image of a
+ * camera's push (a form whose first part is an event: see {@link ImageReceiver.receive}); other
+ * methods → 405.
  * Missing token → 401, unknown → 403; unaccepted `Content-Type` or bytes that do not match it →
  * 415; empty body → 400; over the size limit of its kind (image or clip) → 413; store down → 503,
  * full → 507.
@@ -257,33 +262,113 @@ export class ImageReceiver {
   }
 
   /**
-   * Reads, checks and stores the body of an admitted upload: a raw body, or the file part of a
-   * multipart one. `events.kindKnown` hears as soon as it is known whether it is an image or a clip.
+   * Reads, checks and stores the body of an admitted upload: a raw body, the file part of a
+   * multipart one, or each image of a camera's push (a multipart body whose first part is an
+   * event). `events.kindKnown` hears as soon as it is known whether it is an image or a clip.
    */
   async receive(upload: AdmittedUpload, source: AsyncIterable<Uint8Array>, events: ReceiveEvents = {}): Promise<UploadOutcome> {
+    if (upload.multipart === undefined) return this.receiveFile(upload, { filename: upload.filename, type: upload.type, body: source }, events);
+    const { camera } = upload;
+    let form: MultipartUpload;
+    try {
+      form = await openMultipartForm(upload.multipart, source, this.multipartLimit());
+    } catch (error) {
+      return failureOutcome(error, { camera, ...(upload.filename !== undefined && { filename: printable(upload.filename) }) });
+    }
+    if (form.kind === 'push') return this.receivePush(upload, form.push, events);
+    const { file } = form;
+    const filename = file.filename ?? upload.filename;
+    const declared = declaredType(file.contentType);
+    if (declared === 'unaccepted') {
+      file.discard();
+      return refusal(415, unacceptedTypeMessage(`"${printable(file.contentType!)}" (of the multipart body's file part)`), {
+        camera,
+        ...(filename !== undefined && { filename: printable(filename) }),
+      });
+    }
+    return this.receiveFile(upload, { filename, type: declared, body: file.body }, events);
+  }
+
+  /**
+   * A camera's push: its event part is read (refused, with nothing stored, when it cannot be), then
+   * each image part goes through the contract in turn, as one upload would, with the event's facts
+   * in its metadata; each is stored (durably) before the next part is read. 200 lists them all.
+   * The first part that fails ends the push: the answer is that part's (its status, `Retry-After`,
+   * message), saying which part it was and what was stored before it (`stored`); nothing of that
+   * part or any after it is kept.
+   */
+  private async receivePush(upload: AdmittedUpload, push: MultipartPush, events: ReceiveEvents): Promise<UploadOutcome> {
+    const { camera } = upload;
+    let facts: CameraEventFacts;
+    try {
+      facts = await readCameraEvent(push.event.format, push.event.text);
+    } catch (error) {
+      push.stop();
+      return failureOutcome(error, { camera });
+    }
+    const metadata = eventMetadata(facts);
+    const event = Object.fromEntries(Object.entries(facts));
+    const stored: PushImageReceipt[] = [];
+    const pushFacts = (): OutcomeFacts => ({
+      camera,
+      keys: stored.map((image) => image.key),
+      bytes: stored.reduce((sum, image) => sum + image.bytes, 0),
+      kind: 'image',
+      ...(facts.type !== undefined && { eventType: facts.type }),
+    });
+    for (;;) {
+      let part: MultipartFile | undefined;
+      let outcome: UploadOutcome;
+      try {
+        part = await push.nextImage();
+      } catch (error) {
+        outcome = failureOutcome(error, {});
+        return pushFailure(outcome, stored, pushFacts(), undefined);
+      }
+      if (part === undefined) break;
+      const declared = declaredType(part.contentType);
+      if (declared === 'unaccepted') {
+        push.stop();
+        outcome = refusal(415, unacceptedTypeMessage(`"${printable(part.contentType!)}" (of an image part of the push)`));
+      } else {
+        outcome = await this.receiveFile(upload, { filename: part.filename, type: declared, body: part.body }, events, metadata);
+      }
+      if (outcome.status !== 200 || !('key' in outcome.body)) {
+        push.stop();
+        return pushFailure(outcome, stored, pushFacts(), { index: stored.length + 1, filename: part.filename });
+      }
+      const { key, bytes, sha256 } = outcome.body;
+      stored.push({ key, bytes, ...(sha256 !== undefined && { sha256 }) });
+    }
+    if (stored.length === 0) {
+      return refusal(400, 'The push has an event part but no image part; nothing was stored. Send events with their pictures to this receiver, and picture-less events elsewhere.', pushFacts());
+    }
+    const receipt: StoredPushReceipt = { camera, images: stored, event };
+    return { status: 200, body: receipt, headers: {}, log: pushFacts() };
+  }
+
+  /**
+   * Reads, checks and stores one file: a raw body, a multipart body's file, an image of a push
+   * (with the event's facts as `extraMetadata`).
+   */
+  private async receiveFile(
+    upload: AdmittedUpload,
+    file: { filename: string | undefined; type: MediaType | undefined; body: AsyncIterable<Uint8Array> },
+    events: ReceiveEvents,
+    extraMetadata: Record<string, string> = {},
+  ): Promise<UploadOutcome> {
     const { camera, receivedAt } = upload;
-    let { filename, type } = upload;
+    const { filename } = file;
+    let { type } = file;
     const facts = (): OutcomeFacts => ({ camera, ...(filename !== undefined && { filename: printable(filename) }) });
     let body: ImageBody | undefined;
     try {
-      let bytes = source;
-      if (upload.multipart !== undefined) {
-        const file = await openMultipartFile(upload.multipart, source, this.multipartLimit());
-        filename = file.filename ?? filename;
-        bytes = file.body;
-        const declared = declaredType(file.contentType);
-        if (declared === 'unaccepted') {
-          file.discard();
-          return refusal(415, unacceptedTypeMessage(`"${printable(file.contentType!)}" (of the multipart body's file part)`), facts());
-        }
-        type = declared;
-      }
       if (type) events.kindKnown?.(type.kind);
 
       // Hashing is a fifth of a minimal receiver's CPU per image: only when a client's digest or the store needs it.
       const hashed = upload.expectedSha256 !== undefined || this.store.needsSha256 === true;
       const limit = this.sizeLimit(type?.kind);
-      const reading = new ImageBody(bytes, limit.maxBytes, { sha256: hashed, expectedSha256: upload.expectedSha256, tooLargeMessage: limit.message });
+      const reading = new ImageBody(file.body, limit.maxBytes, { sha256: hashed, expectedSha256: upload.expectedSha256, tooLargeMessage: limit.message });
       body = reading;
       const head = await body.head(SIGNATURE_BYTES);
       if (head.byteLength === 0) return refusal(400, emptyMessage, facts());
@@ -317,6 +402,7 @@ export class ImageReceiver {
           camera,
           'received-at': receivedAt.toISOString(),
           ...(filename !== undefined && { 'camera-filename': encodeURIComponent(filename) }),
+          ...extraMetadata,
         },
       });
       const receipt: StoredImageReceipt = { key: stored.key, bytes: body.bytes, ...(hashed && { sha256: body.sha256() }), camera };
@@ -326,6 +412,23 @@ export class ImageReceiver {
       return failureOutcome(error, facts());
     }
   }
+}
+
+/**
+ * A push that failed at a part (`part`: its place and filename; undefined when the form itself
+ * failed between parts): that failure's status, headers and message, with what was stored before
+ * it, in the message and as `stored`.
+ */
+function pushFailure(outcome: UploadOutcome, stored: PushImageReceipt[], facts: OutcomeFacts, part: { index: number; filename: string | undefined } | undefined): UploadOutcome {
+  const original = 'message' in outcome.body ? outcome.body.message : 'The push was not stored.';
+  const which = part === undefined ? '' : ` This was image part ${part.index} of the push${part.filename === undefined ? '' : ` ("${printable(part.filename)}")`}.`;
+  const before = stored.length === 0 ? ' Nothing of the push was stored.' : ` Stored before the failure: ${stored.map((image) => image.key).join(', ')}; nothing after it.`;
+  const message = `${original}${which}${before}`;
+  return {
+    ...outcome,
+    body: { message, stored },
+    log: { ...outcome.log, ...facts, error: outcome.log.error ?? original },
+  };
 }
 
 const emptyMessage = 'The request has no image or clip: the body is empty.';

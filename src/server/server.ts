@@ -17,7 +17,11 @@ import type { ReceiveBound } from './receive-deadline.js';
 export interface ReceiverServerOptions {
   receiver: ImageReceiver;
   store: ImageStore;
-  /** Where cameras POST images and clips; `GET`/`HEAD` there answer the camera's Test button. */
+  /**
+   * Where cameras POST images and clips; `GET`/`HEAD` there answer the camera's Test button. Below
+   * it, `t/<token>/` takes the same requests with the token in the path, for cameras whose
+   * recipient setting cannot carry a query string (Hikvision's HTTP listening, Dahua's upload path).
+   */
   recipientPath?: string;
   tls?: { cert: Buffer | string; key: Buffer | string };
   /** Log level (`info` by default) and where the JSON lines go (standard output by default). */
@@ -71,6 +75,8 @@ export const DEFAULT_LIMITS: ServerLimits = { maxInFlight: 128, failedAuthPerMin
 export async function createReceiverServer(options: ReceiverServerOptions): Promise<FastifyInstance> {
   const { store } = options;
   const recipientPath = options.recipientPath ?? '/';
+  const tokenPathPrefix = `${recipientPath.replace(/\/+$/, '')}${TOKEN_PATH_SEGMENT}`;
+  const isUploadPath = (path: string): boolean => path === recipientPath || (path.startsWith(tokenPathPrefix) && /^[^/]+(\/.*)?$/.test(path.slice(tokenPathPrefix.length)));
   const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const metrics = options.metrics ?? new ReceiverMetrics();
@@ -91,7 +97,8 @@ export async function createReceiverServer(options: ReceiverServerOptions): Prom
       level: options.log?.level ?? 'info',
       ...(options.log?.stream && { stream: options.log.stream }),
       serializers: {
-        req: (request: FastifyRequest) => ({ method: request.method, path: pathOf(request.url), remoteAddress: request.ip }),
+        // A token in the path (`…/t/<token>/`) is never logged.
+        req: (request: FastifyRequest) => ({ method: request.method, path: withoutPathToken(pathOf(request.url)), remoteAddress: request.ip }),
       },
     },
     // One line per upload is written by the route itself (without the query string).
@@ -116,7 +123,7 @@ export async function createReceiverServer(options: ReceiverServerOptions): Prom
       // With a listener here Node leaves `100 Continue` to us: the upload route sends it once the
       // token, type and announced size are accepted, so a refused camera never sends the image.
       server.on('checkContinue', (request: http.IncomingMessage, response: http.ServerResponse) => {
-        if (pathOf(request.url ?? '/') !== recipientPath) response.writeContinue();
+        if (!isUploadPath(pathOf(request.url ?? '/'))) response.writeContinue();
         handler(request, response);
       });
       return server;
@@ -152,10 +159,24 @@ export async function createReceiverServer(options: ReceiverServerOptions): Prom
       exposeHeadRoute: false,
       handler: (request, reply) => uploads.handle(request, reply),
     });
+    // The token in the path, and anything after it (a camera may add to the path it is given).
+    for (const url of [`${tokenPathPrefix}:token`, `${tokenPathPrefix}:token/*`]) {
+      scope.route({
+        method: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'],
+        url,
+        exposeHeadRoute: false,
+        handler: (request, reply) => uploads.handle(request, reply, (request.params as { token: string }).token),
+      });
+    }
     done();
   });
 
   app.get('/healthz', () => ({ status: 'ok' }));
+  // Dahua cameras with an HTTP upload server check it with these GETs, at the root of the host
+  // (seen by public receivers; unverified): answered as the camera's Test button is.
+  for (const path of ['/PictureHttpUpload/keepalive', '/EventHttpUpload/keepalive']) {
+    app.get(path, () => ({ message: 'images-to-s3 receiver is ready.' }));
+  }
   if (store instanceof SpooledStore) metrics.watchSpool(() => store.report());
   app.get('/readyz', async (request, reply) => {
     try {
@@ -171,7 +192,7 @@ export async function createReceiverServer(options: ReceiverServerOptions): Prom
   });
   app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
   app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({ message: `Nothing at ${pathOf(request.url)}: cameras send images and clips to ${recipientPath}.` }),
+    reply.code(404).send({ message: `Nothing at ${withoutPathToken(pathOf(request.url))}: cameras send images and clips to ${recipientPath}.` }),
   );
   return app;
 }
@@ -189,7 +210,8 @@ class UploadRoute {
     private readonly clipBound: ReceiveBound,
   ) {}
 
-  async handle(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  /** `pathToken`: the token of a `…/t/<token>/` path, taken as an `accessToken` parameter is. */
+  async handle(request: FastifyRequest, reply: FastifyReply, pathToken?: string): Promise<FastifyReply> {
     const started = performance.now();
     const isUpload = request.method === 'POST';
     let outcome: UploadOutcome;
@@ -198,7 +220,7 @@ class UploadRoute {
     } else {
       if (isUpload) this.metrics.inFlight.set(++this.inFlight);
       try {
-        outcome = await this.process(request, reply);
+        outcome = await this.process(request, reply, pathToken);
       } finally {
         if (isUpload) this.metrics.inFlight.set(--this.inFlight);
       }
@@ -216,12 +238,11 @@ class UploadRoute {
     return reply.code(outcome.status).headers(outcome.headers).send(outcome.body);
   }
 
-  private async process(request: FastifyRequest, reply: FastifyReply): Promise<UploadOutcome> {
-    const admission = await this.receiver.admit({
-      method: request.method,
-      query: new URLSearchParams(queryOf(request.url)),
-      headers: request.headers,
-    });
+  private async process(request: FastifyRequest, reply: FastifyReply, pathToken: string | undefined): Promise<UploadOutcome> {
+    const query = new URLSearchParams(queryOf(request.url));
+    // One token in the path and another in the query are refused as two different tokens are (400).
+    if (pathToken !== undefined) query.append('accessToken', pathToken);
+    const admission = await this.receiver.admit({ method: request.method, query, headers: request.headers });
     if (!('admitted' in admission)) {
       if (admission.tokenRefusal) {
         const retryAfter = this.failedAuth.fail(request.ip);
@@ -253,6 +274,14 @@ function logOutcome(request: FastifyRequest, outcome: UploadOutcome, durationMs:
 /** `120 s`, `30 min`: a bound as the options give it. */
 function duration(ms: number): string {
   return ms >= 60_000 && ms % 60_000 === 0 ? `${ms / 60_000} min` : `${Math.round(ms / 100) / 10} s`;
+}
+
+/** The path segment before a token in the path: `<recipient path>/t/<token>/`. */
+const TOKEN_PATH_SEGMENT = '/t/';
+
+/** A path as it may be logged or echoed: the token of a `…/t/<token>` path replaced. */
+function withoutPathToken(path: string): string {
+  return path.replace(/(^|\/)t\/[^/]+/g, '$1t/<token>');
 }
 
 function pathOf(url: string): string {

@@ -65,6 +65,8 @@ export interface ContractExpectation {
   key?: (today: string) => RegExp;
   /** The bytes stored, when they are not the request's body (a multipart form's file). */
   stored?: Buffer;
+  /** A camera's push: each image stored (its key and bytes, in the order of its parts), and the event's facts in the answer. */
+  push?: { images: Array<{ key: (today: string) => RegExp; stored: Buffer }>; event: Record<string, string> };
   /** The answer has no body (HEAD). */
   emptyBody?: boolean;
   allow?: string;
@@ -85,6 +87,17 @@ const sha256Of = (bytes: Buffer): Buffer => createHash('sha256').update(bytes).d
 const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 const keyIs = (name: string) => (today: string) => new RegExp(`^${CONTRACT_CAMERA}/${escape(today)}/${escape(name)}$`);
 const otherBytes = Buffer.concat([SAMPLE_JPEG.subarray(0, 200), Buffer.from('different'), SAMPLE_JPEG.subarray(200)]);
+
+/** Hikvision's ANPR event (EventNotificationAlert), shortened, as its HTTP listening sends it beside the pictures. */
+const ANPR_XML = Buffer.from(
+  '<?xml version="1.0" encoding="UTF-8"?>\n<EventNotificationAlert version="2.0" xmlns="http://www.hikvision.com/ver20/XMLSchema">\n' +
+    '<ipAddress>10.2.124.188</ipAddress><portNo>80</portNo><protocol>HTTP</protocol><channelID>1</channelID>\n' +
+    '<dateTime>2026-11-23T13:49:00+01:00</dateTime><activePostCount>1</activePostCount><eventType>ANPR</eventType>\n' +
+    '<eventState>active</eventState><eventDescription>ANPR</eventDescription>\n' +
+    '<ANPR><licensePlate>KH35192</licensePlate><direction>forward</direction><confidenceLevel>100</confidenceLevel></ANPR>\n' +
+    '<picNum>2</picNum></EventNotificationAlert>\n',
+);
+const ANPR_EVENT = { type: 'ANPR', state: 'active', channel: '1', time: '2026-11-23T13:49:00+01:00', plate: 'KH35192', direction: 'forward' };
 
 export const CONTRACT_CASES: readonly ContractCase[] = [
   { name: 'GET answers 200 without a token (the camera\'s Test button)', request: { method: 'GET', token: 'none', body: Buffer.alloc(0) }, expect: { status: 200, message: /ready/ } },
@@ -230,6 +243,64 @@ export const CONTRACT_CASES: readonly ContractCase[] = [
     },
     expect: { status: 400, message: /more than one file.*nothing was stored/ },
   },
+  {
+    name: 'a camera\'s push (Hikvision ANPR: an XML event part, then two JPEG parts) stores each image under its part\'s filename',
+    request: {
+      method: 'POST',
+      token: 'valid',
+      contentType: FORM_CONTENT_TYPE,
+      filename: null,
+      body: multipartBody([
+        { name: 'anpr.xml', filename: 'anpr.xml', contentType: 'application/xml; charset="UTF-8"', body: ANPR_XML },
+        { name: 'licensePlatePicture.jpg', filename: 'licensePlatePicture.jpg', contentType: 'image/jpeg', body: SAMPLE_JPEG },
+        { name: 'detectionPicture.jpg', filename: 'detectionPicture.jpg', contentType: 'image/jpeg', body: otherBytes },
+      ]),
+    },
+    expect: {
+      status: 200,
+      push: {
+        images: [
+          { key: (today) => new RegExp(`^${CONTRACT_CAMERA}/${escape(today)}/licensePlatePicture(-[0-9a-z]+)?\\.jpg$`), stored: SAMPLE_JPEG },
+          { key: (today) => new RegExp(`^${CONTRACT_CAMERA}/${escape(today)}/detectionPicture(-[0-9a-z]+)?\\.jpg$`), stored: otherBytes },
+        ],
+        event: ANPR_EVENT,
+      },
+    },
+  },
+  {
+    name: 'a camera\'s push with a JSON event part (Hikvision event_log) stores its image',
+    request: {
+      method: 'POST',
+      token: 'valid',
+      contentType: FORM_CONTENT_TYPE,
+      filename: null,
+      body: multipartBody([
+        { name: 'event_log', contentType: 'application/json', body: Buffer.from(JSON.stringify({ eventType: 'AccessControllerEvent', eventState: 'active', channelID: 1, dateTime: '2026-11-23T13:50:00+01:00' })) },
+        { name: 'Picture', filename: 'Picture.jpg', contentType: 'image/jpeg', body: SAMPLE_JPEG },
+      ]),
+    },
+    expect: {
+      status: 200,
+      push: {
+        images: [{ key: (today) => new RegExp(`^${CONTRACT_CAMERA}/${escape(today)}/Picture(-[0-9a-z]+)?\\.jpg$`), stored: SAMPLE_JPEG }],
+        event: { type: 'AccessControllerEvent', state: 'active', channel: '1', time: '2026-11-23T13:50:00+01:00' },
+      },
+    },
+  },
+  {
+    name: 'a camera\'s push whose image part is not an image is 415 and nothing is stored',
+    request: {
+      method: 'POST',
+      token: 'valid',
+      contentType: FORM_CONTENT_TYPE,
+      filename: null,
+      body: multipartBody([
+        { name: 'anpr.xml', filename: 'anpr.xml', contentType: 'application/xml', body: ANPR_XML },
+        { name: 'licensePlatePicture.jpg', filename: 'licensePlatePicture.jpg', contentType: 'image/jpeg', body: Buffer.from('<html><script>alert(1)</script></html>') },
+      ]),
+    },
+    expect: { status: 415, message: /but the bytes are not an image.*image part 1 of the push.*Nothing of the push was stored\.$/ },
+  },
 ];
 
 /** A runtime the table runs against. */
@@ -290,6 +361,20 @@ export async function checkContractCase(target: ContractTarget, testCase: Contra
   if (expected.allow) assert.equal(response.headers.allow, expected.allow);
   assert.ok(!response.body.includes(target.token), 'the answer echoes the token');
 
+  const push = expected.push;
+  if (push) {
+    const images = response.json.images as Array<{ key: string; bytes: number; sha256?: string }>;
+    assert.equal(images.length, push.images.length, response.body);
+    assert.deepEqual(response.json.event, push.event);
+    assert.equal(response.json.camera, CONTRACT_CAMERA);
+    for (const [n, image] of images.entries()) {
+      const want: { key: (today: string) => RegExp; stored: Buffer } = push.images[n]!;
+      assert.match(image.key, want.key(today));
+      assert.deepEqual(image, { key: image.key, bytes: want.stored.byteLength, ...(target.hashesEveryBody && { sha256: sha256Of(want.stored).toString('hex') }) });
+      assert.deepEqual(await target.object(image.key), want.stored, `the stored bytes of ${image.key} differ from those sent`);
+    }
+    return;
+  }
   if (expected.key === undefined) {
     assert.deepEqual(await target.keys(), before, 'a refused request stored something');
     return;

@@ -46,9 +46,37 @@ type Algorithm = 'MD5' | 'SHA-256' | 'SHA-512-256';
 const NODE_HASH: Record<Algorithm, string> = { MD5: 'md5', 'SHA-256': 'sha256', 'SHA-512-256': 'sha512-256' };
 
 const HTTP_RECIPIENT = ['upload_url', 'login', 'password', 'proxy_host', 'proxy_port', 'proxy_login', 'proxy_password', 'qos'];
+/** VAPIX's FTP recipient (`temporary` since AXIS OS 5.70); no TLS setting is documented. */
+export const FTP_RECIPIENT = ['host', 'upload_path', 'port', 'login', 'password', 'passive', 'temporary', 'qos'];
+/**
+ * VAPIX's SFTP recipient: one of the two fingerprints is required; `ssh_auth_type` 1 (public key)
+ * and the key fields are documented as not supported, `temporary` too.
+ */
+export const SFTP_RECIPIENT = [
+  'host',
+  'upload_path',
+  'port',
+  'login',
+  'password',
+  'ssh_host_pub_key_md5',
+  'ssh_host_pub_key_sha256',
+  'ssh_auth_type',
+  'ssh_public_key',
+  'ssh_private_key',
+  'ssh_private_key_passphrase',
+  'temporary',
+  'qos',
+];
 const SEND_IMAGES = ['stream_options', 'pre_duration', 'post_duration', 'max_images', 'create_folder', 'filename', 'max_sequence_number', 'custom_params'];
 /** The HTTP(S) send video clip action's parameters, as VAPIX lists them (`max_file_size`, `max_duration`: "Not supported. Use empty string."). */
 const SEND_VIDEOCLIP = ['stream_options', 'pre_duration', 'post_duration', 'create_folder', 'filename', 'max_file_size', 'max_duration', 'custom_params'];
+/**
+ * The file protocols' actions have no `custom_params` ("HTTP and HTTPS recipients: Additional CGI
+ * arguments"); a real `unlimited.send_videoclip.sftp` configuration published with its parameters
+ * (AXIS OS 10.12–12.11) lists exactly the clip's others plus the recipient's.
+ */
+const FILE_SEND_IMAGES = SEND_IMAGES.filter((name) => name !== 'custom_params');
+const FILE_SEND_VIDEOCLIP = SEND_VIDEOCLIP.filter((name) => name !== 'custom_params');
 
 /** A template of the simulated firmware. */
 export interface SimulatedTemplate {
@@ -62,7 +90,8 @@ export interface SimulatedTemplate {
 export const SIMULATED_RECIPIENT_TEMPLATES: SimulatedTemplate[] = [
   { token: 'com.axis.recipient.http', parameters: HTTP_RECIPIENT },
   { token: 'com.axis.recipient.https', parameters: [...HTTP_RECIPIENT, 'validate_server_cert'] },
-  { token: 'com.axis.recipient.ftp', parameters: ['host', 'upload_path', 'port', 'login', 'password', 'passive', 'temporary', 'qos'] },
+  { token: 'com.axis.recipient.ftp', parameters: FTP_RECIPIENT },
+  { token: 'com.axis.recipient.sftp', parameters: SFTP_RECIPIENT },
 ];
 
 /** Action templates of the simulated firmware. */
@@ -73,6 +102,11 @@ export const SIMULATED_ACTION_TEMPLATES: SimulatedTemplate[] = [
   { token: 'com.axis.action.fixed.send_videoclip.https', parameters: SEND_VIDEOCLIP, recipientTemplate: 'com.axis.recipient.https' },
   { token: 'com.axis.action.unlimited.send_videoclip.http', parameters: SEND_VIDEOCLIP, recipientTemplate: 'com.axis.recipient.http' },
   { token: 'com.axis.action.unlimited.send_videoclip.https', parameters: SEND_VIDEOCLIP, recipientTemplate: 'com.axis.recipient.https' },
+  ...(['ftp', 'sftp'] as const).flatMap((protocol) => [
+    { token: `com.axis.action.fixed.send_images.${protocol}`, parameters: FILE_SEND_IMAGES, recipientTemplate: `com.axis.recipient.${protocol}` },
+    { token: `com.axis.action.fixed.send_videoclip.${protocol}`, parameters: FILE_SEND_VIDEOCLIP, recipientTemplate: `com.axis.recipient.${protocol}` },
+    { token: `com.axis.action.unlimited.send_videoclip.${protocol}`, parameters: FILE_SEND_VIDEOCLIP, recipientTemplate: `com.axis.recipient.${protocol}` },
+  ]),
   { token: 'com.axis.action.fixed.notification.http', parameters: ['message', 'parameters'], recipientTemplate: 'com.axis.recipient.http' },
 ];
 
@@ -1099,6 +1133,24 @@ function validateParameters(token: string, parameters: Map<string, string>): voi
   }
   const validate = parameters.get('validate_server_cert');
   if (validate !== undefined && validate !== '0' && validate !== '1') throw problem('validate_server_cert must be 0 or 1');
+  // The file protocols' recipients (VAPIX: host "Required", port an unsigned integer, switches 0 or 1).
+  if (/\.s?ftp$/.test(token)) {
+    if ((parameters.get('host') ?? '') === '') throw problem('host is required');
+    const port = parameters.get('port') ?? '';
+    if (!(/^\d+$/.test(port) && Number(port) >= 1 && Number(port) <= 65535)) throw problem(`port must be 1…65535, not ${JSON.stringify(port)}`);
+  }
+  for (const name of ['passive', 'temporary']) {
+    const value = parameters.get(name);
+    if (value !== undefined && value !== '0' && value !== '1') throw problem(`${name} must be 0 or 1, not ${JSON.stringify(value)}`);
+  }
+  if (parameters.has('ssh_auth_type')) {
+    const authType = parameters.get('ssh_auth_type');
+    if (authType !== '1' && authType !== '2') throw problem(`ssh_auth_type must be 1 or 2, not ${JSON.stringify(authType)}`);
+    const md5 = parameters.get('ssh_host_pub_key_md5') ?? '';
+    const sha256 = parameters.get('ssh_host_pub_key_sha256') ?? '';
+    if (md5 !== '' && !/^[0-9A-Fa-f]{32}$/.test(md5)) throw problem(`ssh_host_pub_key_md5 must be 32 hexadecimal characters, not ${JSON.stringify(md5)}`);
+    if (md5 === '' && sha256 === '') throw problem('it is mandatory to have at least one key: ssh_host_pub_key_md5 or ssh_host_pub_key_sha256');
+  }
   const qos = parameters.get('qos');
   if (qos !== undefined && !(/^\d+$/.test(qos) && Number(qos) <= 63)) throw problem('qos must be 0…63');
   unsigned('proxy_port', true);

@@ -4,6 +4,9 @@
  * or "send video clip" action and the rule of AXIS.md §2–3, created over VAPIX in that order and
  * removed in the reverse one.
  *
+ * The recipient is HTTPS or HTTP (the token in the action's custom parameters), or SFTP or FTP
+ * (the camera's name as the user, its token as the password; see ./recipients.ts).
+ *
  * What starts the action is a pulse schedule (every minute unless told otherwise) or any event of
  * the camera (`--on`, see ./events.ts for how it becomes the rule's start event or condition).
  *
@@ -37,25 +40,58 @@ import type {
 } from './services.js';
 import { TNS1_NS, TNSAXIS_NS } from './soap.js';
 import { DEFAULT_CLIP_FILENAME, DEFAULT_CLIP_POST_MS, DEFAULT_CLIP_PRE_MS, DEFAULT_POST_DURATION_MS } from './setup-defaults.js';
+import {
+  describeFingerprint,
+  destinationOf,
+  fileDestination,
+  ftpRecipientParameters,
+  InvalidRecipientError,
+  isFileProtocol,
+  MD5_FINGERPRINT_PARAMETER,
+  parseHostKeyFingerprint,
+  protocolOfTemplate,
+  recipientUrl,
+  SHA256_FINGERPRINT_PARAMETER,
+  sftpRecipientParameters,
+  SSH_PASSWORD_AUTHENTICATION,
+} from './recipients.js';
+import type { FileProtocol, HostKeyFingerprint, RecipientProtocol } from './recipients.js';
 import { configurationNameFor, SETUP_NAME_PREFIX } from './setup-name.js';
 
-/** Recipient templates by URL scheme. */
-export const RECIPIENT_TEMPLATES = { http: 'com.axis.recipient.http', https: 'com.axis.recipient.https' } as const;
+/** Recipient templates by protocol (the recipient URL's scheme). */
+export const RECIPIENT_TEMPLATES = {
+  http: 'com.axis.recipient.http',
+  https: 'com.axis.recipient.https',
+  sftp: 'com.axis.recipient.sftp',
+  ftp: 'com.axis.recipient.ftp',
+} as const satisfies Record<RecipientProtocol, string>;
 
-/** "Send images" action templates (fixed action: a pre/post window per event) by URL scheme. */
+/** "Send images" action templates (fixed action: a pre/post window per event) by protocol. */
 export const SEND_IMAGES_TEMPLATES = {
   http: 'com.axis.action.fixed.send_images.http',
   https: 'com.axis.action.fixed.send_images.https',
-} as const;
+  sftp: 'com.axis.action.fixed.send_images.sftp',
+  ftp: 'com.axis.action.fixed.send_images.ftp',
+} as const satisfies Record<RecipientProtocol, string>;
 
 /**
- * "Send video clip" action templates by URL scheme: fixed (the pre- and post-event time) and
+ * "Send video clip" action templates by protocol: fixed (the pre- and post-event time) and
  * unlimited (also for as long as the rule's condition holds).
  */
 export const SEND_VIDEOCLIP_TEMPLATES = {
-  fixed: { http: 'com.axis.action.fixed.send_videoclip.http', https: 'com.axis.action.fixed.send_videoclip.https' },
-  unlimited: { http: 'com.axis.action.unlimited.send_videoclip.http', https: 'com.axis.action.unlimited.send_videoclip.https' },
-} as const;
+  fixed: {
+    http: 'com.axis.action.fixed.send_videoclip.http',
+    https: 'com.axis.action.fixed.send_videoclip.https',
+    sftp: 'com.axis.action.fixed.send_videoclip.sftp',
+    ftp: 'com.axis.action.fixed.send_videoclip.ftp',
+  },
+  unlimited: {
+    http: 'com.axis.action.unlimited.send_videoclip.http',
+    https: 'com.axis.action.unlimited.send_videoclip.https',
+    sftp: 'com.axis.action.unlimited.send_videoclip.sftp',
+    ftp: 'com.axis.action.unlimited.send_videoclip.ftp',
+  },
+} as const satisfies Record<'fixed' | 'unlimited', Record<RecipientProtocol, string>>;
 
 /** The topic of the camera's pulse schedules, as sent. */
 export const PULSE_TOPIC = 'tns1:UserAlarm/tnsaxis:Recurring/Pulse';
@@ -70,10 +106,30 @@ export const DEFAULT_STREAM_OPTIONS = '&videocodec=jpeg&audio=0&camera=1';
 export const DEFAULT_CLIP_STREAM_OPTIONS = '&videocodec=h264&audio=0&camera=1';
 
 /**
- * Action parameters whose value carries what was asked for: a camera whose template lacks one is
- * refused rather than sent an action without it. Others the template lacks are left out.
+ * Parameters whose value carries what was asked for: a camera whose template lacks one is
+ * refused rather than sent a recipient or action without it. Others the template lacks are left
+ * out. A host key fingerprint is one too, where it has a value.
  */
-const ESSENTIAL_PARAMETERS = ['upload_url', 'custom_params', 'filename', 'pre_duration', 'post_duration', 'max_images'];
+const ESSENTIAL_PARAMETERS = [
+  'upload_url',
+  'custom_params',
+  'filename',
+  'pre_duration',
+  'post_duration',
+  'max_images',
+  'host',
+  'port',
+  'login',
+  'password',
+  'ssh_auth_type',
+  'passive',
+];
+
+const isEssential = (name: string, value: string): boolean =>
+  ESSENTIAL_PARAMETERS.includes(name) || ((name === MD5_FINGERPRINT_PARAMETER || name === SHA256_FINGERPRINT_PARAMETER) && value !== '');
+
+/** A template parameter that reads like a TLS switch, which Axis documents for no FTP recipient. */
+const TLS_LIKE_PARAMETER = /tls|ssl|ftps|secure|encrypt|cert/i;
 
 /** What the camera sends: images (a send-images action) or a video clip (a send-clip action). */
 export type SendKind = 'images' | 'clip';
@@ -82,10 +138,25 @@ export type SendKind = 'images' | 'clip';
 export interface CameraSetupOptions {
   /** Distinguishes this setup from others on the same camera; a camera name (see {@link CAMERA_NAME_RULE}). */
   name?: string;
-  /** The receiver's URL (`http:` or `https:`), e.g. the seed's `Recipient` output. */
+  /**
+   * The receiver's URL: `https:` or `http:` (e.g. the seed's `Recipient` output), or `sftp://host:port/`
+   * or `ftp://host:port/` (the path is the recipient's folder). With {@link protocol}, `host:port` will do.
+   */
   recipient: string;
-  /** The access token, sent as `accessToken=<token>` with every upload. */
+  /** The recipient's protocol; the {@link recipient} URL's scheme unless told otherwise (and it must agree). */
+  protocol?: RecipientProtocol;
+  /**
+   * The access token: sent as `accessToken=<token>` with every HTTP(S) upload, or the password
+   * of an SFTP or FTP recipient.
+   */
   token: string;
+  /** SFTP and FTP: the user name, the camera name {@link token} is for. Not for HTTP(S). */
+  login?: string;
+  /**
+   * SFTP: the receiver's RSA host key fingerprint, `SHA256:…` or its MD5 (see
+   * {@link parseHostKeyFingerprint}). Only for SFTP, and needed there.
+   */
+  sftpFingerprint?: string;
   /** The event that starts the action, as `--on` takes it (./events.ts); a pulse schedule when absent. */
   on?: string;
   /** How often the pulse starts the action; every minute unless told otherwise. Not with {@link on}. */
@@ -126,7 +197,8 @@ export interface RuleFilters {
 export interface SetupPlan {
   /** The name everything carries. */
   configurationName: string;
-  scheme: 'http' | 'https';
+  /** The recipient's protocol. */
+  scheme: RecipientProtocol;
   recipient: ConfigurationInput;
   trigger: SetupTrigger;
   send: SendKind;
@@ -191,20 +263,27 @@ export function planCameraSetup(options: CameraSetupOptions): SetupPlan {
   }
   let recipient: URL;
   try {
-    recipient = new URL(options.recipient);
-  } catch {
-    throw new InvalidSetupOptionError(`--recipient ${JSON.stringify(options.recipient)} is not a URL; use the receiver's http(s)://… address`);
+    recipient = recipientUrl(options.recipient, options.protocol);
+  } catch (error) {
+    if (error instanceof InvalidRecipientError) throw new InvalidSetupOptionError(error.message);
+    throw error;
   }
-  if (recipient.protocol !== 'http:' && recipient.protocol !== 'https:') {
-    throw new InvalidSetupOptionError(`--recipient must be an http:// or https:// URL, not ${recipient.protocol}`);
+  const scheme = recipient.protocol.slice(0, -1).toLowerCase() as RecipientProtocol;
+  const fileProtocol = isFileProtocol(scheme);
+  if (!fileProtocol) {
+    if (recipient.username !== '' || recipient.password !== '') {
+      throw new InvalidSetupOptionError('--recipient must not contain a user or password; the camera authenticates with the access token');
+    }
+    if ([...recipient.searchParams.keys()].some((key) => key.toLowerCase() === 'accesstoken')) {
+      throw new InvalidSetupOptionError(
+        '--recipient must not carry accessToken: the camera appends the token itself (custom parameters), and a receiver refuses a request with two',
+      );
+    }
+    if (options.login !== undefined) throw new InvalidSetupOptionError('a user name is for an sftp:// or ftp:// recipient; over HTTP(S) the camera sends the access token');
   }
-  if (recipient.username !== '' || recipient.password !== '') {
-    throw new InvalidSetupOptionError('--recipient must not contain a user or password; the camera authenticates with the access token');
-  }
-  if ([...recipient.searchParams.keys()].some((key) => key.toLowerCase() === 'accesstoken')) {
-    throw new InvalidSetupOptionError(
-      '--recipient must not carry accessToken: the camera appends the token itself (custom parameters), and a receiver refuses a request with two',
-    );
+  if (options.sftpFingerprint !== undefined && scheme !== 'sftp') throw new InvalidSetupOptionError(`--sftp-fingerprint is for an sftp:// recipient, not ${scheme}://`);
+  if (options.validateRecipientCertificate === false && fileProtocol) {
+    throw new InvalidSetupOptionError(`--no-validate-recipient-cert is for an https:// recipient: an ${scheme}:// recipient has no certificate to check`);
   }
   if (!isValidRegisteredToken(options.token)) throw new InvalidSetupOptionError(`the access token is not usable: ${TOKEN_RULE}`);
 
@@ -231,22 +310,10 @@ export function planCameraSetup(options: CameraSetupOptions): SetupPlan {
   const maxImages = options.maxImages ?? 1;
   if (!Number.isSafeInteger(maxImages) || maxImages < 1) throw new InvalidSetupOptionError('--max-images must be a whole number of at least 1');
 
-  const scheme = recipient.protocol === 'https:' ? 'https' : 'http';
   const configurationName = configurationNameFor(options.name);
-  const validate = (options.validateRecipientCertificate ?? true) ? '1' : '0';
-  // The recipient's parameters, in the order Axis documents them; repeated in the action.
-  const recipientParameters: Record<string, string> = {
-    upload_url: recipient.href,
-    ...(scheme === 'https' && { validate_server_cert: validate }),
-    login: '',
-    password: '',
-    proxy_host: '',
-    proxy_port: '',
-    proxy_login: '',
-    proxy_password: '',
-    qos: '0',
-  };
-  const customParams = `accessToken=${options.token}`;
+  const recipientParameters = fileProtocol ? fileRecipientParameters(scheme, recipient, options) : httpRecipientParameters(scheme, recipient, options);
+  // Over HTTP(S) the token goes in the custom parameters; SFTP and FTP have none (the token is the password).
+  const customParams: Record<string, string> = fileProtocol ? {} : { custom_params: `accessToken=${options.token}` };
   // Every parameter of the template, in the order Axis documents them; unused ones empty.
   const action: ConfigurationInput =
     send === 'clip'
@@ -257,11 +324,11 @@ export function planCameraSetup(options: CameraSetupOptions): SetupPlan {
             stream_options: DEFAULT_CLIP_STREAM_OPTIONS,
             pre_duration: String(options.preMs ?? DEFAULT_CLIP_PRE_MS),
             post_duration: String(options.postMs ?? DEFAULT_CLIP_POST_MS),
-            create_folder: '',
+            create_folder: '', // a literal folder name, whatever it says (yes, no, 1): none
             filename,
             max_file_size: '', // documented as not supported: an empty string
             max_duration: '', // documented as not supported: an empty string
-            custom_params: customParams,
+            ...customParams,
             ...recipientParameters,
           },
         }
@@ -273,10 +340,10 @@ export function planCameraSetup(options: CameraSetupOptions): SetupPlan {
             pre_duration: String(options.preMs ?? 0),
             post_duration: String(options.postMs ?? DEFAULT_POST_DURATION_MS),
             max_images: String(maxImages),
-            create_folder: '',
+            create_folder: '', // a literal folder name, whatever it says (yes, no, 1): none
             filename,
             max_sequence_number: '0',
-            custom_params: customParams,
+            ...customParams,
             ...recipientParameters,
           },
         };
@@ -292,6 +359,48 @@ export function planCameraSetup(options: CameraSetupOptions): SetupPlan {
   };
 }
 
+/** The parameters of an HTTP(S) recipient, in the order Axis documents them; repeated in the action. */
+function httpRecipientParameters(scheme: RecipientProtocol, recipient: URL, options: CameraSetupOptions): Record<string, string> {
+  const validate = (options.validateRecipientCertificate ?? true) ? '1' : '0';
+  return {
+    upload_url: recipient.href,
+    ...(scheme === 'https' && { validate_server_cert: validate }),
+    login: '',
+    password: '',
+    proxy_host: '',
+    proxy_port: '',
+    proxy_login: '',
+    proxy_password: '',
+    qos: '0',
+  };
+}
+
+/** The parameters of an SFTP or FTP recipient (see ./recipients.ts); repeated in the action. */
+function fileRecipientParameters(scheme: FileProtocol, recipient: URL, options: CameraSetupOptions): Record<string, string> {
+  let destination;
+  let fingerprint: HostKeyFingerprint | undefined;
+  try {
+    destination = fileDestination(recipient);
+    if (options.sftpFingerprint !== undefined) fingerprint = parseHostKeyFingerprint(options.sftpFingerprint);
+  } catch (error) {
+    if (error instanceof InvalidRecipientError) throw new InvalidSetupOptionError(error.message);
+    throw error;
+  }
+  if (options.login === undefined || !isValidCameraName(options.login)) {
+    throw new InvalidSetupOptionError(
+      `an ${scheme}:// recipient logs in with the camera's name as the user: ${options.login === undefined ? 'none was given' : `${JSON.stringify(options.login)} is not one (${CAMERA_NAME_RULE})`}`,
+    );
+  }
+  const login = { login: options.login, password: options.token };
+  if (scheme === 'ftp') return ftpRecipientParameters(destination, login);
+  if (fingerprint === undefined) {
+    throw new InvalidSetupOptionError(
+      'an sftp:// recipient pins the receiver\'s host key: give --sftp-fingerprint (the RSA key\'s, from `images-to-s3 sftp fingerprints`), or the receiver\'s --store/--tokens to read it from',
+    );
+  }
+  return sftpRecipientParameters(destination, login, fingerprint);
+}
+
 /**
  * `configuration` with the parameters the camera's template lists: ours where we have a value,
  * an empty string for any other it lists, and without those it does not list. A template the
@@ -301,7 +410,9 @@ export function planCameraSetup(options: CameraSetupOptions): SetupPlan {
  */
 function fitToTemplate(parameters: Record<string, string>, templateToken: string, listed: readonly string[] | undefined): Record<string, string> {
   if (listed === undefined || listed.length === 0) return parameters;
-  const lacking = Object.keys(parameters).filter((name) => !listed.includes(name) && ESSENTIAL_PARAMETERS.includes(name));
+  const lacking = Object.entries(parameters)
+    .filter(([name, value]) => !listed.includes(name) && isEssential(name, value))
+    .map(([name]) => name);
   if (lacking.length > 0) {
     throw new UnsupportedCameraError(`the camera's template ${templateToken} has no parameter ${lacking.join(', ')}, which this setup needs; its parameters: ${listed.join(', ')}`);
   }
@@ -388,7 +499,12 @@ function asError(error: unknown): Error {
 /** What {@link setupCamera} created. */
 export interface CameraSetupResult {
   configurationName: string;
-  recipient: { id: string; url: string };
+  /**
+   * The recipient: where it sends (see {@link destinationOf}), its protocol, and for SFTP and FTP
+   * the user it logs in as and (SFTP) the host key fingerprint it pins, as `sftp fingerprints`
+   * prints it.
+   */
+  recipient: { id: string; url: string; protocol: RecipientProtocol; login?: string; hostKey?: string };
   /** The pulse schedule, when a pulse starts the action. */
   schedule?: { id: string; every: PulseInterval };
   /** The event, when one starts the action: as `--on` takes it (with the selectors the rule holds), and where the rule holds it. */
@@ -398,6 +514,8 @@ export interface CameraSetupResult {
   rule: { id: string };
   /** The previous setup of the same name that was replaced, e.g. `['rule 4', 'schedule 2']`. */
   replaced: string[];
+  /** What the installer should know about this recipient on this camera (plain FTP, a template parameter left empty, …). */
+  notes: string[];
 }
 
 /**
@@ -430,8 +548,13 @@ export async function setupCamera(vapix: VapixClient, options: CameraSetupOption
   let ids: { recipient: string; schedule?: string; action: string; rule: string };
   let fitted: { recipient: ConfigurationInput; action: ConfigurationInput };
   let event: ResolvedEvent | undefined;
+  let notes: string[] = [];
   try {
-    fitted = await run('checking the camera supports the templates', async () => fitPlanToTemplates(plan, await readTemplates(vapix, plan)));
+    fitted = await run('checking the camera supports the templates', async () => {
+      const templates = await readTemplates(vapix, plan);
+      notes = recipientNotes(plan, templates);
+      return fitPlanToTemplates(plan, templates);
+    });
     const replacing = setupObjectsNamed(await run('reading the camera\'s event configuration', () => readCameraConfiguration(vapix)), plan.configurationName);
     previous = replacing;
     const trigger = plan.trigger;
@@ -480,15 +603,37 @@ export async function setupCamera(vapix: VapixClient, options: CameraSetupOption
     }
   }
 
+  const recipientParameters = fitted.recipient.parameters;
   return {
     configurationName: plan.configurationName,
-    recipient: { id: ids.recipient, url: plan.recipient.parameters.upload_url ?? '' },
+    recipient: {
+      id: ids.recipient,
+      url: destinationOf(fitted.recipient.templateToken, recipientParameters),
+      protocol: plan.scheme,
+      ...(isFileProtocol(plan.scheme) && { login: recipientParameters.login ?? '' }),
+      ...(plan.scheme === 'sftp' && { hostKey: describeFingerprint({ md5: recipientParameters[MD5_FINGERPRINT_PARAMETER], sha256: recipientParameters[SHA256_FINGERPRINT_PARAMETER] }) }),
+    },
     ...(ids.schedule !== undefined && plan.trigger.kind === 'pulse' && { schedule: { id: ids.schedule, every: plan.trigger.every } }),
     ...(event && { event: { on: event.on, placement: event.placement } }),
     action: { id: ids.action, templateToken: fitted.action.templateToken, sends: describeSending(fitted.action.templateToken, fitted.action.parameters) },
     rule: { id: ids.rule },
     replaced,
+    notes,
   };
+}
+
+/**
+ * What to know about an FTP recipient: Axis documents no TLS for it (so the token crosses the
+ * network in clear), and a template parameter that reads like a TLS switch, which this tool does
+ * not know the values of, is sent empty.
+ */
+function recipientNotes(plan: SetupPlan, templates: CameraTemplates): string[] {
+  if (plan.scheme !== 'ftp') return [];
+  const tlsLike = (templates.recipient?.parameters ?? []).filter((name) => !Object.hasOwn(plan.recipient.parameters, name) && TLS_LIKE_PARAMETER.test(name));
+  return [
+    'plain FTP: Axis documents no FTPS for its FTP recipient, so the token crosses the network in clear; sftp:// encrypts',
+    ...tlsLike.map((name) => `the camera's ${plan.recipient.templateToken} template lists ${name}, which Axis does not document: sent empty, so plain FTP`),
+  ];
 }
 
 /** The schedules' events (`tns1:UserAlarm/tnsaxis:Recurring/Pulse`, `…/Interval`), which `camera events` lists with each schedule's ID. */
@@ -586,13 +731,22 @@ export interface CameraSetupStatus {
   action?: {
     id: string;
     templateToken: string;
+    /** Where it sends, see {@link destinationOf}. */
     url: string;
     /** What it sends, see {@link describeSending}. */
     sends: string;
     maxImages: string;
     filename: string;
-    /** `present (abc…)`, `missing`, or `not shown by the camera`; never the token itself. */
+    /**
+     * `present (abc…)`, `missing`, or `not shown by the camera`; never the token itself. For SFTP
+     * and FTP the password's (the token): `not shown by the camera` also when it is empty, as a
+     * camera may keep passwords to itself.
+     */
     token: string;
+    /** SFTP and FTP: the user it logs in as. */
+    login?: string;
+    /** SFTP: the host key fingerprint it pins, `MD5 aa:bb:…` or `SHA256:…` (see {@link describeFingerprint}). */
+    hostKey?: string;
   };
   /** Names of other images-to-s3 setups on the same camera (other `--name`s). */
   otherSetups: string[];
@@ -684,11 +838,10 @@ export function describeSetup(objects: SetupObjects, allSchedules: readonly Stor
     if (read.hasEnd) problems.push(`schedule ${schedule.id} has an end time, so it is an interval, not a pulse`);
     else if (!read.pulse) problems.push(`schedule ${schedule.id} has a recurrence this tool does not set (${status.schedule.description})`);
   }
-  if (recipient) status.recipient = { id: recipient.id, url: recipient.parameters.upload_url ?? '' };
+  if (recipient) status.recipient = { id: recipient.id, url: destinationOf(recipient.templateToken, recipient.parameters) };
   if (action) {
-    const url = action.parameters.upload_url ?? '';
-    const customParams = action.parameters.custom_params;
-    const token = customParams === undefined ? undefined : new URLSearchParams(customParams).get('accessToken');
+    const url = destinationOf(action.templateToken, action.parameters);
+    const protocol = protocolOfTemplate(action.templateToken);
     status.action = {
       id: action.id,
       templateToken: action.templateToken,
@@ -696,18 +849,50 @@ export function describeSetup(objects: SetupObjects, allSchedules: readonly Stor
       sends: describeSending(action.templateToken, action.parameters),
       maxImages: action.parameters.max_images ?? '',
       filename: action.parameters.filename ?? '',
-      token: customParams === undefined ? 'not shown by the camera' : token ? `present (${maskSecret(token)})` : 'missing',
+      token: '',
     };
     if (!SENDING_TEMPLATES.includes(action.templateToken)) problems.push(`action ${action.id} is a ${action.templateToken}, not a send-images or send-clip action`);
-    else if (!action.templateToken.endsWith(`.${url.split(':')[0] ?? ''}`)) problems.push(`action ${action.id} uses ${action.templateToken} for ${url}`);
+    else if (!isFileProtocol(protocol) && !action.templateToken.endsWith(`.${url.split(':')[0] ?? ''}`)) problems.push(`action ${action.id} uses ${action.templateToken} for ${url}`);
     if (action.templateToken.includes('.unlimited.') && rule && rule.conditions.length === 0) {
       problems.push(`rule ${rule.id} has no condition, which the unlimited action ${action.id} needs to end`);
     }
-    if (customParams !== undefined && !token) problems.push(`action ${action.id} sends no accessToken (custom parameters: ${JSON.stringify(customParams)})`);
+    if (isFileProtocol(protocol)) {
+      describeFileAction(action, protocol, status.action, problems);
+    } else {
+      const customParams = action.parameters.custom_params;
+      const token = customParams === undefined ? undefined : new URLSearchParams(customParams).get('accessToken');
+      status.action.token = customParams === undefined ? 'not shown by the camera' : token ? `present (${maskSecret(token)})` : 'missing';
+      if (customParams !== undefined && !token) problems.push(`action ${action.id} sends no accessToken (custom parameters: ${JSON.stringify(customParams)})`);
+    }
     if (recipient && status.recipient && url !== status.recipient.url) problems.push(`action ${action.id} sends to ${url}, but recipient ${recipient.id} says ${status.recipient.url}`);
   }
   if (problems.length > 0) status.state = 'inconsistent';
   return status;
+}
+
+/**
+ * The user, password (masked) and, for SFTP, the host key of an SFTP or FTP action, with what
+ * would keep it from reaching the receiver: public-key authentication (`ssh_auth_type` other than
+ * 2, which fails with a misleading error), no fingerprint to pin, active FTP (which the receiver
+ * refuses).
+ */
+function describeFileAction(action: StoredConfiguration, protocol: FileProtocol, described: NonNullable<CameraSetupStatus['action']>, problems: string[]): void {
+  const { login, password } = action.parameters;
+  described.token = password === undefined || password === '' ? 'not shown by the camera' : `present (${maskSecret(password)})`;
+  if (login !== undefined) described.login = login;
+  if (login === '') problems.push(`action ${action.id} logs in without a user name (it must be the camera's name)`);
+  if (protocol === 'sftp') {
+    const md5 = action.parameters[MD5_FINGERPRINT_PARAMETER] ?? '';
+    const sha256 = action.parameters[SHA256_FINGERPRINT_PARAMETER] ?? '';
+    described.hostKey = describeFingerprint({ md5, sha256 });
+    if (md5 === '' && sha256 === '') problems.push(`action ${action.id} pins no host key fingerprint (${MD5_FINGERPRINT_PARAMETER} and ${SHA256_FINGERPRINT_PARAMETER} are empty)`);
+    const authType = action.parameters.ssh_auth_type;
+    if (authType !== undefined && authType !== SSH_PASSWORD_AUTHENTICATION) {
+      problems.push(`action ${action.id} has ssh_auth_type=${JSON.stringify(authType)}, not ${SSH_PASSWORD_AUTHENTICATION} (password): the camera never sends the password and reports a misleading error`);
+    }
+  } else if (action.parameters.passive !== undefined && action.parameters.passive !== '1') {
+    problems.push(`action ${action.id} uses active FTP (passive=${JSON.stringify(action.parameters.passive)}), which the receiver refuses`);
+  }
 }
 
 /** What {@link removeCameraSetup} removed. */
