@@ -497,6 +497,10 @@ const stateGuarantees: Array<[name: string, check: (kind: StoreKind, t: TestCont
         for (const [what, size] of SIZES) {
           const key = `full/${size(kind)}.jpg`;
           await assert.rejects(store.write(imageWrite(key, bodyOf(chunked(jpeg(size(kind)), 9)))), (error: unknown) => {
+            // Ceph RGW over its quota answers and closes while a large body is still arriving;
+            // Node 24's client then sees EPIPE before it reads the 403, so the store can only say
+            // unavailable (503, which the camera retries). Nothing is stored either way.
+            if (what === 'a large image' && error instanceof StoreUnavailableError && /EPIPE|ECONNRESET/.test(String(error))) return true;
             assert.ok(error instanceof StoreFullError, `${what}: ${String(error)}`);
             assert.equal(error.status, 507);
             return true;
