@@ -4,14 +4,27 @@
  * the socket so that the client costs as little CPU as possible on a 2-core machine. Mode `s3`
  * instead sends the same bytes as `PutObject`s with the AWS SDK (the S2 baseline).
  *
+ * Mode `sftp`: each camera is one OpenSSH `sftp` client (a process, with its `ssh`) in batch mode
+ * reading commands from a pipe, logged in before the clock starts; each image is a `put`, and a
+ * `pwd` after it (answered by the client itself) tells when the put has ended. A failed put ends
+ * the client (batch mode), which counts as a failure; the camera then logs in again.
+ * Mode `ftp`: each camera is one FTP control connection (logged in, `TYPE I`, before the clock
+ * starts); each image a `PASV`, a data connection, `STOR`, the bytes, the data connection closed,
+ * and the transfer's final reply (2xx: stored), as Python's ftplib and curl do it.
+ * The load generator's CPU includes its child processes' (the sftp and ssh clients).
+ *
  * Reads one JSON {@link LoadPlan} from argv[2]; prints one JSON {@link LoadResult} on stdout.
  */
+import { spawn } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { cpuSeconds, processTree } from './processes.js';
 
 export interface LoadPlan {
-  mode: 'http' | 's3';
+  mode: 'http' | 's3' | 'sftp' | 'ftp';
   host: string;
   port: number;
   /** Connections (cameras) sending at once. */
@@ -30,6 +43,16 @@ export interface LoadPlan {
   path?: string;
   /** http: send the Axis-style `Content-Disposition` with a unique filename. */
   contentDisposition?: boolean;
+  /**
+   * sftp: the `sftp` client's arguments before the destination (port, identity, options), the user,
+   * extra environment (SSH_ASKPASS for a password), and the folder names are relative to.
+   * ftp: user and password, and the folder names are relative to (`up/`).
+   */
+  user?: string;
+  password?: string;
+  sftpArgs?: string[];
+  env?: Record<string, string>;
+  folder?: string;
   /** s3: bucket and credentials. */
   bucket?: string;
   region?: string;
@@ -47,7 +70,10 @@ export interface LoadResult {
   bytes: number;
   /** Milliseconds, sorted ascending, of the successful requests. */
   latencies: number[];
-  /** CPU time the load generator itself used, in milliseconds. */
+  /**
+   * CPU time the load generator itself used (with its child processes), in milliseconds: in modes
+   * `sftp` and `ftp` only while the clock ran (not the log-ins before it, nor the log-outs after).
+   */
   cpuMs: number;
   firstError?: string;
 }
@@ -57,9 +83,25 @@ async function main(): Promise<void> {
   const image = await readFile(plan.imageFile);
   const body = expand(image, plan.bodyBytes ?? image.byteLength);
   const cpu = process.cpuUsage();
-  const result = plan.mode === 's3' ? await runS3(plan, body) : await runHttp(plan, body);
+  const children = childrenCpuMs();
+  const run: (plan: LoadPlan, body: Buffer) => Promise<Run> = { http: runHttp, s3: runS3, sftp: runSftp, ftp: runFtp }[plan.mode];
+  const { windowCpuMs, ...result } = await run(plan, body);
   const used = process.cpuUsage(cpu);
-  process.stdout.write(`${JSON.stringify({ ...result, cpuMs: Math.round((used.user + used.system) / 1000) })}\n`);
+  const cpuMs = windowCpuMs ?? (used.user + used.system) / 1000 + childrenCpuMs() - children;
+  process.stdout.write(`${JSON.stringify({ ...result, cpuMs: Math.round(cpuMs) })}\n`);
+}
+
+type Run = Omit<LoadResult, 'cpuMs'> & { windowCpuMs?: number };
+
+/** CPU time of this process's children that have ended (and been waited for), in milliseconds. */
+function childrenCpuMs(): number {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[13]) + Number(fields[14])) * 1000) / 100;
+  } catch {
+    return 0;
+  }
 }
 
 /** The image, then its bytes again until `size` (the signature stays at the start). */
@@ -84,8 +126,30 @@ function newTally(): Tally {
   return { requests: 0, ok: 0, failed: 0, statuses: {}, bytes: 0, latencies: [] };
 }
 
-/** Runs `worker` on every connection until the plan's duration or count is used up. */
-async function drive(plan: LoadPlan, tally: Tally, send: (connection: number, n: number) => Promise<void>): Promise<number> {
+/** Counts one upload's outcome: `error` undefined when it was stored. */
+function count(tally: Tally, bytes: number, begun: number, error?: string): void {
+  tally.requests++;
+  if (error === undefined) {
+    tally.ok++;
+    tally.bytes += bytes;
+    tally.latencies.push(performance.now() - begun);
+    tally.statuses.ok = (tally.statuses.ok ?? 0) + 1;
+  } else {
+    tally.failed++;
+    tally.statuses.error = (tally.statuses.error ?? 0) + 1;
+    tally.firstError ??= error;
+  }
+}
+
+/**
+ * Runs `worker` on every connection until the plan's duration or count is used up. With `window`
+ * (sessions logged in before the clock starts), says when the clock starts and stops (see
+ * {@link mark}), so that the bench reads the server's CPU over the same span, and measures this
+ * process's CPU with its children's over it.
+ */
+async function drive(plan: LoadPlan, tally: Tally, send: (connection: number, n: number) => Promise<void>, window?: { cpuMs: number }): Promise<number> {
+  const cpuBefore = window ? cpuSeconds(processTree(process.pid)) : 0;
+  if (window) await mark('started');
   const started = performance.now();
   const deadline = plan.durationMs !== undefined ? started + plan.durationMs : Infinity;
   const limit = plan.count ?? Infinity;
@@ -101,8 +165,48 @@ async function drive(plan: LoadPlan, tally: Tally, send: (connection: number, n:
     }
   };
   await Promise.all(Array.from({ length: plan.connections }, (_, connection) => loop(connection)));
+  const seconds = (performance.now() - started) / 1000;
+  if (window) {
+    window.cpuMs = (cpuSeconds(processTree(process.pid)) - cpuBefore) * 1000;
+    await mark('stopped');
+  }
   tally.latencies.sort((a, b) => a - b);
-  return (performance.now() - started) / 1000;
+  return seconds;
+}
+
+let input = '';
+let inputWaiting: (() => void) | undefined;
+
+/**
+ * Prints `clock started` or `clock stopped` and waits for the bench's answer (a line on stdin):
+ * it reads the servers' CPU before the clock starts and before the sessions log out (sshd's and
+ * vsftpd's per-session processes end then, and the CPU of one whose parent ended first would be
+ * lost to the count).
+ */
+function mark(name: 'started' | 'stopped'): Promise<void> {
+  if (inputWaiting === undefined && input === '') {
+    process.stdin.setEncoding('utf8');
+    process.stdin.on('data', (chunk: string) => {
+      input += chunk;
+      if (input.includes('\n')) inputWaiting?.();
+    });
+    process.stdin.on('end', () => {
+      input += '\n';
+      inputWaiting?.();
+    });
+  }
+  process.stdout.write(`clock ${name}\n`);
+  return new Promise((resolve) => {
+    const answered = (): void => {
+      inputWaiting = undefined;
+      input = input.slice(input.indexOf('\n') + 1);
+      process.stdin.pause();
+      resolve();
+    };
+    inputWaiting = answered;
+    process.stdin.resume();
+    if (input.includes('\n')) answered();
+  });
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -264,6 +368,227 @@ async function runS3(plan: LoadPlan, body: Buffer): Promise<Omit<LoadResult, 'cp
   });
   client.destroy();
   return { ...tally, seconds };
+}
+
+async function runSftp(plan: LoadPlan, body: Buffer): Promise<Run> {
+  const tally = newTally();
+  const clients = Array.from({ length: plan.connections }, () => new SftpClient(plan));
+  const window = { cpuMs: 0 };
+  // Logged in before the clock starts, as cameras that keep their session.
+  await Promise.all(clients.map((client) => client.open()));
+  const seconds = await drive(plan, tally, async (index, n) => {
+    const begun = performance.now();
+    try {
+      await clients[index]!.put(`${plan.folder ?? ''}${plan.tag}-${n}.jpg`);
+      count(tally, body.byteLength, begun);
+    } catch (error) {
+      count(tally, 0, begun, String(error));
+      await sleep(50);
+    }
+  }, window);
+  await Promise.all(clients.map((client) => client.close()));
+  return { ...tally, seconds, windowCpuMs: window.cpuMs };
+}
+
+/**
+ * One OpenSSH `sftp` client in batch mode (`-b -`), fed commands through a pipe: `put`, then
+ * `pwd`, which the client answers itself (`Remote working directory: …`, line-buffered) once the
+ * put has ended. In batch mode a failed put ends the client.
+ */
+class SftpClient {
+  private child: ChildProcessWithoutNullStreams | undefined;
+  private output = '';
+  private errors = '';
+  private waiting: { resolve(): void; reject(error: Error): void } | undefined;
+  private exited: Promise<void> = Promise.resolve();
+
+  constructor(private readonly plan: LoadPlan) {}
+
+  /** Starts the client; resolves once it is logged in and answers. */
+  async open(): Promise<void> {
+    const child = spawn('sftp', [...(this.plan.sftpArgs ?? []), '-b', '-', `${this.plan.user}@${this.plan.host}`], { env: { ...process.env, ...this.plan.env }, stdio: 'pipe' });
+    this.child = child;
+    this.output = '';
+    this.errors = '';
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stdout.on('data', (text: string) => this.onOutput(text));
+    child.stderr.on('data', (text: string) => {
+      if (this.errors.length < 4000) this.errors += text;
+    });
+    child.stdin.on('error', () => undefined);
+    this.exited = new Promise((resolve) =>
+      child.once('close', (code) => {
+        if (this.child === child) this.child = undefined;
+        this.fail(new Error(`sftp exited with ${code}: ${this.errors.trim().split('\n').at(-1) ?? ''}`));
+        resolve();
+      }),
+    );
+    await this.send('pwd');
+  }
+
+  async put(name: string): Promise<void> {
+    if (!this.child) await this.open();
+    await this.send(`put "${this.plan.imageFile}" "${name}"\npwd`);
+  }
+
+  async close(): Promise<void> {
+    this.child?.stdin.end();
+    await this.exited;
+  }
+
+  private send(lines: string): Promise<void> {
+    const child = this.child;
+    if (!child) return Promise.reject(new Error('sftp is not running'));
+    const answered = new Promise<void>((resolve, reject) => (this.waiting = { resolve, reject }));
+    child.stdin.write(`${lines}\n`);
+    return answered;
+  }
+
+  private onOutput(text: string): void {
+    this.output += text;
+    for (let end = this.output.indexOf('\n'); end !== -1; end = this.output.indexOf('\n')) {
+      const line = this.output.slice(0, end);
+      this.output = this.output.slice(end + 1);
+      if (line.startsWith('Remote working directory:')) {
+        const waiting = this.waiting;
+        this.waiting = undefined;
+        waiting?.resolve();
+      }
+    }
+  }
+
+  private fail(error: Error): void {
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    waiting?.reject(error);
+  }
+}
+
+async function runFtp(plan: LoadPlan, body: Buffer): Promise<Run> {
+  const tally = newTally();
+  const sessions = Array.from({ length: plan.connections }, () => new FtpSession(plan));
+  const window = { cpuMs: 0 };
+  // Logged in before the clock starts, as cameras that keep their session.
+  await Promise.all(sessions.map((session) => session.open()));
+  const seconds = await drive(plan, tally, async (index, n) => {
+    const begun = performance.now();
+    try {
+      await sessions[index]!.store(`${plan.folder ?? ''}${plan.tag}-${n}.jpg`, body);
+      count(tally, body.byteLength, begun);
+    } catch (error) {
+      count(tally, 0, begun, String(error));
+      await sleep(50);
+    }
+  }, window);
+  await Promise.all(sessions.map((session) => session.close()));
+  return { ...tally, seconds, windowCpuMs: window.cpuMs };
+}
+
+interface FtpReply {
+  code: number;
+  text: string;
+}
+
+/** One FTP session (plain FTP, passive mode, binary), as ftplib's `storbinary` drives it. */
+class FtpSession {
+  private socket: net.Socket | undefined;
+  private text = '';
+  private lines: string[] = [];
+  private replies: FtpReply[] = [];
+  private waiting: { resolve(reply: FtpReply): void; reject(error: Error): void } | undefined;
+
+  constructor(private readonly plan: LoadPlan) {}
+
+  async open(): Promise<void> {
+    const socket = await connect(this.plan.host, this.plan.port);
+    this.socket = socket;
+    this.text = '';
+    this.lines = [];
+    this.replies = [];
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => this.onData(chunk));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      if (this.socket === socket) this.socket = undefined;
+      this.fail(new Error('control connection closed'));
+    });
+    await this.expect(undefined, 220);
+    const user = await this.expect(`USER ${this.plan.user ?? 'anonymous'}`, 230, 331);
+    if (user.code === 331) await this.expect(`PASS ${this.plan.password ?? ''}`, 230);
+    await this.expect('TYPE I', 200);
+  }
+
+  async store(name: string, body: Buffer): Promise<void> {
+    if (!this.socket) await this.open();
+    const passive = await this.expect('PASV', 227);
+    const address = /(\d+),(\d+),(\d+),(\d+),(\d+),(\d+)/.exec(passive.text);
+    if (!address) throw new Error(`PASV: ${passive.text}`);
+    const data = await connect(`${address[1]}.${address[2]}.${address[3]}.${address[4]}`, Number(address[5]) * 256 + Number(address[6]));
+    try {
+      data.on('error', () => undefined);
+      const closed = new Promise<void>((resolve) => data.once('close', () => resolve()));
+      await this.expect(`STOR ${name}`, 150, 125);
+      data.end(body);
+      await closed;
+      await this.expect(undefined, 226, 250);
+    } finally {
+      data.destroy();
+    }
+  }
+
+  async close(): Promise<void> {
+    const socket = this.socket;
+    if (!socket) return;
+    await this.expect('QUIT', 221).catch(() => undefined);
+    socket.destroy();
+  }
+
+  /** Sends a command (or none) and reads the next reply, which must have one of `codes`. */
+  private async expect(command: string | undefined, ...codes: number[]): Promise<FtpReply> {
+    if (command !== undefined) {
+      if (!this.socket) throw new Error('control connection closed');
+      this.socket.write(`${command}\r\n`, 'latin1');
+    }
+    const reply = this.replies.shift() ?? (await new Promise<FtpReply>((resolve, reject) => (this.waiting = { resolve, reject })));
+    if (!codes.includes(reply.code)) throw new Error(`${command?.split(' ')[0] ?? 'greeting'}: ${reply.code} ${reply.text}`);
+    return reply;
+  }
+
+  private onData(chunk: string): void {
+    this.text += chunk;
+    for (let end = this.text.indexOf('\r\n'); end !== -1; end = this.text.indexOf('\r\n')) {
+      const line = this.text.slice(0, end);
+      this.text = this.text.slice(end + 2);
+      this.lines.push(line);
+      // A reply ends with a line of its code and a space (a multi-line one starts with code and '-').
+      if (/^\d{3}(?: |$)/.test(line) && (this.lines.length === 1 || line.startsWith(this.lines[0]!.slice(0, 3)))) {
+        const reply = { code: Number(line.slice(0, 3)), text: this.lines.join('\n') };
+        this.lines = [];
+        const waiting = this.waiting;
+        this.waiting = undefined;
+        if (waiting) waiting.resolve(reply);
+        else this.replies.push(reply);
+      }
+    }
+  }
+
+  private fail(error: Error): void {
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    waiting?.reject(error);
+  }
+}
+
+function connect(host: string, port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port, noDelay: true });
+    socket.once('connect', () => {
+      socket.off('error', reject);
+      resolve(socket);
+    });
+    socket.once('error', reject);
+  });
 }
 
 await main();

@@ -83,6 +83,39 @@ export function answering(port: number, path: string, status?: number): () => Pr
   };
 }
 
+/**
+ * Resolves with the first line a server on `port` sends once connected (an SSH identification
+ * string, an FTP greeting), once it starts with `prefix`; retries until then.
+ */
+export function greeting(port: number, prefix: string, onLine: (line: string) => void = () => undefined): () => Promise<void> {
+  return async () => {
+    for (;;) {
+      const line = await new Promise<string | undefined>((resolve) => {
+        const socket = net.connect({ host: '127.0.0.1', port });
+        let text = '';
+        const done = (value: string | undefined): void => {
+          socket.destroy();
+          resolve(value);
+        };
+        socket.setEncoding('latin1');
+        socket.on('data', (chunk: string) => {
+          text += chunk;
+          const end = text.indexOf('\n');
+          if (end !== -1) done(text.slice(0, end).trim());
+        });
+        socket.on('error', () => done(undefined));
+        socket.on('close', () => done(undefined));
+        socket.setTimeout(2000, () => done(undefined));
+      });
+      if (line?.startsWith(prefix)) {
+        onLine(line);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
+}
+
 /** A TCP port free on 127.0.0.1 right now. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -114,14 +147,17 @@ export function processTree(pid: number): number[] {
 
 const TICKS_PER_SECOND = 100;
 
-/** CPU seconds (user + system) used so far by the processes. */
+/**
+ * CPU seconds (user + system) used so far by the processes, and by their children that have ended
+ * and been waited for (sshd's and vsftpd's per-connection processes, which end with their session).
+ */
 export function cpuSeconds(pids: number[]): number {
   let ticks = 0;
   for (const pid of pids) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
+      ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
     } catch {
       // ended
     }

@@ -35,8 +35,20 @@
  *    receiver, for what haproxy costs): images per second answered through haproxy, and in the
  *    store (until every spool is empty). Skipped without haproxy.
  *
- * Options: --quick; --rounds N; --seconds S; --only s1,s2,s3,s4,s5,s6,s7,clip,fleet; --serve-args "…" (extra
- * `serve` flags for our receiver); --dir <folder> (where data goes; default the OS temp folder);
+ * sftp: 500 KB JPEGs from 32 cameras, each an OpenSSH `sftp` client (bench/load.ts) in a session
+ *    kept for the run, to our receiver's SFTP server (`serve --sftp-port`, disk store; with and
+ *    without `--no-fsync`) and to OpenSSH's own (`sshd`, `internal-sftp`, no fsync) writing into a
+ *    folder on the same disk: images on disk per second (the run plus the `sync` after it), as S1
+ *    (`sftp_ratio`); then ours (fsync) and sshd with 4 cameras (`sftp_ratio_4_cameras`), where
+ *    each upload's latency sets the pace. Skipped without sshd (Debian openssh-server) or sftp.
+ * ftp: the same over FTP (passive, binary; one data connection per image, a session per camera kept
+ *    for the run) to our receiver (`serve --ftp-port`) and to vsftpd (anonymous upload into a
+ *    folder on the same disk, no fsync): `ftp_ratio`, `ftp_ratio_4_cameras`. Skipped without
+ *    vsftpd or root.
+ *
+ * Options: --quick; --rounds N; --seconds S; --only s1,s2,s3,s4,s5,s6,s7,clip,fleet,sftp,ftp; --serve-args "…" (extra
+ * `serve` flags for our receiver); --receiver-node-args "…" (Node flags for our receiver, e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof`); --dir <folder> (where data goes; default the OS temp folder);
  * --keep (leave it there); --s3 s3rver|env (env: the server named by S3_TEST_ENDPOINT,
  * S3_TEST_ACCESS_KEY_ID, S3_TEST_SECRET_ACCESS_KEY, the default when they are set; S7 then reaches
  * it through a relay in the bench's process that starts late).
@@ -44,10 +56,10 @@
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, openSync } from 'node:fs';
+import { existsSync, openSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm, symlink, truncate, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,7 +70,7 @@ import { TokenRegistry } from '../src/tokens/registry.js';
 import { MATROSKA_HEAD, clipBody, streamUpload } from '../test/support/clips.js';
 import { haproxyBinary, haproxyConfig, haproxyStatus } from '../test/support/haproxy.js';
 import type { LoadPlan, LoadResult } from './load.js';
-import { answering, cpuSeconds, freePort, listeningLine, memoryMb, processTree, quietDisks, rssSampler, start, stopAll } from './processes.js';
+import { answering, cpuSeconds, freePort, greeting, listeningLine, memoryMb, processTree, quietDisks, rssSampler, start, stopAll } from './processes.js';
 import type { Started } from './processes.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -85,14 +97,17 @@ const value = (name: string): string | undefined => {
 const quick = flag('--quick');
 const rounds = Number(value('--rounds') ?? (quick ? 1 : 5));
 const seconds = Number(value('--seconds') ?? (quick ? 3 : 6));
-const only = new Set((value('--only') ?? 's1,s2,s3,s4,s5,s6,s7,clip,fleet').split(','));
+const only = new Set((value('--only') ?? 's1,s2,s3,s4,s5,s6,s7,clip,fleet,sftp,ftp').split(','));
 const serveArgs = (value('--serve-args') ?? '').split(' ').filter(Boolean);
+const receiverNodeArgs = (value('--receiver-node-args') ?? '').split(' ').filter(Boolean);
 const s3Choice = value('--s3') ?? (process.env.S3_TEST_ENDPOINT && process.env.S3_TEST_ACCESS_KEY_ID && process.env.S3_TEST_SECRET_ACCESS_KEY ? 'env' : 's3rver');
 const CONNECTIONS = 32;
 
 // ---------------------------------------------------------------- helpers
 
 interface RunStats {
+  /** Images answered 2xx (SFTP: puts that ended well; FTP: transfers with a 226). */
+  answered: number;
   /** Images answered 2xx per second of the run. */
   imagesPerSecond: number;
   /**
@@ -131,13 +146,31 @@ const round = (n: number, digits = 2): number => Math.round(n * 10 ** digits) / 
 
 let tagCounter = 0;
 
-/** Runs the load generator in its own process. */
-async function load(plan: Omit<LoadPlan, 'tag' | 'imageFile'> & { imageFile?: string; tag?: string }): Promise<LoadResult> {
+/**
+ * Runs the load generator in its own process. `clock` is called when it says its clock starts and
+ * stops (modes that log in before the clock starts: sftp, ftp); it waits for that call.
+ */
+async function load(plan: Omit<LoadPlan, 'tag' | 'imageFile'> & { imageFile?: string; tag?: string }, clock?: (mark: 'started' | 'stopped') => void): Promise<LoadResult> {
   const full: LoadPlan = { imageFile: imagePath, tag: `r${process.pid}x${tagCounter++}`, ...plan };
-  const child = spawn(process.execPath, [path.join(BUILD, 'bench', 'load.js'), JSON.stringify(full)], { stdio: ['ignore', 'pipe', 'inherit'], cwd: ROOT, env: quietEnv });
+  const child = spawn(process.execPath, [path.join(BUILD, 'bench', 'load.js'), JSON.stringify(full)], { stdio: ['pipe', 'pipe', 'inherit'], cwd: ROOT, env: quietEnv });
+  child.stdin.on('error', () => undefined);
   let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  let seen = 0;
+  child.stdout.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+    for (let end = output.indexOf('\n', seen); end !== -1; end = output.indexOf('\n', seen)) {
+      const mark = /^clock (started|stopped)$/.exec(output.slice(seen, end));
+      if (mark) {
+        clock?.(mark[1] as 'started' | 'stopped');
+        // After the last mark nothing more is read: the end of stdin lets the load generator exit.
+        if (mark[1] === 'stopped') child.stdin.end('go\n');
+        else child.stdin.write('go\n');
+      }
+      seen = end + 1;
+    }
+  });
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  child.stdin.end();
   if (code !== 0) throw new Error(`load generator exited with ${code}`);
   return JSON.parse(output.trim().split('\n').at(-1)!) as LoadResult;
 }
@@ -145,16 +178,24 @@ async function load(plan: Omit<LoadPlan, 'tag' | 'imageFile'> & { imageFile?: st
 /**
  * One measured load run against a server, with the server's CPU use over the run and the settling
  * after it (`settle` resolves with its seconds: a disk's flush, a spool's draining), which counts
- * into {@link RunStats.storedPerSecond} and the server's CPU.
+ * into {@link RunStats.storedPerSecond} and the server's CPU. Where the load generator logs in
+ * before its clock starts (sftp, ftp), the server's CPU counts from then until the clock stops
+ * (and over the settling), not over the log-ins and log-outs.
  */
 async function measure(server: Started, plan: Omit<LoadPlan, 'tag' | 'imageFile'>, settle?: () => Promise<number>): Promise<RunStats> {
-  const pids = processTree(server.pid);
-  const cpuBefore = cpuSeconds(pids);
-  const result = await load(plan);
+  const serverCpu = (): number => cpuSeconds(processTree(server.pid));
+  let cpuBefore = serverCpu();
+  let cpuAtStop: number | undefined;
+  const result = await load(plan, (mark) => {
+    if (mark === 'started') cpuBefore = serverCpu();
+    else cpuAtStop = serverCpu();
+  });
+  const cpuAtEnd = serverCpu();
   const settleSeconds = settle ? await settle() : 0;
-  const cpu = cpuSeconds(processTree(server.pid)) - cpuBefore;
+  const cpu = (cpuAtStop ?? cpuAtEnd) - cpuBefore + (serverCpu() - cpuAtEnd);
   const stored = Math.max(1, result.ok);
   return {
+    answered: result.ok,
     imagesPerSecond: result.ok / result.seconds,
     storedPerSecond: result.ok / (result.seconds + settleSeconds),
     settleSeconds,
@@ -224,7 +265,7 @@ async function sources(folder: string): Promise<string[]> {
 async function buildAll(): Promise<void> {
   await rm(BUILD, { recursive: true, force: true });
   await mkdir(BUILD, { recursive: true });
-  const entryPoints = [...(await sources('src')), path.join(ROOT, 'bench', 'load.ts'), path.join(ROOT, 'bench', 'servers', 'bare.ts'), path.join(ROOT, 'bench', 'servers', 'core.ts'), path.join(ROOT, 'bench', 'servers', 's3rver.ts')];
+  const entryPoints = [...(await sources('src')), path.join(ROOT, 'bench', 'load.ts'), path.join(ROOT, 'bench', 'processes.ts'), path.join(ROOT, 'bench', 'servers', 'bare.ts'), path.join(ROOT, 'bench', 'servers', 'core.ts'), path.join(ROOT, 'bench', 'servers', 's3rver.ts')];
   await build({ entryPoints, outdir: BUILD, outbase: ROOT, format: 'esm', platform: 'node', target: 'node20', bundle: false, logLevel: 'error' });
   await symlink(path.join(ROOT, 'package.json'), path.join(BUILD, 'package.json'));
   await symlink(path.join(ROOT, 'assets'), path.join(BUILD, 'assets'));
@@ -234,16 +275,18 @@ async function buildAll(): Promise<void> {
 
 let work = '';
 let imagePath = '';
+let imageBytes = 0;
 
 /**
  * Our receiver, `images-to-s3 serve`, from the sources, with the Node flag that `npm start` and
  * the systemd unit give it (as they run the same code built).
  */
-async function startReceiver(name: string, store: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Started & { port: number }> {
+async function startReceiver(name: string, store: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}, ready?: () => Promise<void>): Promise<Started & { port: number }> {
   const port = await freePort();
   const logFile = openSync(path.join(work, `${name}.log`), 'a');
   const args = [
     '--no-incremental-marking',
+    ...receiverNodeArgs,
     path.join(BUILD, 'src', 'cli', 'main.js'),
     'serve',
     '--host', '127.0.0.1',
@@ -256,7 +299,10 @@ async function startReceiver(name: string, store: string, extra: string[] = [], 
   const started = await start(process.execPath, args, {
     env: { ...quietEnv, ...env },
     stdio: ['ignore', logFile, logFile],
-    ready: answering(port, '/readyz', 200),
+    ready: async () => {
+      await answering(port, '/readyz', 200)();
+      await ready?.();
+    },
   });
   return { ...started, port };
 }
@@ -333,15 +379,20 @@ interface Variant {
   settle?: () => Promise<number>;
   /** Removes what a run stored, instead of emptying `data`. */
   cleanUp?: () => Promise<void>;
+  /** Checks what a run stored (after its settling, before the clean-up); says what is wrong, if anything. */
+  verify?: (stats: RunStats) => Promise<string | undefined>;
   info?: string;
 }
 
-/** Rounds of alternating runs; the order rotates each round so no variant always follows the same one. */
+/**
+ * Rounds of alternating runs; the order rotates each round so no variant always follows the same
+ * one. Each variant first runs `warmSeconds` unmeasured (none with 0: servers warmed already).
+ */
 async function alternate(variants: Variant[], connections: number, runSeconds: number, warmSeconds: number, roundCount = rounds): Promise<Map<string, RunStats[]>> {
   const results = new Map<string, RunStats[]>(variants.map((variant) => [variant.name, []]));
   const settle = (variant: Variant): (() => Promise<number>) | undefined => variant.settle ?? (variant.data.length > 0 ? () => Promise.resolve(flush(variant.data)) : undefined);
   const cleanUp = (variant: Variant): Promise<void> => (variant.cleanUp ? variant.cleanUp() : clean(...variant.data));
-  for (const variant of variants) {
+  for (const variant of warmSeconds > 0 ? variants : []) {
     await measure(variant.server, { ...variant.plan, connections, durationMs: warmSeconds * 1000 }, settle(variant));
     await cleanUp(variant);
   }
@@ -350,6 +401,8 @@ async function alternate(variants: Variant[], connections: number, runSeconds: n
       const variant = variants[(i + r) % variants.length]!;
       const stats = await measure(variant.server, { ...variant.plan, connections, durationMs: runSeconds * 1000 }, settle(variant));
       if (stats.failed > 0) log(`  ! ${variant.name}: ${stats.failed} failed (${stats.firstError})`);
+      const wrong = await variant.verify?.(stats);
+      if (wrong !== undefined) log(`  ! ${variant.name}: ${wrong}`);
       results.get(variant.name)!.push(stats);
       await cleanUp(variant);
     }
@@ -455,6 +508,319 @@ async function scenarioDisk(): Promise<void> {
     summary.disk_images_answered_per_s = Object.fromEntries([...results].map(([name, runs]) => [name, round(median(runs.map((run) => run.imagesPerSecond)), 1)]));
   } finally {
     for (const server of started) await server.stop();
+  }
+}
+
+// ---------------------------------------------------------------- file transfers: SFTP and FTP
+
+/** Cameras (sessions) of the sftp and ftp scenarios, as S1's connections. */
+const FILE_TRANSFER_SESSIONS = CONNECTIONS;
+/**
+ * Cameras of the second part of the sftp and ftp scenarios: a few at once, as at most sites, where
+ * each upload's own latency (not the machine's CPU) sets the pace.
+ */
+const FEW_SESSIONS = 4;
+
+function installedBinary(variable: string, candidates: string[]): string | undefined {
+  for (const candidate of [process.env[variable], ...candidates]) {
+    if (candidate && existsSync(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+/** A program on the PATH. */
+function onPath(program: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${program}`], { stdio: 'ignore' }).status === 0;
+}
+
+/**
+ * Files of `bytes` bytes under `folder`: what the last run stored (those of earlier runs are
+ * truncated to nothing, see {@link clean}).
+ */
+async function completeFiles(folder: string, bytes: number): Promise<number> {
+  const entries = await readdir(folder, { recursive: true, withFileTypes: true }).catch(() => []);
+  let complete = 0;
+  for (const entry of entries) {
+    if (entry.isFile() && (await stat(path.join(entry.parentPath, entry.name))).size === bytes) complete++;
+  }
+  return complete;
+}
+
+/** The run's uploads that ended well must all be on disk, complete: a file-transfer variant's {@link Variant.verify}. */
+function onDisk(folder: string): (stats: RunStats) => Promise<string | undefined> {
+  return async (stats) => {
+    const complete = await completeFiles(folder, imageBytes);
+    return complete === stats.answered ? undefined : `${stats.answered} uploads ended well, ${complete} complete files on disk`;
+  };
+}
+
+/** What OpenSSH's client is told for every server: no user configuration, no host key checks (the servers are the bench's own). */
+const SSH_CLIENT_OPTIONS = ['-F', '/dev/null', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR'];
+
+interface SftpPeer extends Started {
+  port: number;
+  /** The server's identification string, e.g. `SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u5`. */
+  banner: string;
+  plan: Variant['plan'];
+}
+
+/**
+ * OpenSSH's sshd on loopback as an SFTP-only server: `internal-sftp` forced, starting in `folder`
+ * (no chroot: every folder above a chroot must be root's and not writable by others, which the
+ * OS temp folder is not), the user running the bench logging in with a key made for the run.
+ * sshd forks a process per connection (and one more once logged in), as it does in service.
+ */
+async function startSshd(binary: string, folder: string): Promise<SftpPeer> {
+  const home = path.join(work, 'sshd');
+  await mkdir(home, { recursive: true });
+  await mkdir(folder, { recursive: true, mode: 0o777 });
+  for (const key of ['host_ed25519', 'client_ed25519']) execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'images-to-s3-bench', '-f', path.join(home, key)]);
+  await copyFile(path.join(home, 'client_ed25519.pub'), path.join(home, 'authorized_keys'));
+  const user = os.userInfo().username;
+  // As root, sshd wants its privilege separation folder, which Debian's service makes when it starts.
+  if (process.getuid?.() === 0) await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
+  const port = await freePort();
+  const config = path.join(home, 'sshd_config');
+  await writeFile(
+    config,
+    `ListenAddress 127.0.0.1:${port}
+HostKey ${home}/host_ed25519
+PidFile none
+AuthorizedKeysFile ${home}/authorized_keys
+AllowUsers ${user}
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+Subsystem sftp internal-sftp
+ForceCommand internal-sftp -d ${folder}
+AllowTcpForwarding no
+AllowAgentForwarding no
+AllowStreamLocalForwarding no
+X11Forwarding no
+PermitTTY no
+PermitUserRC no
+MaxStartups ${FILE_TRANSFER_SESSIONS * 2}
+UseDNS no
+PrintMotd no
+LogLevel ERROR
+`,
+  );
+  let banner = '';
+  const logFile = openSync(path.join(work, 'sshd.log'), 'a');
+  const started = await start(binary, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', logFile], ready: greeting(port, 'SSH-', (line) => (banner = line)) });
+  const plan: Variant['plan'] = { mode: 'sftp', host: '127.0.0.1', port, user, sftpArgs: ['-P', String(port), '-i', path.join(home, 'client_ed25519'), '-o', 'IdentitiesOnly=yes', ...SSH_CLIENT_OPTIONS] };
+  return { ...started, port, banner, plan };
+}
+
+/** Our receiver with its SFTP server, the disk store in `store`; the plan logs in as the bench's camera, with its token as password. */
+async function startSftpReceiver(name: string, store: string, extra: string[]): Promise<Started & { port: number; plan: Variant['plan'] }> {
+  const sftpPort = await freePort();
+  const receiver = await startReceiver(name, `file:${store}`, ['--log-level', 'info', '--sftp-port', String(sftpPort), ...extra], {}, greeting(sftpPort, 'SSH-'));
+  const askpass = path.join(work, 'askpass.sh');
+  await writeFile(askpass, `#!/bin/sh\necho '${TOKEN}'\n`, { mode: 0o700 });
+  const plan: Variant['plan'] = {
+    mode: 'sftp',
+    host: '127.0.0.1',
+    port: sftpPort,
+    user: CAMERA,
+    sftpArgs: ['-P', String(sftpPort), '-o', 'BatchMode=no', '-o', 'PubkeyAuthentication=no', '-o', 'PreferredAuthentications=keyboard-interactive,password', ...SSH_CLIENT_OPTIONS],
+    env: { SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: ':0' },
+  };
+  return { ...receiver, plan };
+}
+
+/** The SSH cipher a server and OpenSSH's client agree on (from `sftp -v`), for the table's notes. */
+function negotiatedCipher(plan: Variant['plan']): string {
+  const run = spawnSync('sftp', ['-v', ...(plan.sftpArgs ?? []), '-b', '-', `${plan.user}@${plan.host}`], { input: 'pwd\n', env: { ...process.env, ...plan.env }, encoding: 'utf8', timeout: 20_000 });
+  return /client->server cipher: (\S+)/.exec(run.stderr ?? '')?.[1] ?? '?';
+}
+
+/** Median images per second of each variant, by name. */
+function perSecond(results: Map<string, RunStats[]>, rate: Rate): Record<string, number> {
+  return Object.fromEntries([...results].map(([name, runs]) => [name, round(median(runs.map((run) => run[rate])), 1)]));
+}
+
+/**
+ * The second part of a file-transfer scenario: our receiver (fsync) and the peer with
+ * {@link FEW_SESSIONS} cameras, the servers warm from the first part; a table, and the ratio into
+ * the summary as `<prefix>_ratio_<n>_cameras`.
+ */
+async function fewCameras(prefix: string, variants: Variant[], peer: string, notes: Record<string, string>): Promise<void> {
+  // --quick: 2 s runs (the pace of a few cameras settles at once).
+  const runSeconds = quick ? Math.min(2, seconds) : seconds;
+  // Their spread is small: at most 3 rounds.
+  const roundCount = Math.min(3, rounds);
+  const results = await alternate(variants.filter((variant) => variant.name === peer || variant.name === 'ours'), FEW_SESSIONS, runSeconds, 0, roundCount);
+  table(`${prefix}: the same with ${FEW_SESSIONS} cameras, ${roundCount} round(s) of ${runSeconds} s`, rows(results, peer, notes, { rate: 'on disk/s', wait: 'flush s' }));
+  summary[`${prefix}_ratio_${FEW_SESSIONS}_cameras`] = round(ratio(results, 'ours', peer), 3);
+  summary[`${prefix}_images_on_disk_per_s_${FEW_SESSIONS}_cameras`] = perSecond(results, 'storedPerSecond');
+  summary[`${prefix}_p50_ms_${FEW_SESSIONS}_cameras`] = Object.fromEntries([...results].map(([name, runs]) => [name, round(median(runs.map((run) => run.p50)), 1)]));
+}
+
+/** The ratios of a file-transfer scenario against its peer, into the summary under `prefix`. */
+function fileTransferSummary(prefix: string, results: Map<string, RunStats[]>, peer: string, banner: string): void {
+  summary[`${prefix}_ratio`] = round(ratio(results, 'ours', peer), 3);
+  summary[`${prefix}_ratio_nofsync`] = round(ratio(results, 'ours --no-fsync', peer), 3);
+  summary[`${prefix}_ratio_answered`] = round(ratio(results, 'ours', peer, 'imagesPerSecond'), 3);
+  summary[`${prefix}_ratio_nofsync_answered`] = round(ratio(results, 'ours --no-fsync', peer, 'imagesPerSecond'), 3);
+  summary[`${prefix}_images_on_disk_per_s`] = perSecond(results, 'storedPerSecond');
+  summary[`${prefix}_images_answered_per_s`] = perSecond(results, 'imagesPerSecond');
+  summary[`${prefix}_peer`] = banner;
+}
+
+
+/**
+ * sftp: OpenSSH's `sftp` clients (one per camera, a session kept for the run) against sshd
+ * (`internal-sftp`) and our receiver's SFTP server, with and without fsync, on the same disk.
+ */
+async function scenarioSftp(): Promise<void> {
+  const sshd = installedBinary('SSHD', ['/usr/sbin/sshd', '/usr/local/sbin/sshd']);
+  const missing = !sshd ? "OpenSSH's server is not installed (apt-get install openssh-server, or set SSHD)" : !onPath('sftp') || !onPath('ssh-keygen') ? "OpenSSH's client is not installed (apt-get install openssh-client)" : undefined;
+  if (missing) {
+    log(`sftp: ${missing}; skipped`);
+    log();
+    summary.sftp_skipped = missing;
+    return;
+  }
+  const folder = path.join(work, 'sftp');
+  const started: Started[] = [];
+  try {
+    const peer = await startSshd(sshd!, path.join(folder, 'sshd'));
+    started.push(peer);
+    const ours = await startSftpReceiver('receiver-sftp', path.join(folder, 'ours'), []);
+    started.push(ours);
+    const unsynced = await startSftpReceiver('receiver-sftp-nofsync', path.join(folder, 'ours-nofsync'), ['--no-fsync']);
+    started.push(unsynced);
+    const data = { sshd: path.join(folder, 'sshd'), ours: path.join(folder, 'ours', CAMERA), unsynced: path.join(folder, 'ours-nofsync', CAMERA) };
+    const variants: Variant[] = [
+      { name: 'sshd', server: peer, plan: peer.plan, data: [data.sshd], verify: onDisk(data.sshd) },
+      { name: 'ours', server: ours, plan: ours.plan, data: [data.ours], verify: onDisk(data.ours) },
+      { name: 'ours --no-fsync', server: unsynced, plan: unsynced.plan, data: [data.unsynced], verify: onDisk(data.unsynced) },
+    ];
+    const ciphers = { sshd: negotiatedCipher(peer.plan), ours: negotiatedCipher(ours.plan) };
+    const notes = {
+      sshd: `${peer.banner.replace(/^SSH-2\.0-/, '')}, internal-sftp, key log-in, ${ciphers.sshd}, no fsync`,
+      ours: `serve --sftp-port, full contract, fsync before the reply, password log-in, ${ciphers.ours}`,
+      'ours --no-fsync': 'the same, --no-fsync',
+    };
+    const results = await alternate(variants, FILE_TRANSFER_SESSIONS, seconds, quick ? 0.5 : 1);
+    table(
+      `sftp: 500 KB JPEGs, ${FILE_TRANSFER_SESSIONS} cameras (OpenSSH sftp, a session each), ${rounds} round(s) of ${seconds} s; on disk/s counts the sync after the run`,
+      rows(results, 'sshd', notes, { rate: 'on disk/s', wait: 'flush s' }),
+    );
+    fileTransferSummary('sftp', results, 'sshd', peer.banner);
+    await fewCameras('sftp', variants, 'sshd', notes);
+  } finally {
+    for (const server of started) await server.stop();
+    await rm(folder, { recursive: true, force: true });
+  }
+}
+
+interface FtpPeer extends Started {
+  port: number;
+  banner: string;
+}
+
+/**
+ * vsftpd on loopback: anonymous log-in (no password), uploads into `<root>/up`, passive mode; a
+ * process per session (and a privileged one beside it), as in service. It has to start as root.
+ */
+async function startVsftpd(binary: string, root: string): Promise<FtpPeer> {
+  const home = path.join(work, 'vsftpd');
+  await mkdir(path.join(home, 'empty'), { recursive: true, mode: 0o755 });
+  // The anonymous user's root must not be writable by it; it writes into up/.
+  await mkdir(path.join(root, 'up'), { recursive: true });
+  await chmod(root, 0o755);
+  await chmod(path.join(root, 'up'), 0o777);
+  const port = await freePort();
+  const config = path.join(home, 'vsftpd.conf');
+  // Passive ports below the ephemeral range: vsftpd picks one at random and ends the session when
+  // it cannot bind it (seen a few times in 5,000 transfers with its default, 1024-65535, which the
+  // clients' own ephemeral ports share).
+  const [ephemeral] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+  const passive = ephemeral !== undefined && ephemeral > 12_000 ? `pasv_min_port=${ephemeral - 10_000}\npasv_max_port=${ephemeral - 1}\n` : '';
+  await writeFile(
+    config,
+    `listen=YES
+listen_ipv6=NO
+listen_address=127.0.0.1
+listen_port=${port}
+background=NO
+anonymous_enable=YES
+no_anon_password=YES
+anon_root=${root}
+write_enable=YES
+anon_upload_enable=YES
+local_enable=NO
+port_enable=NO
+pasv_enable=YES
+${passive}secure_chroot_dir=${home}/empty
+xferlog_enable=NO
+dirmessage_enable=NO
+seccomp_sandbox=NO
+isolate=NO
+isolate_network=NO
+max_clients=${FILE_TRANSFER_SESSIONS * 4}
+max_per_ip=${FILE_TRANSFER_SESSIONS * 4}
+`,
+  );
+  let banner = '';
+  const logFile = openSync(path.join(work, 'vsftpd.log'), 'a');
+  const started = await start(binary, [config], { stdio: ['ignore', logFile, logFile], ready: greeting(port, '220', (line) => (banner = line)) });
+  return { ...started, port, banner };
+}
+
+/**
+ * ftp: one FTP session per camera (bench/load.ts: passive, binary, a data connection per image)
+ * against vsftpd and our receiver's FTP server, with and without fsync, on the same disk.
+ */
+async function scenarioFtp(): Promise<void> {
+  const vsftpd = installedBinary('VSFTPD', ['/usr/sbin/vsftpd', '/usr/local/sbin/vsftpd']);
+  const missing = !vsftpd ? 'vsftpd is not installed (apt-get install vsftpd, or set VSFTPD)' : process.getuid?.() !== 0 ? 'vsftpd has to start as root' : undefined;
+  if (missing) {
+    log(`ftp: ${missing}; skipped`);
+    log();
+    summary.ftp_skipped = missing;
+    return;
+  }
+  const folder = path.join(work, 'ftp');
+  const started: Started[] = [];
+  try {
+    const peer = await startVsftpd(vsftpd!, path.join(folder, 'vsftpd'));
+    started.push(peer);
+    const receiver = async (name: string, store: string, extra: string[]): Promise<Started & { port: number; plan: Variant['plan'] }> => {
+      const ftpPort = await freePort();
+      const server = await startReceiver(name, `file:${store}`, ['--log-level', 'info', '--ftp-port', String(ftpPort), ...extra], {}, greeting(ftpPort, '220'));
+      return { ...server, plan: { mode: 'ftp', host: '127.0.0.1', port: ftpPort, user: CAMERA, password: TOKEN } };
+    };
+    const ours = await receiver('receiver-ftp', path.join(folder, 'ours'), []);
+    started.push(ours);
+    const unsynced = await receiver('receiver-ftp-nofsync', path.join(folder, 'ours-nofsync'), ['--no-fsync']);
+    started.push(unsynced);
+    const data = { vsftpd: path.join(folder, 'vsftpd', 'up'), ours: path.join(folder, 'ours', CAMERA), unsynced: path.join(folder, 'ours-nofsync', CAMERA) };
+    const variants: Variant[] = [
+      { name: 'vsftpd', server: peer, plan: { mode: 'ftp', host: '127.0.0.1', port: peer.port, user: 'anonymous', password: 'bench@', folder: 'up/' }, data: [data.vsftpd], verify: onDisk(data.vsftpd) },
+      { name: 'ours', server: ours, plan: ours.plan, data: [data.ours], verify: onDisk(data.ours) },
+      { name: 'ours --no-fsync', server: unsynced, plan: unsynced.plan, data: [data.unsynced], verify: onDisk(data.unsynced) },
+    ];
+    const notes = {
+      vsftpd: `${peer.banner.replace(/^220 /, '')}, anonymous upload, no fsync`,
+      ours: 'serve --ftp-port, full contract, fsync before the 226',
+      'ours --no-fsync': 'the same, --no-fsync',
+    };
+    const results = await alternate(variants, FILE_TRANSFER_SESSIONS, seconds, quick ? 0.5 : 1);
+    table(
+      `ftp: 500 KB JPEGs, ${FILE_TRANSFER_SESSIONS} cameras (an FTP session each, passive, a data connection per image), ${rounds} round(s) of ${seconds} s; on disk/s counts the sync after the run`,
+      rows(results, 'vsftpd', notes, { rate: 'on disk/s', wait: 'flush s' }),
+    );
+    fileTransferSummary('ftp', results, 'vsftpd', peer.banner);
+    await fewCameras('ftp', variants, 'vsftpd', notes);
+  } finally {
+    for (const server of started) await server.stop();
+    await rm(folder, { recursive: true, force: true });
   }
 }
 
@@ -1150,7 +1516,7 @@ async function main(): Promise<void> {
   try {
     await buildAll();
     imagePath = path.join(work, 'image.jpg');
-    const imageBytes = await makeImage(imagePath);
+    imageBytes = await makeImage(imagePath);
     await new TokenRegistry(path.join(work, 'tokens.json')).create(CAMERA, { token: TOKEN });
     const load1 = os.loadavg()[0]!;
     log(`images-to-s3 bench${quick ? ' --quick' : ''}: ${os.cpus().length} cores, Node ${process.version}, ${new Date().toISOString()}, load average ${load1.toFixed(2)}`);
@@ -1158,6 +1524,8 @@ async function main(): Promise<void> {
     log(`load generator: bench/load.ts (keep-alive sockets, own process); ratios are medians of per-round ratios`);
     log();
     if (only.has('s1') || only.has('s6')) await scenarioDisk();
+    if (only.has('sftp')) await scenarioSftp();
+    if (only.has('ftp')) await scenarioFtp();
     if (only.has('s2')) await scenarioS3();
     if (only.has('s3')) await scenarioMemory();
     if (only.has('s4')) await scenarioLatency();
@@ -1177,6 +1545,8 @@ async function main(): Promise<void> {
       clip_500mb_peak_rss_mb: null,
       p99_added_ms: null,
       nginx_ratio: null,
+      sftp_ratio: null,
+      ftp_ratio: null,
       ...summary,
       quick,
       cores: os.cpus().length,
