@@ -92,7 +92,8 @@ export class SftpServer {
       connection.attach(client);
     });
     this.ssh.on('error', (error: Error) => options.log.error({ err: error }, 'sftp: server error'));
-    this.listener = net.createServer((socket) => this.accept(socket));
+    // Replies go out at once: with Nagle's algorithm a CLOSE's status waits ~40 ms for a delayed ACK.
+    this.listener = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
   }
 
   /** Starts listening on `host`:`port` (0: any free port). */
