@@ -326,7 +326,8 @@ export class FtpSession {
       case 'SITE':
         return this.reply(502, 'SITE commands are not supported.');
       default:
-        return this.reply(502, `Command not implemented: ${safeText(verb)}.`);
+        // RFC 959's reply to a command this server does not take (it takes what cameras send).
+        return this.reply(502, `Unknown command: ${safeText(verb)}.`);
     }
   }
 

@@ -148,6 +148,17 @@ export interface FileLogin {
   password: string;
 }
 
+/** What an SFTP and an FTP recipient share, first in VAPIX's order: where to, and who logs in. */
+function fileRecipientBase(destination: FileDestination, login: FileLogin): Record<string, string> {
+  return {
+    host: destination.host,
+    upload_path: destination.uploadPath,
+    port: String(destination.port),
+    login: login.login,
+    password: login.password,
+  };
+}
+
 /**
  * The parameters of a `com.axis.recipient.sftp` recipient, in VAPIX's order: password
  * authentication (`ssh_auth_type=2`), the host key pinned by one fingerprint (the other empty,
@@ -156,11 +167,7 @@ export interface FileLogin {
  */
 export function sftpRecipientParameters(destination: FileDestination, login: FileLogin, fingerprint: HostKeyFingerprint): Record<string, string> {
   return {
-    host: destination.host,
-    upload_path: destination.uploadPath,
-    port: String(destination.port),
-    login: login.login,
-    password: login.password,
+    ...fileRecipientBase(destination, login),
     [MD5_FINGERPRINT_PARAMETER]: fingerprint.md5 ?? '',
     [SHA256_FINGERPRINT_PARAMETER]: fingerprint.sha256 ?? '',
     ssh_auth_type: SSH_PASSWORD_AUTHENTICATION,
@@ -179,11 +186,7 @@ export function sftpRecipientParameters(destination: FileDestination, login: Fil
  */
 export function ftpRecipientParameters(destination: FileDestination, login: FileLogin): Record<string, string> {
   return {
-    host: destination.host,
-    upload_path: destination.uploadPath,
-    port: String(destination.port),
-    login: login.login,
-    password: login.password,
+    ...fileRecipientBase(destination, login),
     passive: '1',
     temporary: '1',
     qos: '0',
