@@ -60,6 +60,8 @@ export async function startLocalS3(bucket = 'images', options: { conditionalWrit
     });
 
   const sockets = new Set<Socket>();
+  /** Requests passed on to s3rver and not yet answered: stop() lets them finish before it removes s3rver's folder. */
+  const forwarded = new Set<Promise<void>>();
   /** Create-only PUTs under way, per key: each waits for the one before it. */
   const creating = new Map<string, Promise<void>>();
   let failWith: number | undefined;
@@ -124,6 +126,9 @@ export async function startLocalS3(bucket = 'images', options: { conditionalWrit
         },
       );
       forward.on('error', () => outgoing.destroy());
+      const settled = new Promise<void>((resolve) => forward.on('close', resolve));
+      forwarded.add(settled);
+      void settled.then(() => forwarded.delete(settled));
       if (body === undefined) {
         // A client cut off (see down()) must not leave s3rver holding a half-sent request.
         outgoing.on('close', () => forward.destroy());
@@ -189,6 +194,9 @@ export async function startLocalS3(bucket = 'images', options: { conditionalWrit
     },
     stop: async () => {
       if (proxy.listening) await local.down();
+      // A complete PUT whose client is gone is still being written by s3rver: removing its folder
+      // under it would end in an uncaught ENOENT inside s3rver.
+      await Promise.race([Promise.all(forwarded), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
       backend.destroy();
       await s3rver.close();
       await rm(directory, { recursive: true, force: true });
