@@ -31,6 +31,8 @@ export interface StackConfig {
   /** Steady-state and burst request rate limits of the API stage. */
   apiRateLimit: number;
   apiBurstLimit: number;
+  /** Send the bucket's S3 events to EventBridge, with an example rule logging "Object Created" events. */
+  eventBridge: boolean;
 }
 
 export const DEFAULT_CONFIG: StackConfig = {
@@ -45,6 +47,7 @@ export const DEFAULT_CONFIG: StackConfig = {
   destroyBucket: false,
   apiRateLimit: 50,
   apiBurstLimit: 100,
+  eventBridge: false,
 };
 
 /** The context keys, as `cdk -c <key>=<value>` takes them. */
@@ -60,6 +63,7 @@ export const CONTEXT_KEYS = [
   'destroyBucket',
   'apiRateLimit',
   'apiBurstLimit',
+  'eventBridge',
 ] as const satisfies ReadonlyArray<keyof StackConfig>;
 
 /** Thrown for a context value the stack cannot use; the message names the key and the rule. */
@@ -116,14 +120,16 @@ export function stackConfigFrom(context: (key: string) => unknown): StackConfig 
     config.logRetentionDays = logDays;
   }
 
-  const destroy = value('destroyBucket');
-  if (destroy !== undefined) {
-    if (destroy !== true && destroy !== false && destroy !== 'true' && destroy !== 'false') {
-      throw new StackConfigError('destroyBucket', 'true or false');
-    }
-    config.destroyBucket = destroy === true || destroy === 'true';
-  }
+  config.destroyBucket = boolean(value, 'destroyBucket') ?? config.destroyBucket;
+  config.eventBridge = boolean(value, 'eventBridge') ?? config.eventBridge;
   return config;
+}
+
+function boolean(value: (key: keyof StackConfig) => unknown, key: keyof StackConfig): boolean | undefined {
+  const raw = value(key);
+  if (raw === undefined) return undefined;
+  if (raw !== true && raw !== false && raw !== 'true' && raw !== 'false') throw new StackConfigError(key, 'true or false');
+  return raw === true || raw === 'true';
 }
 
 function integer(value: (key: keyof StackConfig) => unknown, key: keyof StackConfig, min: number, max: number): number | undefined {

@@ -1,13 +1,15 @@
-import { AssetHashType, Aws, CfnOutput, DockerImage, Duration, RemovalPolicy, Stack, Tags, Validations } from 'aws-cdk-lib';
+import { ArnFormat, AssetHashType, Aws, CfnOutput, DockerImage, Duration, RemovalPolicy, Stack, Tags, Validations } from 'aws-cdk-lib';
 import type { StackProps } from 'aws-cdk-lib';
 import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaAuthorizer, HttpLambdaResponseType } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { AccessLogField, AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import { Rule } from 'aws-cdk-lib/aws-events';
+import type { IRuleTarget } from 'aws-cdk-lib/aws-events';
 import { ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Code, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
-import { LogGroup } from 'aws-cdk-lib/aws-logs';
+import { LogGroup, ResourcePolicy } from 'aws-cdk-lib/aws-logs';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -43,6 +45,8 @@ export class ImagesToS3Stack extends Stack {
   readonly stage: HttpStage;
   readonly uploadFunction: NodejsFunction;
   readonly authorizerFunction: NodejsFunction;
+  /** With `eventBridge` on: the example rule for the bucket's "Object Created" events, and the log group it writes them to. */
+  readonly imageEvents: { rule: Rule; logGroup: LogGroup } | undefined;
 
   constructor(scope: Construct, id: string, { config = DEFAULT_CONFIG, ...props }: ImagesToS3StackProps = {}) {
     super(scope, id, { stackName: config.stackName, ...props });
@@ -182,7 +186,61 @@ export class ImagesToS3Stack extends Stack {
       value: this.tokenAdministratorPolicy.managedPolicyArn,
     });
 
+    this.imageEvents = config.eventBridge ? this.addImageEvents(config) : undefined;
+
     this.acknowledgeReviewedFindings();
+  }
+
+  /**
+   * `-c eventBridge=true`: S3 sends every event of the bucket to the account's default event bus,
+   * and an example rule writes the "Object Created" ones (one per stored image) to a log group.
+   */
+  private addImageEvents(config: StackConfig): { rule: Rule; logGroup: LogGroup } {
+    // CloudFormation's own switch on the bucket. The Bucket's `eventBridgeEnabled` would do the
+    // same through a custom resource: one more Lambda function, with AWSLambdaBasicExecutionRole,
+    // only to call PutBucketNotificationConfiguration. The stack manages no other notification.
+    (this.bucket.node.defaultChild as CfnBucket).notificationConfiguration = { eventBridgeConfiguration: { eventBridgeEnabled: true } };
+
+    const logGroup = new LogGroup(this, 'ImageEventLogs', { retention: config.logRetentionDays, removalPolicy: RemovalPolicy.DESTROY });
+    // EventBridge writes to CloudWatch Logs under a CloudWatch Logs resource policy (never a role).
+    // The statement targets.CloudWatchLogGroup grants, but as a CloudFormation resource
+    // (AWS::Logs::ResourcePolicy) instead of its custom resource, which would add a Lambda function
+    // allowed to put and delete every resource policy of the account. The policy's name is unique
+    // in the account and region, so it carries the stack's name: two stacks (-c stackName=…) can
+    // both have events on.
+    const policy = new ResourcePolicy(this, 'ImageEventLogsPolicy', {
+      resourcePolicyName: `${this.stackName}-image-events`,
+      policyStatements: [
+        new PolicyStatement({
+          principals: [new ServicePrincipal('events.amazonaws.com')],
+          actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          resources: [logGroup.logGroupArn],
+        }),
+      ],
+    });
+    // The whole event is logged, as targets.CloudWatchLogGroup does by default; its ARN is the log
+    // group's without the trailing ":*".
+    const logGroupTarget: IRuleTarget = {
+      bind: () => ({
+        arn: this.formatArn({ service: 'logs', resource: 'log-group', arnFormat: ArnFormat.COLON_RESOURCE_NAME, resourceName: logGroup.logGroupName }),
+        targetResource: logGroup,
+      }),
+    };
+    const rule = new Rule(this, 'ImageCreatedRule', {
+      description: `Example rule of ${config.stackName}: logs the "Object Created" event of every image stored in its bucket`,
+      eventPattern: {
+        source: ['aws.s3'],
+        detailType: ['Object Created'],
+        detail: { bucket: { name: [this.bucket.bucketName] } },
+      },
+      targets: [logGroupTarget],
+    });
+    // The first events after a deploy find the policy in place.
+    rule.node.addDependency(policy);
+
+    new CfnOutput(this, 'ImageCreatedRuleName', { description: 'The example EventBridge rule for the bucket\'s "Object Created" events', value: rule.ruleName });
+    new CfnOutput(this, 'ImageEventLogGroup', { description: 'Where the example rule logs the events', value: logGroup.logGroupName });
+    return { rule, logGroup };
   }
 
   /** One handler: its own role (only the given statements, plus writing its own log group), log group and bundle. */

@@ -161,6 +161,32 @@ program
       .default(DEFAULT_FTP_IDLE_TIMEOUT_MS / 1000)
       .argParser(integerIn(1, 3600)),
   )
+  .addOption(
+    new Option('--webhook <url>', 'send events (image.stored, camera.silent, camera.back) to this URL, signed as Standard Webhooks; repeat for more')
+      .env(env('WEBHOOK'))
+      .default([], 'none')
+      .argParser((value: string, previous: string[]) => [...previous, value]),
+  )
+  .addOption(new Option('--webhook-secret <secret>', 'the webhooks\' signing secret, "whsec_" + base64 (make one: echo "whsec_$(openssl rand -base64 32)")').env(env('WEBHOOK_SECRET')))
+  .addOption(new Option('--mqtt <url>', 'publish events and each camera\'s state to this MQTT broker (mqtt://host:1883 or mqtts://host:8883)').env(env('MQTT')))
+  .addOption(new Option('--mqtt-username <name>', 'MQTT: user name').env(env('MQTT_USERNAME')))
+  .addOption(new Option('--mqtt-password <password>', 'MQTT: password (better in the environment variable than on the command line)').env(env('MQTT_PASSWORD')))
+  .addOption(new Option('--mqtt-topic-prefix <prefix>', 'MQTT: topics are <prefix>/<camera>/events, …/state, …/image').env(env('MQTT_TOPIC_PREFIX')).default('images-to-s3'))
+  .addOption(new Option('--mqtt-image', 'MQTT: also publish each camera\'s latest image (a JPEG thumbnail, retained) on <prefix>/<camera>/image').env(env('MQTT_IMAGE')))
+  .addOption(new Option('--mqtt-ca <file>', 'MQTT: the CA certificate (PEM) that signed the broker\'s, for mqtts:// with a private CA').env(env('MQTT_CA')))
+  .addOption(new Option('--no-mqtt-discovery', 'MQTT: publish no Home Assistant discovery messages').env(env('NO_MQTT_DISCOVERY')))
+  .addOption(
+    new Option('--event-max-age <hours>', 'events a webhook or broker has not taken this long are given up (they wait on disk until then)')
+      .env(env('EVENT_MAX_AGE'))
+      .default(48)
+      .argParser(integerIn(1, 24 * 365)),
+  )
+  .addOption(
+    new Option('--silence-grace <seconds>', 'a camera is silent (gallery: Overdue; events: camera.silent) after three usual intervals, and at least this much more than one')
+      .env(env('SILENCE_GRACE'))
+      .default(60)
+      .argParser(integerIn(1, 86_400)),
+  )
   .action(async (options: ServeOptions) => {
     if (!options.recipientPath.startsWith('/')) throw new InvalidArgumentError('--recipient-path must start with "/".');
     await serve(options);

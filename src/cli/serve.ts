@@ -32,6 +32,10 @@ import type { ReceiverState } from '../state/location.js';
 import { hostReach } from '../camera/reachability.js';
 import { CameraLogin } from '../file-transfer/camera-login.js';
 import { FailedAuthLimiter } from '../server/failed-auth-limiter.js';
+import { NotifyingStore } from '../events/notifying-store.js';
+import { ImageCatalog } from '../gallery/catalog.js';
+import { GalleryLayout } from '../gallery/layout.js';
+import { ReceiverEvents, outboxFolder } from './events.js';
 import { ReceiverMetrics } from '../server/metrics.js';
 import { presentedKeys, sftpBannerLines } from '../sftp/describe.js';
 import { openHostKeys } from '../sftp/host-keys.js';
@@ -85,6 +89,20 @@ export interface ServeOptions extends FtpOptions {
   sftpIdleTimeout: number;
   /** Present only the RSA host key (for clients that would pick the Ed25519 one while the RSA one is pinned). */
   sftpRsaOnly?: boolean;
+  /** Where events go, and how long they wait for a sink (see src/cli/events.ts). */
+  webhook: string[];
+  webhookSecret?: string;
+  mqtt?: string;
+  mqttUsername?: string;
+  mqttPassword?: string;
+  mqttTopicPrefix: string;
+  mqttImage?: boolean;
+  mqttCa?: string;
+  mqttDiscovery: boolean;
+  /** Hours. */
+  eventMaxAge: number;
+  /** Seconds: see silentAfterMs. */
+  silenceGrace: number;
 }
 
 /** S3 takes at most 5 GiB in one PutObject, which is how the forwarder sends a spooled file. */
@@ -108,6 +126,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   const sftpHost = options.sftpHost ?? options.host;
   if (options.sftpPort !== undefined) await checkAddressFree(sftpHost, options.sftpPort, SFTP_ADDRESS_OPTIONS);
   const state = await stateFor(options);
+  const events = await ReceiverEvents.fromOptions(options, outboxFolder(state.localFolder));
   const spool = await spoolFor(options, state);
   if (spool && options.maxClipBytes > MAX_SPOOLED_FILE_BYTES) {
     throw new Error(
@@ -120,12 +139,16 @@ export async function serve(options: ServeOptions): Promise<void> {
     timeoutMs: options.storeTimeout * 1000,
     ...(options.fsync === false && { fsync: false }),
     ...(spool && { spool }),
+    ...(events && { observe: (images: ImageStore) => events.observe(images) }),
   });
-  if (options.retentionDays !== undefined && !(store instanceof DiskStore)) {
+  const disk = [store, store instanceof NotifyingStore ? store.inner : undefined].find((candidate) => candidate instanceof DiskStore);
+  if (options.retentionDays !== undefined && disk === undefined) {
     throw new Error('--retention-days applies to the disk store; for S3 use a lifecycle rule on the bucket (see the README).');
   }
   // Before any token is created: a store that cannot be opened must not use up the first one unseen.
   // (A spooled store opens its spool here; its remote store is opened by the forwarder, when reachable.)
+  // The outbox first: a spool forwards what it holds from before at once, and each forwarded image is an event.
+  await events?.open();
   await store.open().catch((error: unknown) => {
     if (isLocalStore(options.store)) throw error;
     throw new Error(`Cannot open the store ${store.location} (${describeS3Connection()}): ${(error as Error).message}`, { cause: error });
@@ -134,6 +157,12 @@ export async function serve(options: ServeOptions): Promise<void> {
   const shared = await sharedState(state);
   const tokens = shared.tokens;
   const gallery = options.gallery ? await galleryFor(options, state, tokens, store) : undefined;
+  if (events) {
+    // Lists reused for at most a quarter of the grace: a list older than the grace would make a camera that sends look silent.
+    const graceMs = options.silenceGrace * 1000;
+    const catalog = new ImageCatalog({ store, layout: new GalleryLayout(options.keyTemplate), silenceGraceMs: graceMs, freshMs: Math.min(2_000, graceMs / 4) });
+    events.watchSilence(store, () => catalog.summaries(), graceMs);
+  }
   const receiver = new ImageReceiver({ tokens, store, keyTemplate, maxBytes: options.maxBytes, maxClipBytes: options.maxClipBytes });
   const metrics = new ReceiverMetrics();
   const failedAuth = new FailedAuthLimiter(options.failedAuthLimit);
@@ -152,6 +181,10 @@ export async function serve(options: ServeOptions): Promise<void> {
   if (gallery) await app.register(galleryPlugin, { prefix: GALLERY_PATH, store, recipientPath: options.recipientPath, ...gallery.options });
   // The forwarder's first attempt is under way; what it reports from now on goes to the receiver's log.
   if (store instanceof SpooledStore) store.forwarder.log = app.log;
+  if (events) {
+    events.log.attach(app.log);
+    metrics.watchEvents(() => events.outbox.report());
+  }
   const watch = await tokens.watch(registryTroubleLogger(app.log, tokens.location));
   const galleryWatch = gallery?.access.access.watch(tokens.recheckMs, (error) =>
     app.log.warn({ err: error, document: gallery.location }, 'gallery: cannot read its access document; the password and sessions read before stay valid'),
@@ -193,6 +226,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     ...(store instanceof SpooledStore ? [`  spool:       ${spoolLine(store)}`] : []),
     `  tokens:      ${tokens.location}`,
     ...shared.banner.map((line) => `  ${line}`),
+    ...(events ? [events.bannerLine()] : []),
     `  key layout:  ${keyTemplate.template}`,
     '  Recipient URL for the camera (Settings > System > Events > Recipients, type HTTP/HTTPS):',
     ...recipientUrls(options.host, port, options.recipientPath, Boolean(tls)).map((url) => `    ${url}`),
@@ -219,7 +253,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     app.log.info({ images, bytes, damaged }, 'spool: images from before are being forwarded');
     if (damaged.length > 0) app.log.error({ damaged, folder: store.spool.folder }, 'spool: files that are not complete images were moved to the damaged folder');
   }
-  const retention = options.retentionDays !== undefined && store instanceof DiskStore ? startRetention(store, options.retentionDays, app.log) : undefined;
+  const retention = options.retentionDays !== undefined && disk instanceof DiskStore ? startRetention(disk, options.retentionDays, app.log) : undefined;
 
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
@@ -237,6 +271,7 @@ export async function serve(options: ServeOptions): Promise<void> {
       galleryWatch?.stop();
       void Promise.all([app.close(), sftp?.close(), ftp?.close()])
         .then(() => store.close())
+        .then(() => events?.close())
         .finally(() => {
           clearTimeout(deadline);
           resolve();
@@ -363,6 +398,7 @@ async function galleryFor(options: ServeOptions, state: ReceiverState, tokens: T
       keyTemplate: options.keyTemplate,
       thumbnailCacheDir: path.join(state.localFolder, 'thumbnails'),
       knownCameras: () => tokens.cameras(),
+      silenceGraceMs: options.silenceGrace * 1000,
       ...(store instanceof SpooledStore && {
         waitingKeys: () => [...store.spool.waiting()].map((image) => image.key),
         storeNotice: () => store.listingNotice(),

@@ -23,6 +23,7 @@ import { ALL_IMAGES, addDays, dayOf, isDay } from './layout.js';
 import type { Day, GalleryLayout } from './layout.js';
 import { kindOfKey } from './media.js';
 import type { MediaKind } from './media.js';
+import { silentAfterMs, usualInterval } from '../core/camera-silence.js';
 
 /** One image or clip as the gallery lists it. */
 export interface CatalogItem {
@@ -80,6 +81,8 @@ export interface ImageCatalogOptions {
   freshMs?: number;
   /** Scanned layouts: how long one listing of every key is reused. */
   scanMs?: number;
+  /** See {@link silentAfterMs}. */
+  silenceGraceMs?: number;
 }
 
 const PAST_MS = 10 * 60 * 1000;
@@ -90,11 +93,6 @@ const INTERVAL_SAMPLE = 50;
 /** A clip's picture is the snapshot taken nearest to it, if one is this close. */
 export const POSTER_WINDOW_MS = 15 * 60 * 1000;
 
-/** Silent for this long is overdue: three usual intervals, and at least a minute more than one. */
-export function overdueAfterMs(usualIntervalMs: number): number {
-  return Math.max(3 * usualIntervalMs, usualIntervalMs + 60_000);
-}
-
 export class ImageCatalog {
   readonly layout: GalleryLayout;
   private readonly store: ImageStore;
@@ -104,6 +102,7 @@ export class ImageCatalog {
   private readonly partial: () => boolean;
   private readonly freshMs: number;
   private readonly scanMs: number;
+  private readonly silenceGraceMs: number | undefined;
   private readonly lists: ExpiringCache<CatalogItem[]>;
   private readonly folders: ExpiringCache<string[]>;
   private readonly scans: ExpiringCache<ScanIndex>;
@@ -118,6 +117,7 @@ export class ImageCatalog {
     this.partial = options.partial ?? (() => false);
     this.freshMs = options.freshMs ?? 2_000;
     this.scanMs = options.scanMs ?? 10_000;
+    this.silenceGraceMs = options.silenceGraceMs;
     const now = (): number => this.clock().getTime();
     this.lists = new ExpiringCache(256, now);
     this.folders = new ExpiringCache(1024, now);
@@ -243,8 +243,8 @@ export class ImageCatalog {
         const latest = recent.findLast((item) => item.kind === 'image');
         const clipsToday = todays.filter((item) => item.kind === 'clip').length;
         const silentMs = Math.max(0, now - lastReceived.storedAt.getTime());
-        const usualIntervalMs = usualInterval(recent.slice(-INTERVAL_SAMPLE));
-        const state: CameraState = usualIntervalMs === undefined ? 'unknown' : silentMs > overdueAfterMs(usualIntervalMs) ? 'overdue' : 'live';
+        const usualIntervalMs = usualInterval(recent.slice(-INTERVAL_SAMPLE).map((item) => item.storedAt.getTime()));
+        const state: CameraState = usualIntervalMs === undefined ? 'unknown' : silentMs > silentAfterMs(usualIntervalMs, this.silenceGraceMs) ? 'overdue' : 'live';
         return {
           camera,
           ...(latest && { latest }),
@@ -353,11 +353,3 @@ export function nearestImage(items: readonly CatalogItem[], clip: CatalogItem): 
   return nearest;
 }
 
-/** The median gap between consecutive items, undefined with fewer than two. */
-function usualInterval(items: CatalogItem[]): number | undefined {
-  const gaps: number[] = [];
-  for (let i = 1; i < items.length; i++) gaps.push(items[i]!.storedAt.getTime() - items[i - 1]!.storedAt.getTime());
-  if (gaps.length === 0) return undefined;
-  gaps.sort((a, b) => a - b);
-  return gaps[Math.floor(gaps.length / 2)];
-}

@@ -58,6 +58,7 @@ export function createGalleryContext(options: GalleryPluginOptions, prefix: stri
     ...(options.waitingKeys && { waitingKeys: options.waitingKeys }),
     ...(options.storeNotice && { partial: () => options.storeNotice!() !== undefined }),
     ...(options.freshMs !== undefined && { freshMs: options.freshMs }),
+    ...(options.silenceGraceMs !== undefined && { silenceGraceMs: options.silenceGraceMs }),
   });
   const thumbnails = new ThumbnailService({
     store,

@@ -32,6 +32,8 @@ export interface GalleryOptions {
   pageSize?: number;
   /** How long lists that can still grow (today's) are reused, in ms. */
   freshMs?: number;
+  /** How much longer than its usual interval a camera may be silent before it shows as overdue (see silentAfterMs), in ms. */
+  silenceGraceMs?: number;
   clock?: () => Date;
 }
 

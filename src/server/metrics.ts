@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { outcomeKind } from '../core/outcome.js';
 import type { UploadOutcome } from '../core/outcome.js';
+import type { SinkReport } from '../events/outbox.js';
 import type { ForwarderReport } from '../spool/forwarder.js';
 import type { SpoolContents } from '../spool/spool.js';
 
@@ -92,6 +93,39 @@ export class ReceiverMetrics {
     counter('images_to_s3_forward_failures_total', 'Forward attempts that failed; the image stayed in the spool.', (facts) => facts.forwarder.failures);
     counter('images_to_s3_forwarded_total', 'Images forwarded to the store and removed from the spool.', (facts) => facts.forwarder.forwarded);
     counter('images_to_s3_forward_rekeyed_total', 'Forwarded images stored under another key than their receipt\'s, because a different object had it.', (facts) => facts.forwarder.rekeyed);
+  }
+
+  /** Adds each event sink's counters (since start) and gauges, read from `report` at each scrape. */
+  watchEvents(report: () => SinkReport[]): void {
+    const counter = (name: string, help: string, value: (sink: SinkReport) => number): void => {
+      new Counter({
+        name,
+        help,
+        labelNames: ['sink'] as const,
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          for (const sink of report()) this.inc({ sink: sink.sink }, value(sink));
+        },
+      });
+    };
+    const gauge = (name: string, help: string, value: (sink: SinkReport) => number): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['sink'] as const,
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          for (const sink of report()) this.set({ sink: sink.sink }, value(sink));
+        },
+      });
+    };
+    counter('images_to_s3_events_delivered_total', 'Events a sink (webhook, MQTT broker) acknowledged.', (sink) => sink.delivered);
+    counter('images_to_s3_events_failed_total', 'Attempts to deliver an event that failed (each is retried).', (sink) => sink.failed);
+    counter('images_to_s3_events_dropped_total', 'Events given up after --event-max-age without delivery.', (sink) => sink.dropped);
+    gauge('images_to_s3_events_pending', 'Events waiting in the outbox for a sink.', (sink) => sink.pending);
+    gauge('images_to_s3_events_oldest_pending_age_seconds', 'Age of the oldest event waiting for a sink (0 when none).', (sink) => sink.oldestPendingMs / 1000);
   }
 
   /** Counts one finished upload request. */

@@ -19,6 +19,8 @@ export interface StoreSettings {
   fsync?: boolean;
   /** S3: receive into this local spool and forward in the background (see SpooledStore); unset, answer only once the store has the image. */
   spool?: SpoolSettings;
+  /** Wraps the store that holds the images (under the spool, when there is one): the receiver's events see each image it takes. */
+  observe?: (store: ImageStore) => ImageStore;
 }
 
 /** A spool's folder, size and forwarding (see {@link SpooledStoreOptions}). */
@@ -27,9 +29,10 @@ export type SpoolSettings = Pick<SpooledStoreOptions, 'folder' | 'maxBytes' | 'f
 /** The store a location names; not yet opened. */
 export function storeFor(settings: StoreSettings): ImageStore {
   const { location } = settings;
+  const observe = settings.observe ?? ((store: ImageStore) => store);
   if (!isLocalStore(location)) {
     const { bucket, prefix } = parseS3Location(location);
-    const store = new DeferredStore(`s3://${bucket}/${prefix}`, async () => {
+    const store = observe(new DeferredStore(`s3://${bucket}/${prefix}`, async () => {
       const { S3Store, createS3Client } = await import('./s3.js');
       return new S3Store({
         client: createS3Client(settings.timeoutMs !== undefined ? { requestTimeoutMs: settings.timeoutMs } : {}),
@@ -37,11 +40,11 @@ export function storeFor(settings: StoreSettings): ImageStore {
         prefix,
         ...(settings.conditionalWrites && { conditionalWrites: settings.conditionalWrites }),
       });
-    });
+    }));
     if (settings.spool === undefined) return store;
     return new SpooledStore(store, { ...settings.spool, ...(settings.fsync !== undefined && { fsync: settings.fsync }) });
   }
-  return new DiskStore(diskFolder(location), undefined, settings.fsync === undefined ? {} : { fsync: settings.fsync });
+  return observe(new DiskStore(diskFolder(location), undefined, settings.fsync === undefined ? {} : { fsync: settings.fsync }));
 }
 
 /** Whether a location names a store that is local already (and so has no spool). */

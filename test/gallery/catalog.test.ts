@@ -13,7 +13,8 @@ import { after, before, describe, it } from 'node:test';
 import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, paginateListObjectsV2 } from '@aws-sdk/client-s3';
 import { alternateKey } from '../../src/core/object-key.js';
 import type { ImageStore } from '../../src/core/store.js';
-import { ImageCatalog, overdueAfterMs } from '../../src/gallery/catalog.js';
+import { ImageCatalog } from '../../src/gallery/catalog.js';
+import { silentAfterMs } from '../../src/core/camera-silence.js';
 import { ALL_IMAGES, GalleryLayout } from '../../src/gallery/layout.js';
 import { DiskStore } from '../../src/stores/disk.js';
 import { S3Store, createS3Client } from '../../src/stores/s3.js';
@@ -211,7 +212,12 @@ suite(
 
 describe('overdue', () => {
   it('means silent for three usual intervals, and at least a minute longer than one', () => {
-    assert.equal(overdueAfterMs(60_000), 180_000);
-    assert.equal(overdueAfterMs(1_000), 61_000);
+    assert.equal(silentAfterMs(60_000), 180_000);
+    assert.equal(silentAfterMs(1_000), 61_000);
+  });
+
+  it('takes a grace other than a minute (--silence-grace)', () => {
+    assert.equal(silentAfterMs(1_000, 5_000), 6_000);
+    assert.equal(silentAfterMs(10_000, 5_000), 30_000);
   });
 });

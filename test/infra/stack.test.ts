@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { before, describe, it } from 'node:test';
 import { App, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import type { CfnLogGroup } from 'aws-cdk-lib/aws-logs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { PROJECT_ROOT } from '../../infra/bundling.js';
 import { DEFAULT_CONFIG, StackConfigError, stackConfigFrom } from '../../infra/config.js';
@@ -54,6 +55,33 @@ const ACKNOWLEDGED = [
   'AwsSolutions-S1 on Images',
   'AwsSolutions-SMG4 on TokenSecret',
 ];
+
+/** The cdk-nag acknowledgments in the stack, as `<rule> on <construct path>`. */
+function acknowledgedIn(stack: ImagesToS3Stack): string[] {
+  const acknowledged: string[] = [];
+  for (const construct of stack.node.findAll()) {
+    for (const entry of construct.node.metadata.filter((item) => item.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)) {
+      for (const [id, reason] of Object.entries(entry.data as Record<string, string>)) {
+        assert.ok(reason.length >= 150, `the reason for ${id} is too short to convince a reviewer`);
+        acknowledged.push(`${id.replace(/^Annotation::/, '')} on ${construct.node.path.replace(/^ImagesToS3\//, '')}`);
+      }
+    }
+  }
+  return acknowledged.sort();
+}
+
+/** A policy document CloudFormation joins from strings and references, with each reference as `<logicalId.Attribute>` or `<logicalId>`. */
+function joinedJson(value: unknown): Json {
+  const [separator, parts] = (value as { 'Fn::Join': [string, unknown[]] })['Fn::Join'];
+  const text = parts
+    .map((part) => {
+      if (typeof part === 'string') return part;
+      const { Ref: ref, 'Fn::GetAtt': getAtt } = part as { Ref?: string; 'Fn::GetAtt'?: [string, string] };
+      return `<${ref ?? getAtt!.join('.')}>`;
+    })
+    .join(separator);
+  return JSON.parse(text) as Json;
+}
 
 describe('cdk.json', () => {
   it('sets every feature flag aws-cdk-lib recommends, so synth has none to warn about and tests see what deploys', () => {
@@ -179,6 +207,13 @@ describe('the CDK stack (synthesized, with the real esbuild bundling)', () => {
     assert.deepEqual(denies, [{ Bool: { 'aws:SecureTransport': 'false' } }, { NumericLessThan: { 's3:TlsVersion': 1.2 } }]);
   });
 
+  it('sends nothing to EventBridge unless asked: no bucket notification, rule, log resource policy or custom resource', () => {
+    const bucket = only(template, 'AWS::S3::Bucket') as { Properties: Json };
+    assert.equal(bucket.Properties.NotificationConfiguration, undefined);
+    for (const type of ['AWS::Events::Rule', 'AWS::Logs::ResourcePolicy', 'Custom::S3BucketNotifications']) template.resourceCountIs(type, 0);
+    assert.equal(stack.imageEvents, undefined);
+  });
+
   it('gives each function exactly what it needs: upload may only PutObject in the bucket, the authorizer only read its secret', () => {
     const bucket = logicalId(template, 'AWS::S3::Bucket');
     const secret = logicalId(template, 'AWS::SecretsManager::Secret');
@@ -233,17 +268,7 @@ describe('the CDK stack (synthesized, with the real esbuild bundling)', () => {
 
   it('passes every cdk-nag AwsSolutions check, with only the reviewed acknowledgments, each of them needed and explained', () => {
     assert.deepEqual(new AwsSolutionsChecks().validateScope(stack).violations, []);
-
-    const acknowledged: string[] = [];
-    for (const construct of stack.node.findAll()) {
-      for (const entry of construct.node.metadata.filter((item) => item.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)) {
-        for (const [id, reason] of Object.entries(entry.data as Record<string, string>)) {
-          assert.ok(reason.length >= 150, `the reason for ${id} is too short to convince a reviewer`);
-          acknowledged.push(`${id.replace(/^Annotation::/, '')} on ${construct.node.path.replace(/^ImagesToS3\//, '')}`);
-        }
-      }
-    }
-    assert.deepEqual(acknowledged.sort(), ACKNOWLEDGED);
+    assert.deepEqual(acknowledgedIn(stack), ACKNOWLEDGED);
 
     // Without the acknowledgments the same checks find exactly those findings: none is idle.
     const blind = new AwsSolutionsChecks();
@@ -255,6 +280,73 @@ describe('the CDK stack (synthesized, with the real esbuild bundling)', () => {
       const [rule, where] = expected.split(' on ');
       assert.ok(findings.some((finding) => finding.startsWith(`${rule} on ${where}`)), `${expected} is acknowledged but not found: ${findings.join('; ')}`);
     }
+  });
+});
+
+describe('the CDK stack with -c eventBridge=true', () => {
+  let stack: ImagesToS3Stack;
+  let template: Template;
+  let bucketId: string;
+  let logGroupId: string;
+  let ruleId: string;
+  before(() => {
+    ({ stack, template } = synth(stackConfigFrom((key) => (key === 'eventBridge' ? 'true' : undefined))));
+    bucketId = logicalId(template, 'AWS::S3::Bucket');
+    logGroupId = stack.getLogicalId(stack.imageEvents!.logGroup.node.defaultChild as CfnLogGroup);
+    ruleId = logicalId(template, 'AWS::Events::Rule');
+  });
+
+  it('turns on the bucket\'s EventBridge notifications in CloudFormation itself, without the custom resource and its Lambda function', () => {
+    const bucket = only(template, 'AWS::S3::Bucket') as { Properties: Json };
+    assert.deepEqual(bucket.Properties.NotificationConfiguration, { EventBridgeConfiguration: { EventBridgeEnabled: true } });
+    template.resourceCountIs('Custom::S3BucketNotifications', 0);
+    template.resourceCountIs('AWS::Lambda::Function', 2);
+    template.resourceCountIs('AWS::IAM::Role', 2);
+    template.resourceCountIs('AWS::IAM::Policy', 2);
+  });
+
+  it('has an example rule for the bucket\'s "Object Created" events, logging the whole event to its own log group', () => {
+    const rule = only(template, 'AWS::Events::Rule') as { Properties: Json; DependsOn: string[] };
+    assert.deepEqual(rule.Properties.EventPattern, { source: ['aws.s3'], 'detail-type': ['Object Created'], detail: { bucket: { name: [{ Ref: bucketId }] } } });
+    assert.equal(rule.Properties.State, 'ENABLED');
+    assert.equal(rule.Properties.EventBusName, undefined, 'the default event bus, where S3 sends its events');
+    assert.deepEqual(rule.Properties.Targets, [
+      {
+        Id: 'Target0',
+        // A log group target's ARN is the log group's without ":*"; no role, no input transformation.
+        Arn: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':logs:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':log-group:', { Ref: logGroupId }]] },
+      },
+    ]);
+    assert.ok(rule.DependsOn.includes(logicalId(template, 'AWS::Logs::ResourcePolicy')), 'the rule waits for the log resource policy');
+    assert.deepEqual(((rule.Properties.Tags ?? []) as Json[]).filter((tag) => tag.Key === 'application'), [{ Key: 'application', Value: 'images-to-s3' }]);
+
+    const logGroups = template.findResources('AWS::Logs::LogGroup');
+    assert.equal(Object.keys(logGroups).length, 4);
+    const logGroup = logGroups[logGroupId] as { Properties: Json; DeletionPolicy: string };
+    assert.equal(logGroup.Properties.RetentionInDays, 30);
+    assert.equal(logGroup.DeletionPolicy, 'Delete');
+    assert.equal(stack.imageEvents?.logGroup.node.path, 'ImagesToS3/ImageEventLogs');
+  });
+
+  it('lets EventBridge (and nothing else) create streams and put events in that log group only, by a resource policy named after the stack', () => {
+    const policy = only(template, 'AWS::Logs::ResourcePolicy') as { Properties: { PolicyName: string; PolicyDocument: unknown } };
+    assert.equal(policy.Properties.PolicyName, 'images-to-s3-image-events');
+    assert.deepEqual(joinedJson(policy.Properties.PolicyDocument), {
+      Statement: [{ Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Effect: 'Allow', Principal: { Service: 'events.amazonaws.com' }, Resource: `<${logGroupId}.Arn>` }],
+      Version: '2012-10-17',
+    });
+  });
+
+  it('outputs the rule\'s name and the log group', () => {
+    const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    assert.deepEqual(Object.keys(outputs).sort(), ['ApiAccessToken', 'ApiAccessTokenSecretArn', 'Bucket', 'BucketName', 'ImageCreatedRuleName', 'ImageEventLogGroup', 'Recipient', 'TokenAdministratorPolicyArn']);
+    assert.deepEqual(outputs.ImageCreatedRuleName!.Value, { Ref: ruleId });
+    assert.deepEqual(outputs.ImageEventLogGroup!.Value, { Ref: logGroupId });
+  });
+
+  it('passes every cdk-nag AwsSolutions check with no acknowledgment beyond the reviewed ones', () => {
+    assert.deepEqual(new AwsSolutionsChecks().validateScope(stack).violations, []);
+    assert.deepEqual(acknowledgedIn(stack), ACKNOWLEDGED);
   });
 });
 
@@ -285,22 +377,33 @@ describe('stack settings from CDK context', () => {
     refuse('logRetentionDays', '31', /logRetentionDays.*one of 1, 3, 5/);
     refuse('sharedTokenCamera', '../x', /sharedTokenCamera/);
     refuse('destroyBucket', 'yes', /destroyBucket.*true or false/);
+    refuse('eventBridge', 'on', /eventBridge.*true or false/);
+    refuse('eventBridge', 1, /eventBridge.*true or false/);
     refuse('stackName', '1abc', /stackName/);
     assert.deepEqual(stackConfigFrom(() => undefined), DEFAULT_CONFIG);
+  });
+
+  it('reads eventBridge as true or false, from cdk.json (boolean) or -c (string), off by default', () => {
+    const eventBridge = (raw: unknown) => stackConfigFrom((key) => (key === 'eventBridge' ? raw : undefined)).eventBridge;
+    assert.equal(DEFAULT_CONFIG.eventBridge, false);
+    for (const raw of [true, 'true']) assert.equal(eventBridge(raw), true);
+    for (const raw of [false, 'false', '', undefined]) assert.equal(eventBridge(raw), false);
   });
 });
 
 describe('the CDK app (infra/app.ts) through the CDK CLI', () => {
-  it('synthesizes offline without AWS credentials (npm run synth), each function with its own bundle', async () => {
+  it('synthesizes offline without AWS credentials (npm run synth), with -c settings and cdk-nag on, each function with its own bundle', async () => {
     const outdir = await mkdtemp(path.join(os.tmpdir(), 'images-to-s3-cdk-out-'));
     try {
       const env: NodeJS.ProcessEnv = { ...process.env, CDK_DISABLE_VERSION_CHECK: '1', CDK_DISABLE_CLI_TELEMETRY: 'true' };
       for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_REGION', 'AWS_DEFAULT_REGION']) delete env[name];
       const cdk = path.join(PROJECT_ROOT, 'node_modules', '.bin', 'cdk');
-      await promisify(execFile)(cdk, ['synth', '--no-notices', '--quiet', '--output', outdir, '--context', 'stackName=offline-test'], { cwd: PROJECT_ROOT, env, timeout: 180_000 });
+      await promisify(execFile)(cdk, ['synth', '--no-notices', '--quiet', '--output', outdir, '--context', 'stackName=offline-test', '--context', 'eventBridge=true'], { cwd: PROJECT_ROOT, env, timeout: 180_000 });
 
       const template = JSON.parse(await readFile(path.join(outdir, 'ImagesToS3.template.json'), 'utf8')) as { Resources: Record<string, { Type: string; Properties: Json }>; Outputs: Json };
       assert.ok(template.Outputs.Recipient);
+      assert.ok(template.Outputs.ImageCreatedRuleName, '-c eventBridge=true (a string) turns the events on');
+      assert.equal(Object.values(template.Resources).filter((resource) => resource.Type === 'AWS::Events::Rule').length, 1);
       const manifest = JSON.parse(await readFile(path.join(outdir, 'manifest.json'), 'utf8')) as { artifacts: Record<string, { properties?: { stackName?: string } }> };
       assert.equal(manifest.artifacts.ImagesToS3?.properties?.stackName, 'offline-test');
 
