@@ -16,6 +16,7 @@
 import { mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import { syncFolder, writeFileAtomically } from '../files/durable.js';
 import type { ReceiverEvent } from './cloud-event.js';
 import type { EventSink } from './sink.js';
@@ -146,7 +147,8 @@ export class Outbox {
     this.nextSeq = Math.max(last, (entries.at(-1)?.seq ?? 0) + 1);
     this.recent.push(...entries.slice(-RECENT));
     const places = await readPlaces(path.join(this.folder, PLACES));
-    for (const delivery of this.deliveries) delivery.start(Math.max(places[delivery.sink.name] ?? this.nextSeq, this.segments[0]!));
+    // A place past the journal's end (its tail lost in a power cut without fsync, places.json kept) is at its end: the next event is new.
+    for (const delivery of this.deliveries) delivery.start(Math.min(Math.max(places[delivery.sink.name] ?? this.nextSeq, this.segments[0]!), this.nextSeq));
     // A new sink's place is kept before any event is written: after a crash it still starts there.
     await this.savePlaces();
     await Promise.all(this.deliveries.map((delivery) => delivery.sink.open?.() ?? Promise.resolve()));
@@ -182,6 +184,8 @@ export class Outbox {
     for (const delivery of this.deliveries) delivery.stop();
     await Promise.all(this.deliveries.map((delivery) => delivery.sink.close()));
     await Promise.all(this.deliveries.map((delivery) => delivery.settled()));
+    // Deliveries acknowledged while closing count: their places are saved.
+    for (const delivery of this.deliveries) delivery.advance();
     await this.savePlaces().catch((error: unknown) => this.log?.error({ err: error }, 'events: cannot save the sinks\' places'));
     await this.handle?.close();
     this.handle = undefined;
@@ -190,7 +194,9 @@ export class Outbox {
   /** Writes what was queued, batch after batch, each with one write and one fsync. */
   private async writeQueued(): Promise<void> {
     try {
-      await this.writeBatches();
+      // Again while events are queued: one appended as the last batch resolved (before this step)
+      // found `writing` still set, so this writer must take it.
+      while (this.queued.length > 0) await this.writeBatches();
     } finally {
       // In the same step as the loop's end: an event appended after it starts a new writer.
       this.writing = undefined;
@@ -203,7 +209,8 @@ export class Outbox {
       this.queued = [];
       const entries = batch.map(({ event }, index) => ({ seq: this.nextSeq + index, event }));
       try {
-        await this.write(Buffer.from(entries.map((entry) => `${JSON.stringify(entry)}\n`).join('')));
+        const lines = entries.map((entry) => `${JSON.stringify(entry)}\n`).join('');
+        await this.write(Buffer.from(lines));
       } catch (error) {
         for (const waiting of batch) waiting.reject(error);
         continue;
@@ -233,8 +240,13 @@ export class Outbox {
   /** Goes on in a new segment, named by the next sequence number (so the numbering survives removing the old ones). */
   private async startSegment(): Promise<void> {
     const handle = await open(path.join(this.journal, segmentName(this.nextSeq)), 'a+', 0o600);
-    if (this.fsync) await syncFolder(this.journal);
-    await this.handle!.close();
+    try {
+      if (this.fsync) await syncFolder(this.journal);
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+    await this.handle!.close().catch(() => undefined);
     this.handle = handle;
     this.segmentSize = 0;
     this.segments.push(this.nextSeq);
@@ -266,7 +278,16 @@ export class Outbox {
   }
 
   /** Saves each sink's place when it moved, and removes the segments every sink is past. */
-  private async savePlaces(): Promise<void> {
+  private saving: Promise<void> = Promise.resolve();
+
+  /** Saves the places, one save after another (two at once could each remove a segment the other still lists). */
+  private savePlaces(): Promise<void> {
+    const save = this.saving.then(() => this.savePlacesNow());
+    this.saving = save.catch(() => undefined);
+    return save;
+  }
+
+  private async savePlacesNow(): Promise<void> {
     const places = Object.fromEntries(this.deliveries.map((delivery) => [delivery.sink.name, delivery.place]));
     const text = JSON.stringify(places);
     if (text !== this.savedPlaces) {
@@ -328,6 +349,8 @@ export class SegmentReader {
   private segment: number | undefined;
   private offset = 0;
   private carry = '';
+  /** Keeps a character whose bytes a chunk's end splits until the next chunk completes it. */
+  private decoder = new StringDecoder('utf8');
 
   /** The sequence number a read that goes on from the last one asks for. */
   private expected: number | undefined;
@@ -339,6 +362,7 @@ export class SegmentReader {
       this.segment = segments.findLast((first) => first <= seq) ?? segments[0]!;
       this.offset = 0;
       this.carry = '';
+      this.decoder = new StringDecoder('utf8');
     }
     const entries: JournalEntry[] = [];
     while (entries.length < max) {
@@ -350,10 +374,11 @@ export class SegmentReader {
         this.segment = next;
         this.offset = 0;
         this.carry = '';
+        this.decoder = new StringDecoder('utf8');
         continue;
       }
       this.offset += chunk.length;
-      const lines = (this.carry + chunk.toString('utf8')).split('\n');
+      const lines = (this.carry + this.decoder.write(chunk)).split('\n');
       this.carry = lines.pop()!;
       for (const line of lines) {
         const entry = parseLine(line);
@@ -403,6 +428,7 @@ class SinkDelivery {
   /** The next sequence number to load. */
   private loadFrom = 0;
   private loading = false;
+  private readFailedAt: number | undefined;
   private sending = 0;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
@@ -452,7 +478,9 @@ class SinkDelivery {
   pump(): void {
     if (this.stopped) return;
     const undelivered = this.slots.reduce((count, slot) => count + (slot.done ? 0 : 1), 0);
-    if (!this.loading && undelivered < this.concurrency && this.slots.length < MAX_HELD && this.loadFrom < this.outbox.writtenUpTo) {
+    const readPaused = this.readFailedAt !== undefined && this.outbox.now() - this.readFailedAt < 1_000;
+    if (readPaused) this.later(this.readFailedAt! + 1_000);
+    if (!this.loading && !readPaused && undelivered < this.concurrency && this.slots.length < MAX_HELD && this.loadFrom < this.outbox.writtenUpTo) {
       this.loading = true;
       void this.outbox
         .read(this.loadFrom, this.concurrency - undelivered, this.reader)
@@ -465,7 +493,10 @@ class SinkDelivery {
             // A gap (entries of a batch that failed to be written do not exist): go on after it.
             if (entries.length === 0 && this.loadFrom < this.outbox.writtenUpTo) this.loadFrom = this.outbox.writtenUpTo;
           },
-          (error: unknown) => this.outbox.settings.log?.error({ err: error, sink: this.sink.name }, 'events: cannot read the outbox\'s journal'),
+          (error: unknown) => {
+            this.outbox.settings.log?.error({ err: error, sink: this.sink.name }, 'events: cannot read the outbox\'s journal; trying again in a second');
+            this.readFailedAt = this.outbox.now();
+          },
         )
         .finally(() => {
           this.loading = false;
@@ -488,14 +519,18 @@ class SinkDelivery {
       this.send(slot);
     }
     this.advance();
-    if (nextAt < this.timerAt) {
-      clearTimeout(this.timer);
-      this.timerAt = nextAt;
-      this.timer = setTimeout(() => {
-        this.timerAt = Infinity;
-        this.pump();
-      }, nextAt - now).unref();
-    }
+    this.later(nextAt);
+  }
+
+  /** Pumps again at `at` (ms), unless a pump is due sooner already. */
+  private later(at: number): void {
+    if (at >= this.timerAt || at === Infinity) return;
+    clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timerAt = Infinity;
+      this.pump();
+    }, Math.max(0, at - this.outbox.now())).unref();
   }
 
   private send(slot: Slot): void {
@@ -552,7 +587,7 @@ class SinkDelivery {
   }
 
   /** Moves the place past the delivered events at the front. */
-  private advance(): void {
+  advance(): void {
     let delivered = 0;
     while (delivered < this.slots.length && this.slots[delivered]!.done) delivered++;
     if (delivered === 0) {
