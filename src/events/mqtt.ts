@@ -33,6 +33,8 @@ export interface MqttSinkOptions {
   /** Default `images-to-s3-<hostname>-<random>`. */
   clientId?: string;
   log?: { warn(obj: object, msg: string): void };
+  /** How often at most a camera's unchanged state and its thumbnail are published, in ms (default 1 s and 5 s). */
+  latestEveryMs?: { state: number; image: number };
 }
 
 /** A camera's state, as published (retained) on its state topic. */
@@ -44,6 +46,10 @@ interface CameraState {
 
 /** How long a delivery waits for its acknowledgements. */
 const DELIVERY_TIMEOUT_MS = 10_000;
+/** A camera's retained state is published at once when it changes, else at most this often. */
+const STATE_EVERY_MS = 1_000;
+/** A camera's retained thumbnail is made and published at most this often (the newest image of a burst). */
+const IMAGE_EVERY_MS = 5_000;
 /** How long `close()` waits for the broker. */
 const CLOSE_TIMEOUT_MS = 2_000;
 /** Larger images are not decoded (as the gallery's thumbnails). */
@@ -112,6 +118,8 @@ export class MqttSink implements EventSink {
   /** Per camera since open: the state last published, and the time of the image last published. */
   private readonly states = new Map<string, CameraState>();
   private readonly imageTimes = new Map<string, number>();
+  /** Retained "latest" topics per camera: when each was last published, and what waits to be (see latest()). */
+  private readonly throttled = new Map<string, { lastAt: number; timer?: NodeJS.Timeout; pending?: () => Promise<void> }>();
   /** Cameras whose discovery configs went out on this connection (or are going out). */
   private readonly announced = new Map<string, Promise<void>>();
 
@@ -173,12 +181,16 @@ export class MqttSink implements EventSink {
     const base = `${this.prefix}/${camera}`;
     const state = stateAfter(event);
     const work: Array<Promise<unknown>> = [this.publish(client, `${base}/events`, JSON.stringify(event), false), this.announce(client, camera)];
-    if (supersedes(state, this.states.get(camera))) {
+    const previous = this.states.get(camera);
+    if (supersedes(state, previous)) {
       this.states.set(camera, state);
-      work.push(this.publish(client, `${base}/state`, JSON.stringify(state), true));
+      // A change (online, silent) goes at once; a camera's newer image time at most every second.
+      const publishState = (): Promise<void> => this.publish(client, `${base}/state`, JSON.stringify(this.states.get(camera)), true);
+      work.push(this.latest(`state ${camera}`, this.options.latestEveryMs?.state ?? STATE_EVERY_MS, publishState, previous?.state !== state.state));
     }
     if (this.options.images && event.type === 'image.stored' && (event as ReceiverEvent<'image.stored'>).data.kind === 'image') {
-      work.push(this.publishImage(client, camera, state));
+      // Thumbnails cost a decode and an encode each: of a burst, the newest image is made and published, at most every few seconds.
+      work.push(this.latest(`image ${camera}`, this.options.latestEveryMs?.image ?? IMAGE_EVERY_MS, () => this.publishImage(client, camera, state)));
     }
     await withTimeout(Promise.all(work), DELIVERY_TIMEOUT_MS, `${this.url} did not acknowledge within ${DELIVERY_TIMEOUT_MS / 1000} s`);
   }
@@ -189,6 +201,15 @@ export class MqttSink implements EventSink {
     this.client = undefined;
     this.announced.clear();
     const connected = client.connected;
+    // What waits in a "latest" topic goes out before the receiver says it is offline.
+    const waiting = [...this.throttled.values()].map((entry) => {
+      clearTimeout(entry.timer);
+      const pending = entry.pending;
+      entry.pending = undefined;
+      return connected && pending ? pending().catch(() => undefined) : Promise.resolve();
+    });
+    this.throttled.clear();
+    await withTimeout(Promise.all(waiting), CLOSE_TIMEOUT_MS, 'timeout').catch(() => undefined);
     if (connected) await withTimeout(this.publish(client, `${this.prefix}/status`, 'offline', true), CLOSE_TIMEOUT_MS, 'timeout').catch(() => undefined);
     await withTimeout(client.endAsync(!connected), CLOSE_TIMEOUT_MS, 'timeout').catch(() => client.stream?.destroy());
   }
@@ -218,6 +239,32 @@ export class MqttSink implements EventSink {
     if (time < (this.imageTimes.get(camera) ?? -Infinity)) return;
     this.imageTimes.set(camera, time);
     await this.publish(client, `${this.prefix}/${camera}/image`, thumbnail, true);
+  }
+
+  /**
+   * Publishes a retained "latest" topic of a camera (its state, its image) at once when it was not
+   * published in the last `everyMs` (or `now`); else once that time is over, with what is latest by
+   * then (the delivery does not wait for it: the events topic has every event).
+   */
+  private latest(key: string, everyMs: number, publish: () => Promise<void>, now = false): Promise<void> {
+    const at = Date.now();
+    const entry = this.throttled.get(key) ?? { lastAt: -Infinity };
+    this.throttled.set(key, entry);
+    if (now || (entry.timer === undefined && at - entry.lastAt >= everyMs)) {
+      clearTimeout(entry.timer);
+      entry.timer = undefined;
+      entry.lastAt = at;
+      return publish();
+    }
+    entry.pending = publish;
+    entry.timer ??= setTimeout(() => {
+      entry.timer = undefined;
+      entry.lastAt = Date.now();
+      const pending = entry.pending;
+      entry.pending = undefined;
+      pending?.().catch((error: unknown) => this.warn(error, `mqtt: cannot publish the latest ${key}`));
+    }, entry.lastAt + everyMs - at).unref();
+    return Promise.resolve();
   }
 
   /** Publishes a camera's discovery configs once per connection. */

@@ -194,14 +194,17 @@ export class WebhookSink implements EventSink {
         else if (!isText(answer.headers['content-type']) || (status >= 300 && status < 400)) settle(refused(answer));
         let read = 0;
         answer.on('data', (chunk: Buffer) => {
+          if (settled) {
+            if ((read += chunk.length) > DRAIN_BYTES) end();
+            return;
+          }
           if (read < SNIPPET_BYTES) snippet.push(chunk.subarray(0, SNIPPET_BYTES - read));
           read += chunk.length;
           if (read >= SNIPPET_BYTES) settle(refused(answer));
-          if (read > DRAIN_BYTES) end();
         });
         answer.on('error', () => undefined);
         answer.on('close', () => {
-          settle(refused(answer));
+          if (!settled) settle(refused(answer));
           end();
         });
       });

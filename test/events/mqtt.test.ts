@@ -176,13 +176,39 @@ describe('MqttSink with mosquitto', { skip: MOSQUITTO_MISSING }, () => {
     }
   });
 
+  it('of a burst of images, publishes the state at once and then the newest, and makes one thumbnail of the newest', async () => {
+    const live = await subscriber(broker.url, ['images-to-s3/burst/state', 'images-to-s3/burst/image']);
+    const sink = await openedSink({ url: broker.url, images: imageStore, log, latestEveryMs: { state: 300, image: 300 } });
+    try {
+      for (let n = 1; n <= 5; n++) {
+        images.set(`burst/2026/05/01/${n}.jpg`, jpeg);
+        await sink.deliver(stored('burst', `burst/2026/05/01/${n}.jpg`, `2026-05-01T10:00:0${n}.000Z`));
+      }
+      const topic = (name: string) => live.received.filter((message) => message.topic === `images-to-s3/burst/${name}`);
+      await waitFor(() => topic('state').length === 2 && topic('image').length === 2 || undefined, 'the first and the newest of each');
+      assert.deepEqual(
+        topic('state').map((message) => (JSON.parse(message.payload.toString()) as { lastKey: string }).lastKey),
+        ['burst/2026/05/01/1.jpg', 'burst/2026/05/01/5.jpg'],
+      );
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.equal(topic('state').length, 2, 'nothing more once the newest is out');
+      assert.equal(topic('image').length, 2, 'two thumbnails for five images');
+      // A change of state is not held back.
+      await sink.deliver(cameraSilentEvent(SOURCE, { camera: 'burst', lastKey: 'burst/2026/05/01/5.jpg', lastReceivedAt: '2026-05-01T10:00:05.000Z', usualIntervalSeconds: 1, silentSeconds: 60 }));
+      await waitFor(() => topic('state').some((message) => message.payload.toString().includes('"silent"')) || undefined, 'the silent state at once');
+    } finally {
+      await sink.close();
+      await live.client.endAsync();
+    }
+  });
+
   it('logs a thumbnail it cannot make, and delivers all the same', async () => {
     const sink = await openedSink({ url: broker.url, images: imageStore, log });
     try {
       warnings.length = 0;
       await sink.deliver(stored('garage', 'garage/2026/05/01/broken.jpg', '2026-05-01T10:00:00.000Z'));
-      await sink.deliver(stored('garage', 'garage/2026/05/01/gone.jpg', '2026-05-01T10:01:00.000Z'));
-      assert.equal(warnings.filter((warning) => warning.includes('cannot make a thumbnail of garage/2026/05/01/')).length, 2, warnings.join('\n'));
+      await sink.deliver(stored('shed', 'shed/2026/05/01/gone.jpg', '2026-05-01T10:01:00.000Z'));
+      assert.equal(warnings.filter((warning) => /cannot make a thumbnail of (garage|shed)\/2026\/05\/01\//.test(warning)).length, 2, warnings.join('\n'));
     } finally {
       await sink.close();
     }
