@@ -8,14 +8,13 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ImageStore } from '../core/store.js';
 import { eventSource } from '../events/cloud-event.js';
-import { MqttSink } from '../events/mqtt.js';
 import { NotifyingStore } from '../events/notifying-store.js';
-import { Outbox } from '../events/outbox.js';
 import type { OutboxLog } from '../events/outbox.js';
+import { OutboxThread } from '../events/outbox-thread.js';
 import { SilenceWatcher } from '../events/silence.js';
 import type { CameraActivity } from '../events/silence.js';
-import type { EventSink } from '../events/sink.js';
-import { WebhookSink } from '../events/webhook.js';
+import { sinkFrom } from '../events/sinks.js';
+import type { SinkSettings } from '../events/sinks.js';
 
 export interface EventOptions {
   webhook: string[];
@@ -42,7 +41,7 @@ export class ReceiverEvents {
   private watcher: SilenceWatcher | undefined;
 
   private constructor(
-    readonly outbox: Outbox,
+    readonly outbox: OutboxThread,
     readonly log: HeldLog,
     private readonly images: { store?: ImageStore },
   ) {}
@@ -52,36 +51,43 @@ export class ReceiverEvents {
    * receiver makes anything), and their outbox in `folder`; undefined without sinks.
    */
   static async fromOptions(options: EventOptions, folder: string): Promise<ReceiverEvents | undefined> {
-    const sinks: EventSink[] = [];
+    const sinks: SinkSettings[] = [];
     if (options.webhook.length > 0) {
       if (options.webhookSecret === undefined) {
         throw new Error('--webhook needs --webhook-secret (or IMAGES_TO_S3_WEBHOOK_SECRET): the secret webhooks are signed with. Make one: echo "whsec_$(openssl rand -base64 32)", and give the receiving side the same.');
       }
-      for (const url of options.webhook) sinks.push(new WebhookSink({ url, secret: options.webhookSecret }));
+      for (const url of options.webhook) sinks.push({ kind: 'webhook', url, secret: options.webhookSecret });
     } else if (options.webhookSecret !== undefined) {
       throw new Error('--webhook-secret is set but no --webhook: give the URL events go to.');
     }
-    const log = new HeldLog();
-    const images: { store?: ImageStore } = {};
     if (options.mqtt !== undefined) {
       const ca = options.mqttCa === undefined ? undefined : await readFile(options.mqttCa).catch((error: unknown) => {
         throw new Error(`--mqtt-ca ${options.mqttCa}: cannot read it (${(error as Error).message}).`, { cause: error });
       });
-      sinks.push(
-        new MqttSink({
-          url: options.mqtt,
-          topicPrefix: options.mqttTopicPrefix,
-          discoveryPrefix: options.mqttDiscovery ? 'homeassistant' : false,
-          ...(options.mqttUsername !== undefined && { username: options.mqttUsername }),
-          ...(options.mqttPassword !== undefined && { password: options.mqttPassword }),
-          ...(ca && { ca }),
-          ...(options.mqttImage === true && { images: { read: (key: string) => readImage(images.store, key) } }),
-          log,
-        }),
-      );
+      sinks.push({
+        kind: 'mqtt',
+        url: options.mqtt,
+        topicPrefix: options.mqttTopicPrefix,
+        discoveryPrefix: options.mqttDiscovery ? 'homeassistant' : false,
+        images: options.mqttImage === true,
+        ...(options.mqttUsername !== undefined && { username: options.mqttUsername }),
+        ...(options.mqttPassword !== undefined && { password: options.mqttPassword }),
+        ...(ca && { ca }),
+      });
     }
     if (sinks.length === 0) return undefined;
-    const outbox = new Outbox({ folder, sinks, maxAgeMs: options.eventMaxAge * 60 * 60 * 1000, log, ...(options.fsync === false && { fsync: false }) });
+    // Made here once to check the settings (a setting that can never work stops the start) and to learn their names.
+    const names = sinks.map((settings) => sinkFrom(settings, undefined, undefined).name);
+    const duplicate = names.find((name, index) => names.indexOf(name) !== index);
+    if (duplicate !== undefined) throw new Error(`Two event sinks are the same (${duplicate}): give each once.`);
+    const log = new HeldLog();
+    const images: { store?: ImageStore } = {};
+    const outbox = new OutboxThread(
+      { folder, sinks, fsync: options.fsync !== false, maxAgeMs: options.eventMaxAge * 60 * 60 * 1000 },
+      names,
+      log,
+      { read: (key) => readImage(images.store, key) },
+    );
     return new ReceiverEvents(outbox, log, images);
   }
 
@@ -106,7 +112,7 @@ export class ReceiverEvents {
 
   /** The banner's line. */
   bannerLine(): string {
-    return `  events:      ${this.outbox.sinks.map((sink) => sink.name).join(', ')} (outbox ${this.outbox.folder})`;
+    return `  events:      ${this.outbox.sinkNames.join(', ')} (outbox ${this.outbox.folder})`;
   }
 
   async close(): Promise<void> {

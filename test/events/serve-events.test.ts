@@ -227,8 +227,15 @@ describe('serve with --webhook and --mqtt', { skip: MOSQUITTO_MISSING, timeout: 
       assert.equal(answer.status, 200, 'uploads go on while a sink is down');
       keys.push(answer.key!);
     }
-    const metrics = await (await fetch(`${serve.url}metrics`)).text();
-    assert.match(metrics, /images_to_s3_events_pending\{sink="webhook http:\/\/127\.0\.0\.1:\d+\/hooks\/images"\} [1-9]/);
+    // The outbox's thread tells its figures every quarter of a second.
+    const pending = /images_to_s3_events_pending\{sink="webhook http:\/\/127\.0\.0\.1:\d+\/hooks\/images"\} [1-9]/;
+    let metrics = '';
+    for (const deadline = Date.now() + 5_000; !pending.test(metrics) && Date.now() < deadline; ) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      metrics = await (await fetch(`${serve.url}metrics`)).text();
+    }
+    assert.match(metrics, pending);
+    assert.match(metrics, /images_to_s3_events_failed_total\{sink="webhook [^"]+"\} [1-9]/);
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     await webhook.up();
     await webhook.until(() => keys.every((key) => webhook.of('image.stored').some((event) => (event.data as { key: string }).key === key)), 70_000, 'the backlog');
