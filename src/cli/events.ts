@@ -78,8 +78,6 @@ export class ReceiverEvents {
     if (sinks.length === 0) return undefined;
     // Made here once to check the settings (a setting that can never work stops the start) and to learn their names.
     const names = sinks.map((settings) => sinkFrom(settings, undefined, undefined).name);
-    const duplicate = names.find((name, index) => names.indexOf(name) !== index);
-    if (duplicate !== undefined) throw new Error(`Two event sinks are the same (${duplicate}): give each once.`);
     const log = new HeldLog();
     const images: { store?: ImageStore } = {};
     const outbox = new OutboxThread(
