@@ -36,6 +36,7 @@ import { NotifyingStore } from '../events/notifying-store.js';
 import { ImageCatalog } from '../gallery/catalog.js';
 import { GalleryLayout } from '../gallery/layout.js';
 import { ReceiverEvents, outboxFolder } from './events.js';
+import type { EventOptions } from './events.js';
 import { ReceiverMetrics } from '../server/metrics.js';
 import { presentedKeys, sftpBannerLines } from '../sftp/describe.js';
 import { openHostKeys } from '../sftp/host-keys.js';
@@ -43,8 +44,8 @@ import { SftpServer } from '../sftp/server.js';
 import { checkFtpOptions, ftpBanner, startFtp } from '../ftp/start.js';
 import type { FtpOptions } from '../ftp/start.js';
 
-/** `serve`'s options; the FTP receiver's (`--ftp-*`) are described in src/ftp/start.ts. */
-export interface ServeOptions extends FtpOptions {
+/** `serve`'s options; the FTP receiver's (`--ftp-*`) are described in src/ftp/start.ts, the events' in src/cli/events.ts. */
+export interface ServeOptions extends FtpOptions, EventOptions {
   host: string;
   port: number;
   store: string;
@@ -89,20 +90,6 @@ export interface ServeOptions extends FtpOptions {
   sftpIdleTimeout: number;
   /** Present only the RSA host key (for clients that would pick the Ed25519 one while the RSA one is pinned). */
   sftpRsaOnly?: boolean;
-  /** Where events go, and how long they wait for a sink (see src/cli/events.ts). */
-  webhook: string[];
-  webhookSecret?: string;
-  mqtt?: string;
-  mqttUsername?: string;
-  mqttPassword?: string;
-  mqttTopicPrefix: string;
-  mqttImage?: boolean;
-  mqttCa?: string;
-  mqttDiscovery: boolean;
-  /** Hours. */
-  eventMaxAge: number;
-  /** Seconds: see silentAfterMs. */
-  silenceGrace: number;
 }
 
 /** S3 takes at most 5 GiB in one PutObject, which is how the forwarder sends a spooled file. */

@@ -15,6 +15,7 @@ import https from 'node:https';
 import { Webhook } from 'standardwebhooks';
 import type { ReceiverEvent } from './cloud-event.js';
 import type { EventSink } from './sink.js';
+import { isCertificateError } from '../core/certificate-errors.js';
 
 export interface WebhookSinkOptions {
   /** Where events are POSTed: an http:// or https:// URL (`--webhook`); user:password in it is sent as Basic authentication. */
@@ -56,16 +57,6 @@ const SNIPPET_BYTES = 1024;
 const DRAIN_BYTES = 64 * 1024;
 /** Idle keep-alive connections are closed after this, before most servers close them in our face. */
 const IDLE_SOCKET_MS = 4_000;
-
-const CERTIFICATE_CODES = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
 
 /** An in-flight delivery, as close() sees it. */
 interface Delivery {
@@ -340,7 +331,7 @@ function describeNetworkError(error: NodeJS.ErrnoException, url: URL): string {
   if (code === 'ECONNRESET') return 'the connection was closed before an answer came (ECONNRESET)';
   if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return `${url.hostname} is unreachable (${code})`;
   if (code === 'ETIMEDOUT') return `connecting to ${hostPort(url)} timed out (ETIMEDOUT)`;
-  if (code !== undefined && CERTIFICATE_CODES.has(code)) {
+  if (isCertificateError(code)) {
     return `its TLS certificate is not trusted (${code}: ${error.message}); for a private CA, start with NODE_EXTRA_CA_CERTS=<the CA file>`;
   }
   return `${error.message}${code !== undefined && !error.message.includes(code) ? ` (${code})` : ''}`;

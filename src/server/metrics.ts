@@ -61,28 +61,11 @@ export class ReceiverMetrics {
 
   /** Adds the spool's gauges and the forwarder's counters, read from `report` at each scrape. */
   watchSpool(report: () => { spool: SpoolContents; forwarder: Readonly<ForwarderReport> }): void {
-    const gauge = (name: string, help: string, value: (facts: ReturnType<typeof report>) => number): void => {
-      new Gauge({
-        name,
-        help,
-        registers: [this.registry],
-        collect() {
-          this.set(value(report()));
-        },
-      });
-    };
+    const gauge = (name: string, help: string, value: (facts: ReturnType<typeof report>) => number): void =>
+      this.collected(Gauge, name, help, () => [[{}, value(report())]]);
     // Counted by the forwarder since start; exposed as counters (they only grow).
-    const counter = (name: string, help: string, value: (facts: ReturnType<typeof report>) => number): void => {
-      new Counter({
-        name,
-        help,
-        registers: [this.registry],
-        collect() {
-          this.reset();
-          this.inc(value(report()));
-        },
-      });
-    };
+    const counter = (name: string, help: string, value: (facts: ReturnType<typeof report>) => number): void =>
+      this.collected(Counter, name, help, () => [[{}, value(report())]]);
     gauge('images_to_s3_spool_images', 'Images waiting in the spool to be forwarded to the store.', (facts) => facts.spool.images);
     gauge('images_to_s3_spool_bytes', 'Bytes of images waiting in the spool.', (facts) => facts.spool.bytes);
     gauge('images_to_s3_spool_oldest_age_seconds', 'Age of the oldest image waiting in the spool (0 when empty).', (facts) =>
@@ -97,35 +80,33 @@ export class ReceiverMetrics {
 
   /** Adds each event sink's counters (since start) and gauges, read from `report` at each scrape. */
   watchEvents(report: () => SinkReport[]): void {
-    const counter = (name: string, help: string, value: (sink: SinkReport) => number): void => {
-      new Counter({
-        name,
-        help,
-        labelNames: ['sink'] as const,
-        registers: [this.registry],
-        collect() {
-          this.reset();
-          for (const sink of report()) this.inc({ sink: sink.sink }, value(sink));
-        },
-      });
-    };
-    const gauge = (name: string, help: string, value: (sink: SinkReport) => number): void => {
-      new Gauge({
-        name,
-        help,
-        labelNames: ['sink'] as const,
-        registers: [this.registry],
-        collect() {
-          this.reset();
-          for (const sink of report()) this.set({ sink: sink.sink }, value(sink));
-        },
-      });
-    };
-    counter('images_to_s3_events_delivered_total', 'Events a sink (webhook, MQTT broker) acknowledged.', (sink) => sink.delivered);
-    counter('images_to_s3_events_failed_total', 'Attempts to deliver an event that failed (each is retried).', (sink) => sink.failed);
-    counter('images_to_s3_events_dropped_total', 'Events given up after --event-max-age without delivery.', (sink) => sink.dropped);
-    gauge('images_to_s3_events_pending', 'Events waiting in the outbox for a sink.', (sink) => sink.pending);
-    gauge('images_to_s3_events_oldest_pending_age_seconds', 'Age of the oldest event waiting for a sink (0 when none).', (sink) => sink.oldestPendingMs / 1000);
+    const series = (kind: typeof Counter | typeof Gauge, name: string, help: string, value: (sink: SinkReport) => number): void =>
+      this.collected(kind, name, help, () => report().map((sink) => [{ sink: sink.sink }, value(sink)]), ['sink']);
+    series(Counter, 'images_to_s3_events_delivered_total', 'Events a sink (webhook, MQTT broker) acknowledged.', (sink) => sink.delivered);
+    series(Counter, 'images_to_s3_events_failed_total', 'Attempts to deliver an event that failed (each is retried).', (sink) => sink.failed);
+    series(Counter, 'images_to_s3_events_dropped_total', 'Events given up after --event-max-age without delivery.', (sink) => sink.dropped);
+    series(Gauge, 'images_to_s3_events_pending', 'Events waiting in the outbox for a sink.', (sink) => sink.pending);
+    series(Gauge, 'images_to_s3_events_oldest_pending_age_seconds', 'Age of the oldest event waiting for a sink (0 when none).', (sink) => sink.oldestPendingMs / 1000);
+  }
+
+  /**
+   * A series whose values are read at each scrape: counters a part counts itself (they only grow;
+   * set afresh each time) and gauges.
+   */
+  private collected(kind: typeof Counter | typeof Gauge, name: string, help: string, values: () => Array<[Record<string, string>, number]>, labelNames: string[] = []): void {
+    new kind({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [labels, value] of values()) {
+          if (this instanceof Gauge) this.set(labels, value);
+          else this.inc(labels, value);
+        }
+      },
+    });
   }
 
   /** Counts one finished upload request. */

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { isCertificateError } from '../../core/certificate-errors.js';
 
 /** Base class of every error this module throws on purpose. */
 export class CameraError extends Error {
@@ -43,17 +44,8 @@ export class CameraConnectionError extends CameraError {
   }
 }
 
-const CERTIFICATE_CODES = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
-
 function hintFor(code: string | undefined): string {
-  if (code !== undefined && CERTIFICATE_CODES.has(code)) {
+  if (isCertificateError(code)) {
     return ' (the camera\'s certificate is not trusted; cameras ship self-signed ones: use --no-verify-cert, or install the CA)';
   }
   if (code === 'ECONNREFUSED') return ' (nothing listens there: check the address, the port and http vs https)';
