@@ -1,14 +1,16 @@
 /**
- * The outbox in a thread of its own: the journal's writes and fsyncs, the sinks' connections,
- * signatures and retries run there, so a sink costs the thread that takes uploads one message per
- * event, and a slow or failing sink cannot hold it up. `serve` uses it; the thread runs an
- * {@link Outbox} (./outbox.ts) with the sinks its settings describe (./sinks.ts).
+ * The outbox over two threads: the thread that takes uploads writes the journal (an append waits
+ * only for the disk), and a thread of its own delivers from it, with the sinks its settings
+ * describe (./sinks.ts): their connections, signatures, retries and bookkeeping cost the upload
+ * thread nothing, and a slow or failing sink cannot hold it up. `serve` uses it; each side is an
+ * {@link Outbox} (./outbox.ts), the `writer` here and the `deliverer` there.
  *
  * @module
  */
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { ReceiverEvent } from './cloud-event.js';
+import { Outbox } from './outbox.js';
 import type { OutboxLog, SinkReport } from './outbox.js';
 import type { ImageReader, SinkSettings } from './sinks.js';
 
@@ -22,17 +24,21 @@ export interface OutboxThreadSettings {
 
 /** Messages to the outbox's thread. */
 export type ToOutboxThread =
-  | { type: 'open'; settings: OutboxThreadSettings }
-  | { type: 'append'; id: number; event: ReceiverEvent }
+  | { type: 'open'; settings: OutboxThreadSettings; journal: JournalState }
+  | { type: 'written'; journal: JournalState }
   | { type: 'image'; id: number; bytes?: Uint8Array; error?: string }
   | { type: 'close' };
+
+/** The journal as its writer left it: the next sequence number, and the segments. */
+export interface JournalState {
+  writtenUpTo: number;
+  segments: readonly number[];
+}
 
 /** Messages from it. */
 export type FromOutboxThread =
   | { type: 'opened' }
   | { type: 'failed'; message: string }
-  | { type: 'appended'; ids: number[] }
-  | { type: 'not-appended'; ids: number[]; message: string }
   | { type: 'report'; reports: SinkReport[] }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; facts: object; message: string }
   | { type: 'read-image'; id: number; key: string }
@@ -52,9 +58,8 @@ const CLOSE_TIMEOUT_MS = 15_000;
 
 export class OutboxThread {
   readonly folder: string;
+  private readonly writer: Outbox;
   private worker: Worker | undefined;
-  private nextId = 0;
-  private readonly appending = new Map<number, { resolve(): void; reject(error: Error): void }>();
   private reports: SinkReport[];
   private closed: (() => void) | undefined;
 
@@ -67,13 +72,22 @@ export class OutboxThread {
   ) {
     this.folder = settings.folder;
     this.reports = sinkNames.map((sink) => ({ sink, delivered: 0, failed: 0, dropped: 0, pending: 0, oldestPendingMs: 0 }));
+    this.writer = new Outbox({
+      folder: settings.folder,
+      fsync: settings.fsync,
+      sinks: [],
+      role: 'writer',
+      log,
+      written: (writtenUpTo, segments) => this.post({ type: 'written', journal: { writtenUpTo, segments } }),
+    });
   }
 
-  /** Starts the thread; resolves once its outbox is open (its journal read, the sinks connecting). */
-  open(): Promise<void> {
+  /** Opens the journal here, then starts the delivering thread; resolves once it is open (the sinks connecting). */
+  async open(): Promise<void> {
+    await this.writer.open();
     const worker = startWorker();
     this.worker = worker;
-    return new Promise<void>((resolve, reject) => {
+    await new Promise<void>((resolve, reject) => {
       worker.on('message', (message: FromOutboxThread) => {
         switch (message.type) {
           case 'opened':
@@ -89,54 +103,43 @@ export class OutboxThread {
         }
       });
       worker.on('error', (error) => {
-        this.log.error({ err: error }, 'events: the outbox\'s thread failed; events are not kept until the receiver is restarted');
-        this.failAll(error);
+        this.log.error({ err: error }, 'events: the delivering thread failed; events are kept, and delivered after a restart');
         reject(error);
       });
       worker.on('exit', () => {
         this.worker = undefined;
-        this.failAll(new Error('the outbox\'s thread has ended'));
         this.closed?.();
       });
-      this.post({ type: 'open', settings: this.settings });
+      this.post({ type: 'open', settings: this.settings, journal: this.writer.journalState });
     });
   }
 
-  /** Writes an event to the outbox; resolves once it is kept durably (see Outbox.append). */
+  /** Writes an event to the journal; resolves once it is kept durably (see Outbox.append); the other thread delivers it. */
   append(event: ReceiverEvent): Promise<void> {
-    if (!this.worker) return Promise.reject(new Error('the event outbox is not open'));
-    const id = ++this.nextId;
-    return new Promise((resolve, reject) => {
-      this.appending.set(id, { resolve, reject });
-      this.post({ type: 'append', id, event });
-    });
+    return this.writer.append(event);
   }
 
-  /** Per sink, as the thread last told (it tells every quarter of a second). */
+  /** Per sink, as the delivering thread last told (it tells every quarter of a second). */
   report(): SinkReport[] {
     return this.reports;
   }
 
-  /** Closes the outbox (its places saved, the sinks closed) and ends the thread. */
+  /** Stops delivering (the places saved, the sinks closed), ends the thread, and closes the journal. */
   async close(): Promise<void> {
     const worker = this.worker;
-    if (!worker) return;
-    worker.ref();
-    const ended = new Promise<void>((resolve) => (this.closed = resolve));
-    this.post({ type: 'close' });
-    const timer = setTimeout(() => void worker.terminate(), CLOSE_TIMEOUT_MS);
-    await ended;
-    clearTimeout(timer);
+    if (worker) {
+      worker.ref();
+      const ended = new Promise<void>((resolve) => (this.closed = resolve));
+      this.post({ type: 'close' });
+      const timer = setTimeout(() => void worker.terminate(), CLOSE_TIMEOUT_MS);
+      await ended;
+      clearTimeout(timer);
+    }
+    await this.writer.close();
   }
 
   private receive(message: FromOutboxThread): void {
     switch (message.type) {
-      case 'appended':
-        for (const id of message.ids) this.settle(id)?.resolve();
-        break;
-      case 'not-appended':
-        for (const id of message.ids) this.settle(id)?.reject(new Error(message.message));
-        break;
       case 'report':
         this.reports = message.reports;
         break;
@@ -150,17 +153,6 @@ export class OutboxThread {
         void this.worker?.terminate();
         break;
     }
-  }
-
-  private settle(id: number): { resolve(): void; reject(error: Error): void } | undefined {
-    const waiting = this.appending.get(id);
-    this.appending.delete(id);
-    return waiting;
-  }
-
-  private failAll(error: Error): void {
-    for (const waiting of this.appending.values()) waiting.reject(error);
-    this.appending.clear();
   }
 
   private async readImage(id: number, key: string): Promise<void> {

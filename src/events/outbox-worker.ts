@@ -1,6 +1,6 @@
 /**
- * The outbox's thread (see ./outbox-thread.ts): an {@link Outbox} with the sinks its settings
- * describe; appends are acknowledged a batch at a time.
+ * The outbox's delivering thread (see ./outbox-thread.ts): an {@link Outbox} that delivers from
+ * the journal the upload thread writes, with the sinks its settings describe.
  *
  * @module
  */
@@ -39,20 +39,6 @@ const images: ImageReader = {
 };
 
 let outbox: Outbox | undefined;
-/** Appends acknowledged since the last message, sent together. */
-let appended: number[] = [];
-let acknowledging = false;
-
-function acknowledge(id: number): void {
-  appended.push(id);
-  if (acknowledging) return;
-  acknowledging = true;
-  setImmediate(() => {
-    acknowledging = false;
-    post({ type: 'appended', ids: appended });
-    appended = [];
-  });
-}
 
 const reporting = setInterval(() => {
   if (outbox) post({ type: 'report', reports: outbox.report() });
@@ -61,13 +47,15 @@ const reporting = setInterval(() => {
 port.on('message', (message: ToOutboxThread) => {
   switch (message.type) {
     case 'open': {
-      const { settings } = message;
+      const { settings, journal } = message;
       try {
         outbox = new Outbox({
           folder: settings.folder,
           fsync: settings.fsync,
           maxAgeMs: settings.maxAgeMs,
           sinks: settings.sinks.map((sink) => sinkFrom(sink, images, log)),
+          role: 'deliverer',
+          journal,
           log,
         });
       } catch (error) {
@@ -80,11 +68,8 @@ port.on('message', (message: ToOutboxThread) => {
       );
       break;
     }
-    case 'append':
-      outbox!.append(message.event).then(
-        () => acknowledge(message.id),
-        (error: unknown) => post({ type: 'not-appended', ids: [message.id], message: (error as Error).message }),
-      );
+    case 'written':
+      outbox?.written(message.journal.writtenUpTo, message.journal.segments);
       break;
     case 'image': {
       const waiting = reads.get(message.id);

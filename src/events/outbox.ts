@@ -40,6 +40,17 @@ export interface OutboxOptions {
   backoff?: { initialMs: number; maxMs: number };
   log?: OutboxLog;
   clock?: () => number;
+  /**
+   * `both` (default): writes the journal and delivers from it. Split over two threads (see
+   * ./outbox-thread.ts): `writer` only writes (appends resolve as fast as the disk allows, whatever
+   * the sinks do) and says what it wrote through `written`; `deliverer` only delivers, from the
+   * journal on disk, told of new events by {@link Outbox.written}.
+   */
+  role?: 'both' | 'writer' | 'deliverer';
+  /** Writer: called after each batch is in the journal, with the next sequence number and the segments. */
+  written?: (writtenUpTo: number, segments: readonly number[]) => void;
+  /** Deliverer: the journal as the writer opened it. */
+  journal?: { writtenUpTo: number; segments: readonly number[] };
 }
 
 /** Two days: a sink that is down over a night, or a whole day, loses nothing. */
@@ -101,8 +112,14 @@ export class Outbox {
   private saveTimer: NodeJS.Timeout | undefined;
   private savedPlaces = '';
   private closed = false;
+  private readonly role: 'both' | 'writer' | 'deliverer';
+  private readonly onWritten: ((writtenUpTo: number, segments: readonly number[]) => void) | undefined;
+  private readonly opened: { writtenUpTo: number; segments: readonly number[] } | undefined;
 
   constructor(options: OutboxOptions) {
+    this.role = options.role ?? 'both';
+    this.onWritten = options.written;
+    this.opened = options.journal;
     this.folder = options.folder;
     this.journal = path.join(options.folder, JOURNAL);
     this.fsync = options.fsync ?? true;
@@ -125,6 +142,39 @@ export class Outbox {
 
   /** Reads the journal (repairing a last line cut off by a crash), finds each sink's place, and starts delivering. */
   async open(): Promise<void> {
+    if (this.role === 'deliverer') {
+      this.segments = [...this.opened!.segments];
+      this.nextSeq = this.opened!.writtenUpTo;
+    } else {
+      await this.openJournal();
+      if (this.role === 'writer') return;
+    }
+    const places = await readPlaces(path.join(this.folder, PLACES));
+    // A place past the journal's end (its tail lost in a power cut without fsync, places.json kept) is at its end: the next event is new.
+    for (const delivery of this.deliveries) delivery.start(Math.min(Math.max(places[delivery.sink.name] ?? this.nextSeq, this.segments[0]!), this.nextSeq));
+    // A new sink's place is kept before any event is written: after a crash it still starts there.
+    await this.savePlaces();
+    await Promise.all(this.deliveries.map((delivery) => delivery.sink.open?.() ?? Promise.resolve()));
+    this.saveTimer = setInterval(() => void this.savePlaces().catch((error: unknown) => this.log?.error({ err: error }, 'events: cannot save the sinks\' places')), SAVE_PLACES_MS).unref();
+    for (const delivery of this.deliveries) delivery.pump();
+  }
+
+  /** The journal as it is on disk: its segments, and what was written last (a line cut off by a crash removed). */
+  get journalState(): { writtenUpTo: number; segments: readonly number[] } {
+    return { writtenUpTo: this.nextSeq, segments: [...this.segments] };
+  }
+
+  /** Deliverer: the writer wrote events up to `writtenUpTo` (not included), in `segments`. */
+  written(writtenUpTo: number, segments: readonly number[]): void {
+    // Only segments newer than those known: the writer does not hear of those removed here.
+    const last = this.segments.at(-1) ?? 0;
+    for (const first of segments) if (first > last) this.segments.push(first);
+    this.nextSeq = Math.max(this.nextSeq, writtenUpTo);
+    // Before open() has placed the sinks, there is nothing to deliver from yet.
+    if (this.saveTimer !== undefined) for (const delivery of this.deliveries) delivery.pump();
+  }
+
+  private async openJournal(): Promise<void> {
     await mkdir(this.journal, { recursive: true, mode: 0o700 });
     this.segments = (await readdir(this.journal))
       .map((name) => SEGMENT_PATTERN.exec(name)?.[1])
@@ -146,14 +196,6 @@ export class Outbox {
     this.segmentSize = completeBytes;
     this.nextSeq = Math.max(last, (entries.at(-1)?.seq ?? 0) + 1);
     this.recent.push(...entries.slice(-RECENT));
-    const places = await readPlaces(path.join(this.folder, PLACES));
-    // A place past the journal's end (its tail lost in a power cut without fsync, places.json kept) is at its end: the next event is new.
-    for (const delivery of this.deliveries) delivery.start(Math.min(Math.max(places[delivery.sink.name] ?? this.nextSeq, this.segments[0]!), this.nextSeq));
-    // A new sink's place is kept before any event is written: after a crash it still starts there.
-    await this.savePlaces();
-    await Promise.all(this.deliveries.map((delivery) => delivery.sink.open?.() ?? Promise.resolve()));
-    this.saveTimer = setInterval(() => void this.savePlaces().catch((error: unknown) => this.log?.error({ err: error }, 'events: cannot save the sinks\' places')), SAVE_PLACES_MS).unref();
-    for (const delivery of this.deliveries) delivery.pump();
   }
 
   /**
@@ -162,7 +204,8 @@ export class Outbox {
    * nothing.
    */
   append(event: ReceiverEvent): Promise<void> {
-    if (this.deliveries.length === 0) return Promise.resolve();
+    if (this.role === 'deliverer') return Promise.reject(new Error('this outbox only delivers'));
+    if (this.role === 'both' && this.deliveries.length === 0) return Promise.resolve();
     if (this.closed || this.handle === undefined) return Promise.reject(new Error('the event outbox is not open'));
     return new Promise((resolve, reject) => {
       this.queued.push({ event, resolve, reject });
@@ -186,7 +229,8 @@ export class Outbox {
     await Promise.all(this.deliveries.map((delivery) => delivery.settled()));
     // Deliveries acknowledged while closing count: their places are saved.
     for (const delivery of this.deliveries) delivery.advance();
-    await this.savePlaces().catch((error: unknown) => this.log?.error({ err: error }, 'events: cannot save the sinks\' places'));
+    // (The places are the deliverer's: a writer alone has none to save.)
+    if (this.role !== 'writer') await this.savePlaces().catch((error: unknown) => this.log?.error({ err: error }, 'events: cannot save the sinks\' places'));
     await this.handle?.close();
     this.handle = undefined;
   }
@@ -221,6 +265,7 @@ export class Outbox {
       for (const waiting of batch) waiting.resolve();
       for (const delivery of this.deliveries) delivery.pump();
       if (this.segmentSize >= this.segmentBytes) await this.startSegment().catch((error: unknown) => this.log?.error({ err: error }, 'events: cannot start a new journal segment; going on with the last one'));
+      this.onWritten?.(this.nextSeq, this.segments);
     }
   }
 
