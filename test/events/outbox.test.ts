@@ -439,6 +439,36 @@ describe('the event outbox', () => {
     assert.equal((await places(folder)).picky, 8, 'the place moved past the dropped event');
   });
 
+  it('split in a writer and a deliverer (as serve runs it over two threads): the deliverer reads what the writer wrote, across segments and a restart', async () => {
+    const sink = new RecordingSink('webhook split');
+    let deliverer: Outbox | undefined;
+    const startPair = async (): Promise<{ writer: Outbox; deliverer: Outbox }> => {
+      const writer = new Outbox({ folder, sinks: [], role: 'writer', segmentBytes: 2048, written: (upTo, segments) => deliverer?.written(upTo, segments) });
+      opened.push(writer);
+      await writer.open();
+      deliverer = new Outbox({ folder, sinks: [sink], role: 'deliverer', journal: writer.journalState, backoff: BACKOFF });
+      opened.push(deliverer);
+      await deliverer.open();
+      return { writer, deliverer };
+    };
+    const first = await startPair();
+    await assert.rejects(first.deliverer.append(stored()), /only delivers/);
+    const before = Array.from({ length: 30 }, () => stored());
+    await appendAll(first.writer, before);
+    await waitFor(() => sink.delivered.length >= before.length, 'the first events');
+    await first.deliverer.close();
+    await first.writer.close();
+    assert.deepEqual(ids(sink.delivered), ids(before));
+    assert.ok((await readdir(path.join(folder, 'journal'))).length < 5, 'the segments delivered are removed by the deliverer');
+
+    const second = await startPair();
+    const after = Array.from({ length: 10 }, () => stored());
+    await appendAll(second.writer, after);
+    await waitFor(() => sink.delivered.length >= before.length + after.length, 'the events after the restart');
+    assert.deepEqual(ids(sink.delivered), ids([...before, ...after]), 'each once, in order');
+    assert.equal(report(second.deliverer, sink.name).pending, 0);
+  });
+
   it('refuses two sinks with the same name', () => {
     assert.throws(() => new Outbox({ folder, sinks: [new RecordingSink('webhook x'), new RecordingSink('webhook x')] }), /same \(webhook x\)/);
   });
