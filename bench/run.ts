@@ -39,14 +39,19 @@
  *    kept for the run, to our receiver's SFTP server (`serve --sftp-port`, disk store; with and
  *    without `--no-fsync`) and to OpenSSH's own (`sshd`, `internal-sftp`, no fsync) writing into a
  *    folder on the same disk: images on disk per second (the run plus the `sync` after it), as S1
- *    (`sftp_ratio`); then ours (fsync) and sshd with 4 cameras (`sftp_ratio_4_cameras`), where
- *    each upload's latency sets the pace. Skipped without sshd (Debian openssh-server) or sftp.
+ *    (`sftp_ratio`); then ours (fsync and not) and sshd with 4 cameras (`sftp_ratio_4_cameras`,
+ *    `sftp_ratio_nofsync_4_cameras`), where each upload's latency sets the pace. Skipped without
+ *    sshd (Debian openssh-server) or sftp. bench/file-transfer-profile.ts tells where one file's
+ *    system calls and CPU go.
  * ftp: the same over FTP (passive, binary; one data connection per image, a session per camera kept
  *    for the run) to our receiver (`serve --ftp-port`) and to vsftpd (anonymous upload into a
- *    folder on the same disk, no fsync): `ftp_ratio`, `ftp_ratio_4_cameras`. Skipped without
- *    vsftpd or root.
+ *    folder on the same disk, no fsync): `ftp_ratio`, `ftp_ratio_4_cameras` (and their `_nofsync`
+ *    variants). Skipped without vsftpd or root.
  *
- * Options: --quick; --rounds N; --seconds S; --only s1,s2,s3,s4,s5,s6,s7,clip,fleet,sftp,ftp; --serve-args "…" (extra
+ * events: the S1 load with and without event sinks (a webhook, and MQTT when mosquitto is installed):
+ *    `events_ratio` (to stay ≥ 0.95), `event_latency_p50_ms`, `event_latency_p99_ms`.
+ *
+ * Options: --quick; --rounds N; --seconds S; --only s1,s2,s3,s4,s5,s6,s7,clip,fleet,sftp,ftp,events; --serve-args "…" (extra
  * `serve` flags for our receiver); --receiver-node-args "…" (Node flags for our receiver, e.g.
  * `--cpu-prof --cpu-prof-dir=/tmp/prof`); --dir <folder> (where data goes; default the OS temp folder);
  * --keep (leave it there); --s3 s3rver|env (env: the server named by S3_TEST_ENDPOINT,
@@ -65,10 +70,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import type { S3Client } from '@aws-sdk/client-s3';
-import sharp from 'sharp';
 import { TokenRegistry } from '../src/tokens/registry.js';
 import { MATROSKA_HEAD, clipBody, streamUpload } from '../test/support/clips.js';
 import { haproxyBinary, haproxyConfig, haproxyStatus } from '../test/support/haproxy.js';
+import { MOSQUITTO_MISSING, startMosquitto } from '../test/support/mosquitto.js';
+import { benchImage } from './image.js';
 import type { LoadPlan, LoadResult } from './load.js';
 import { answering, cpuSeconds, freePort, greeting, listeningLine, memoryMb, processTree, quietDisks, rssSampler, start, stopAll } from './processes.js';
 import type { Started } from './processes.js';
@@ -97,7 +103,7 @@ const value = (name: string): string | undefined => {
 const quick = flag('--quick');
 const rounds = Number(value('--rounds') ?? (quick ? 1 : 5));
 const seconds = Number(value('--seconds') ?? (quick ? 3 : 6));
-const only = new Set((value('--only') ?? 's1,s2,s3,s4,s5,s6,s7,clip,fleet,sftp,ftp').split(','));
+const only = new Set((value('--only') ?? 's1,s2,s3,s4,s5,s6,s7,clip,fleet,sftp,ftp,events').split(','));
 const serveArgs = (value('--serve-args') ?? '').split(' ').filter(Boolean);
 const receiverNodeArgs = (value('--receiver-node-args') ?? '').split(' ').filter(Boolean);
 const s3Choice = value('--s3') ?? (process.env.S3_TEST_ENDPOINT && process.env.S3_TEST_ACCESS_KEY_ID && process.env.S3_TEST_SECRET_ACCESS_KEY ? 'env' : 's3rver');
@@ -265,7 +271,7 @@ async function sources(folder: string): Promise<string[]> {
 async function buildAll(): Promise<void> {
   await rm(BUILD, { recursive: true, force: true });
   await mkdir(BUILD, { recursive: true });
-  const entryPoints = [...(await sources('src')), path.join(ROOT, 'bench', 'load.ts'), path.join(ROOT, 'bench', 'processes.ts'), path.join(ROOT, 'bench', 'servers', 'bare.ts'), path.join(ROOT, 'bench', 'servers', 'core.ts'), path.join(ROOT, 'bench', 'servers', 's3rver.ts')];
+  const entryPoints = [...(await sources('src')), path.join(ROOT, 'bench', 'load.ts'), path.join(ROOT, 'bench', 'processes.ts'), path.join(ROOT, 'bench', 'servers', 'bare.ts'), path.join(ROOT, 'bench', 'servers', 'core.ts'), path.join(ROOT, 'bench', 'servers', 's3rver.ts'), path.join(ROOT, 'bench', 'servers', 'webhook.ts')];
   await build({ entryPoints, outdir: BUILD, outbase: ROOT, format: 'esm', platform: 'node', target: 'node20', bundle: false, logLevel: 'error' });
   await symlink(path.join(ROOT, 'package.json'), path.join(BUILD, 'package.json'));
   await symlink(path.join(ROOT, 'assets'), path.join(BUILD, 'assets'));
@@ -644,18 +650,20 @@ function perSecond(results: Map<string, RunStats[]>, rate: Rate): Record<string,
 }
 
 /**
- * The second part of a file-transfer scenario: our receiver (fsync) and the peer with
- * {@link FEW_SESSIONS} cameras, the servers warm from the first part; a table, and the ratio into
- * the summary as `<prefix>_ratio_<n>_cameras`.
+ * The second part of a file-transfer scenario: our receiver (fsync and `--no-fsync`) and the peer
+ * with {@link FEW_SESSIONS} cameras, the servers warm from the first part; a table, and the ratios
+ * into the summary as `<prefix>_ratio_<n>_cameras` and `<prefix>_ratio_nofsync_<n>_cameras` (the
+ * peers do not fsync either).
  */
 async function fewCameras(prefix: string, variants: Variant[], peer: string, notes: Record<string, string>): Promise<void> {
   // --quick: 2 s runs (the pace of a few cameras settles at once).
   const runSeconds = quick ? Math.min(2, seconds) : seconds;
   // Their spread is small: at most 3 rounds.
   const roundCount = Math.min(3, rounds);
-  const results = await alternate(variants.filter((variant) => variant.name === peer || variant.name === 'ours'), FEW_SESSIONS, runSeconds, 0, roundCount);
+  const results = await alternate(variants.filter((variant) => [peer, 'ours', 'ours --no-fsync'].includes(variant.name)), FEW_SESSIONS, runSeconds, 0, roundCount);
   table(`${prefix}: the same with ${FEW_SESSIONS} cameras, ${roundCount} round(s) of ${runSeconds} s`, rows(results, peer, notes, { rate: 'on disk/s', wait: 'flush s' }));
   summary[`${prefix}_ratio_${FEW_SESSIONS}_cameras`] = round(ratio(results, 'ours', peer), 3);
+  summary[`${prefix}_ratio_nofsync_${FEW_SESSIONS}_cameras`] = round(ratio(results, 'ours --no-fsync', peer), 3);
   summary[`${prefix}_images_on_disk_per_s_${FEW_SESSIONS}_cameras`] = perSecond(results, 'storedPerSecond');
   summary[`${prefix}_p50_ms_${FEW_SESSIONS}_cameras`] = Object.fromEntries([...results].map(([name, runs]) => [name, round(median(runs.map((run) => run.p50)), 1)]));
 }
@@ -1485,22 +1493,76 @@ async function scenarioClip(): Promise<void> {
 
 /** A real JPEG of about 500 KB (noise compresses badly, like a busy outdoor scene). */
 async function makeImage(file: string): Promise<number> {
-  const width = 1280;
-  const height = 960;
-  const raw = Buffer.alloc(width * height * 3);
-  let seed = 12345;
-  for (let i = 0; i < raw.length; i++) {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    raw[i] = (((i / 3) | 0) % width ^ (seed >> 16)) & 0xff;
+  const image = await benchImage();
+  await writeFile(file, image);
+  return image.byteLength;
+}
+
+// ---------------------------------------------------------------- events: sinks on against off
+
+/**
+ * events: the S1 load (disk store) to our receiver without event sinks and to one with a webhook
+ * (bench/servers/webhook.ts, which checks every signature) and, when mosquitto is installed, an
+ * MQTT broker: images on disk per second with sinks against without (`events_ratio`, to stay
+ * ≥ 0.95), and the time from each image's receipt to its webhook's arrival under that load
+ * (`event_latency_p50_ms`, `event_latency_p99_ms`), read once every event has arrived. The
+ * webhook endpoint and the broker run at the lowest priority (nice 19), standing in for machines of
+ * their own.
+ */
+async function scenarioEvents(): Promise<void> {
+  const disk = path.join(work, 'events');
+  const secret = `whsec_${Buffer.from('images-to-s3 bench webhook secret').toString('base64')}`;
+  const started: Started[] = [];
+  const broker = MOSQUITTO_MISSING === false ? await startMosquitto() : undefined;
+  try {
+    let hookPort = 0;
+    const hook = await start(process.execPath, [path.join(BUILD, 'bench', 'servers', 'webhook.js'), secret], { env: quietEnv, ready: listeningLine((found) => (hookPort = found)) });
+    started.push(hook);
+    // The webhook's endpoint and the broker stand in for other machines (a VMS, a home server): at
+    // the lowest priority they use only the CPU the receiver and the cameras leave, instead of
+    // taking it from the receiver under test on this machine's few cores.
+    const peers = [hook.pid, ...(broker ? execFileSync('pgrep', ['-P', String(process.pid), '-x', 'mosquitto'], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number) : [])];
+    for (const pid of peers) os.setPriority(pid, 19);
+    const plan: Variant['plan'] = { mode: 'http', host: '127.0.0.1', port: 0, method: 'POST', path: `/?accessToken=${TOKEN}`, contentDisposition: true };
+    const off = await startReceiver('receiver-events-off', `file:${path.join(disk, 'off')}`, ['--log-level', 'warn']);
+    started.push(off);
+    const sinks = ['--webhook', `http://127.0.0.1:${hookPort}/hook`, ...(broker ? ['--mqtt', broker.url] : [])];
+    const on = await startReceiver('receiver-events-on', `file:${path.join(disk, 'on')}`, ['--log-level', 'warn', ...sinks], { IMAGES_TO_S3_WEBHOOK_SECRET: secret });
+    started.push(on);
+    const stats = async (method = 'GET'): Promise<{ delivered: number; forged: number; latencies: number[] }> =>
+      (await (await fetch(`http://127.0.0.1:${hookPort}/stats`, { method })).json()) as { delivered: number; forged: number; latencies: number[] };
+    const variants: Variant[] = [
+      { name: 'ours', server: off, plan: { ...plan, port: off.port }, data: [path.join(disk, 'off', CAMERA)] },
+      { name: `ours + webhook${broker ? ' + mqtt' : ''}`, server: on, plan: { ...plan, port: on.port }, data: [path.join(disk, 'on', CAMERA)] },
+    ];
+    const results = await alternate(variants, CONNECTIONS, seconds, quick ? 1 : 2);
+    const withSinks = variants[1]!.name;
+    // The latencies are read once the receiver with sinks has nothing pending (every event delivered).
+    const pending = async (): Promise<number> => {
+      const text = (await httpGet(on.port, '/metrics'))?.body ?? '';
+      return [...text.matchAll(/^images_to_s3_events_pending\{[^}]*\} (\S+)$/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
+    };
+    const deadline = Date.now() + 60_000;
+    while ((await pending()) > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+    const answered = results.get(withSinks)!.reduce((sum, run) => sum + run.answered, 0);
+    const delivered = await stats();
+    const latencies = [...delivered.latencies].sort((a, b) => a - b);
+    const at = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
+    table(`events: the S1 load, ${CONNECTIONS} cameras, without sinks and with ${withSinks.slice('ours + '.length)}, ${rounds} round(s) of ${seconds} s`, rows(results, 'ours', {
+      ours: 'no event sinks',
+      [withSinks]: 'image.stored to each sink, through the outbox (fsync)',
+    }, { rate: 'on disk/s', wait: 'flush s' }));
+    log(`  webhook deliveries: ${delivered.latencies.length} image.stored (${answered} images in the measured rounds, the rest in the warm-up), ${delivered.forged} with a bad signature; receipt to arrival p50 ${at(0.5)} ms, p99 ${at(0.99)} ms`);
+    summary.events_ratio = round(ratio(results, withSinks, 'ours'), 3);
+    summary.events_ratio_answered = round(ratio(results, withSinks, 'ours', 'imagesPerSecond'), 3);
+    summary.event_latency_p50_ms = at(0.5);
+    summary.event_latency_p99_ms = at(0.99);
+    summary.event_sinks = broker ? 'webhook+mqtt' : 'webhook';
+    await stats('DELETE');
+  } finally {
+    for (const server of started) await server.stop();
+    await broker?.dispose();
   }
-  let best: Buffer | undefined;
-  for (let quality = 40; quality <= 90; quality += 2) {
-    const jpeg = await sharp(raw, { raw: { width, height, channels: 3 } }).jpeg({ quality }).toBuffer();
-    if (best && Math.abs(jpeg.byteLength - 500 * 1024) > Math.abs(best.byteLength - 500 * 1024)) break;
-    best = jpeg;
-  }
-  await writeFile(file, best!);
-  return best!.byteLength;
 }
 
 async function main(): Promise<void> {
@@ -1532,6 +1594,7 @@ async function main(): Promise<void> {
     if (only.has('s7')) await scenarioDrain();
     if (only.has('clip')) await scenarioClip();
     if (only.has('fleet')) await scenarioFleet();
+    if (only.has('events')) await scenarioEvents();
     if (only.has('s5') && !quick) scenarioLambda();
     const result = {
       disk_ratio: null,

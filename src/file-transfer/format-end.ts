@@ -345,7 +345,14 @@ class JpegEnd implements EndCheck {
         }
         case 'scan': {
           // Scan data: only FF starts something (stuffing, a restart marker, or the next marker).
-          const ff = chunk.indexOf(0xff, i);
+          // Stuffing (FF 00) and restart markers (FF D0–D7), a thousand or more in a 500 KB image,
+          // are passed over here rather than one turn of the state machine each.
+          let ff = chunk.indexOf(0xff, i);
+          while (ff !== -1 && ff + 1 < length) {
+            const next = chunk[ff + 1]!;
+            if (next !== 0x00 && (next < 0xd0 || next > 0xd7)) break;
+            ff = chunk.indexOf(0xff, ff + 2);
+          }
           i = ff === -1 ? length : ff + 1;
           if (ff !== -1) this.state = 'scan-ff';
           break;

@@ -6,12 +6,13 @@
  * @module
  */
 import { randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, rm, unlink } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { StoreFullError, UploadError } from '../core/errors.js';
 import type { SizeLimit } from '../core/image-body.js';
+import { openFileStart, writeBody } from '../stores/files.js';
 
 /** Most bytes held at once by all sessions together: a few clips, many images. */
 export const DEFAULT_HOLD_BUDGET_BYTES = 2 * 1024 * 1024 * 1024;
@@ -60,21 +61,62 @@ export class HoldFolder {
         yield chunk;
       }
     }.call(this);
+    let handle: FileHandle | undefined;
     try {
-      await pipeline(counted, createWriteStream(file, { flags: 'wx', mode: 0o600 }));
+      handle = await open(file, 'wx', 0o600);
+      // As the disk store writes: one write in flight, what arrives meanwhile gathered into the next.
+      await writeBody(handle, counted);
+      await handle.close();
+      handle = undefined;
       return { file, bytes };
     } catch (error) {
+      await handle?.close().catch(() => undefined);
       this.heldBytes -= bytes;
       await rm(file, { force: true });
       throw error;
     }
   }
 
+  /**
+   * Hands the bytes of a held file to `use` (read in large chunks: one or a few reads for an
+   * image), then removes the file, whatever `use` did with them. A file that cannot be read fails
+   * `use`'s reading, not this call.
+   */
+  async consume<T>(held: HeldFile, use: (body: AsyncIterable<Uint8Array>) => Promise<T>): Promise<T> {
+    let stream: Readable | undefined;
+    let body: AsyncIterable<Uint8Array>;
+    try {
+      stream = held.bytes === 0 ? undefined : await openFileStart(held.file, held.bytes);
+      body = stream ?? nothing();
+    } catch (error) {
+      body = failing(error);
+    }
+    try {
+      return await use(body);
+    } finally {
+      // Closed also when `use` did not read it all (the file was refused at once).
+      stream?.destroy();
+      await this.release(held);
+    }
+  }
+
   /** Removes a held file (after it was stored, refused or abandoned). */
   async release(held: HeldFile): Promise<void> {
     this.heldBytes -= held.bytes;
-    await rm(held.file, { force: true });
+    await unlink(held.file).catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    });
   }
+}
+
+/** No bytes: a held file of none. */
+function nothing(): AsyncIterable<Uint8Array> {
+  return { [Symbol.asyncIterator]: () => ({ next: () => Promise.resolve({ value: undefined, done: true }) }) };
+}
+
+/** Bytes whose reading fails with `error`. */
+function failing(error: unknown): AsyncIterable<Uint8Array> {
+  return { [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(error instanceof Error ? error : new Error(String(error))) }) };
 }
 
 const heldFullMessage =

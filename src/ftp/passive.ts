@@ -67,6 +67,122 @@ function listenOn(server: net.Server, host: string, port: number): Promise<numbe
 }
 
 /**
+ * Bytes a data connection reads ahead of the transfer before it stops reading (see
+ * {@link DataBytes}): two of the socket's 64 KB reads, so that it reads on while the file's writes
+ * keep up, and memory stays bounded per connection.
+ */
+const DATA_READ_AHEAD_BYTES = 128 * 1024;
+
+/**
+ * The bytes of a data connection, as they arrive, for one transfer: its clean end (the client's
+ * FIN) ends them; anything else that closes it (an error, an abort, the idle timeout) fails them,
+ * so that nothing of the file is stored. What `for await` over the socket gives, with less work per
+ * chunk: chunks come from `data` events into a queue (no stream read machinery, no async
+ * generator), and the socket is paused while {@link DATA_READ_AHEAD_BYTES} wait.
+ */
+export class DataBytes implements AsyncIterableIterator<Uint8Array> {
+  private readonly chunks: Buffer[] = [];
+  private queuedBytes = 0;
+  private ended = false;
+  private failure: Error | undefined;
+  private waiting: { resolve(result: IteratorResult<Uint8Array>): void; reject(error: Error): void } | undefined;
+  /** The reader stopped: what still comes is dropped (see {@link return}). */
+  private dropping: { left: number; over(): void } | undefined;
+  private readonly onData = (chunk: Buffer): void => this.arrived(chunk);
+  private readonly onEnd = (): void => this.finish(undefined);
+  private readonly onError = (error: Error): void => this.finish(error);
+  private readonly onClose = (): void => this.finish(new Error('the data connection closed before the file ended'));
+
+  constructor(
+    private readonly socket: net.Socket,
+    /** Hears of each chunk as it arrives. */
+    private readonly counted: (bytes: number) => void = () => undefined,
+  ) {
+    if (socket.destroyed) {
+      // Gone before the transfer began to read it (an abort, a reset): nothing of it can be read.
+      this.failure = socket.errored ?? new Error('the data connection closed before the file ended');
+      return;
+    }
+    socket.on('data', this.onData);
+    socket.once('end', this.onEnd);
+    socket.on('error', this.onError);
+    socket.once('close', this.onClose);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<Uint8Array>> {
+    const chunk = this.chunks.shift();
+    if (chunk !== undefined) {
+      this.queuedBytes -= chunk.byteLength;
+      if (this.socket.isPaused() && this.queuedBytes < DATA_READ_AHEAD_BYTES && !this.ended) this.socket.resume();
+      return Promise.resolve({ value: chunk, done: false });
+    }
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.ended) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve, reject) => (this.waiting = { resolve, reject }));
+  }
+
+  /**
+   * The reader stopped early (the file was refused): what is still coming is read and dropped
+   * until the client closes the connection, so that a client still sending the rest of a small
+   * file can finish and read the refusal; past {@link DATA_READ_AHEAD_BYTES} more, the connection
+   * is closed. Resolves once it ended either way.
+   */
+  return(): Promise<IteratorResult<Uint8Array>> {
+    this.chunks.length = 0;
+    this.queuedBytes = 0;
+    const done: IteratorResult<Uint8Array> = { value: undefined, done: true };
+    if (this.ended || this.failure !== undefined) return Promise.resolve(done);
+    return new Promise((resolve) => {
+      this.dropping = { left: DATA_READ_AHEAD_BYTES, over: () => resolve(done) };
+      if (this.socket.isPaused()) this.socket.resume();
+    });
+  }
+
+  private arrived(chunk: Buffer): void {
+    this.counted(chunk.byteLength);
+    if (this.dropping !== undefined) {
+      this.dropping.left -= chunk.byteLength;
+      if (this.dropping.left < 0) this.socket.destroy();
+      return;
+    }
+    const waiting = this.waiting;
+    if (waiting !== undefined) {
+      this.waiting = undefined;
+      waiting.resolve({ value: chunk, done: false });
+      return;
+    }
+    this.chunks.push(chunk);
+    this.queuedBytes += chunk.byteLength;
+    if (this.queuedBytes >= DATA_READ_AHEAD_BYTES) this.socket.pause();
+  }
+
+  /** The connection ended (`error` undefined: cleanly, at the end of the file) or failed. */
+  private finish(error: Error | undefined): void {
+    if (this.ended || this.failure !== undefined) return;
+    this.detach();
+    if (error === undefined) this.ended = true;
+    else this.failure = error;
+    this.dropping?.over();
+    const waiting = this.waiting;
+    if (waiting === undefined) return;
+    this.waiting = undefined;
+    if (error === undefined) waiting.resolve({ value: undefined, done: true });
+    else waiting.reject(error);
+  }
+
+  private detach(): void {
+    this.socket.off('data', this.onData);
+    this.socket.off('end', this.onEnd);
+    this.socket.off('error', this.onError);
+    this.socket.off('close', this.onClose);
+  }
+}
+
+/**
  * A port listening for one data connection. Only a connection from the client's own address is
  * taken (anyone else's is closed at once, so no other host can inject or steal a file); once it
  * has one, it stops listening.

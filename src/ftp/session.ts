@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { createReadStream } from 'node:fs';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
@@ -20,7 +19,7 @@ import { absolute, ingestName, isTemporaryName, resolvePath } from '../file-tran
 import type { VirtualPath } from '../file-transfer/virtual-folder.js';
 import { ControlChannel } from './control.js';
 import type { HeldFile, HoldFolder } from '../file-transfer/hold-folder.js';
-import { DataListener, plainAddress } from './passive.js';
+import { DataBytes, DataListener, plainAddress } from './passive.js';
 import type { PassivePorts } from './passive.js';
 import { fileReply, quotedPath, safeText } from './replies.js';
 import type { FtpReply } from './replies.js';
@@ -571,10 +570,7 @@ export class FtpSession {
    * stored.
    */
   private async *arriving(transfer: Transfer): AsyncGenerator<Uint8Array> {
-    for await (const chunk of transfer.socket as AsyncIterable<Uint8Array>) {
-      transfer.bytes += chunk.byteLength;
-      yield chunk;
-    }
+    yield* new DataBytes(transfer.socket, (bytes) => (transfer.bytes += bytes));
     // Both connections' ends may have arrived in the same turn of the event loop: let the other one be heard.
     await new Promise((resolve) => setImmediate(resolve));
     if (this.control.gone || transfer.aborted !== undefined) {
@@ -646,14 +642,10 @@ export class FtpSession {
   /** Stores a held file under `name` through the contract, and removes it. */
   private async storeHeld(held: Held, name: VirtualPath): Promise<UploadOutcome> {
     const started = performance.now();
-    try {
-      const outcome = await this.settings.receiver.ingest({ camera: this.camera!, filename: ingestName(name), body: createReadStream(held.file), size: held.bytes });
-      this.logOutcome(outcome, started, absolute(name));
-      if ('key' in outcome.body) this.remember(name, outcome.body.key);
-      return outcome;
-    } finally {
-      await this.settings.holds.release(held);
-    }
+    const outcome = await this.settings.holds.consume(held, (body) => this.settings.receiver.ingest({ camera: this.camera!, filename: ingestName(name), body, size: held.bytes }));
+    this.logOutcome(outcome, started, absolute(name));
+    if ('key' in outcome.body) this.remember(name, outcome.body.key);
+    return outcome;
   }
 
   /**

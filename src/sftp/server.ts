@@ -196,6 +196,8 @@ class CameraConnection {
   private failedLogins = 0;
   private timer: NodeJS.Timeout;
   private ending = false;
+  /** The socket is corked until the end of this turn (see {@link gatherWrites}). */
+  private gathering = false;
   private readonly remoteAddress: string;
   private readonly connectedAt = performance.now();
   private idleSince = performance.now();
@@ -310,6 +312,7 @@ class CameraConnection {
           this.socket.destroy();
         },
         track: this.track,
+        gatherAnswers: () => this.gatherWrites(),
       });
     });
     channel.on('close', () => {
@@ -317,6 +320,22 @@ class CameraConnection {
       session?.end();
       // A later channel may open another session once this one is gone.
       if (this.session === session) this.session = undefined;
+    });
+  }
+
+  /**
+   * Holds the socket's writes back until the current turn's callbacks and promise reactions are
+   * done, then sends them in one `writev`: a read from the socket usually brings two or more
+   * `WRITE`s, each answered with a packet of its own (half the system calls, and half the
+   * wake-ups of the client).
+   */
+  private gatherWrites(): void {
+    if (this.gathering) return;
+    this.gathering = true;
+    this.socket.cork();
+    process.nextTick(() => {
+      this.gathering = false;
+      this.socket.uncork();
     });
   }
 

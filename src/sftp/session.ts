@@ -29,7 +29,6 @@
  *
  * @module
  */
-import { createReadStream } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { Attributes, SFTPWrapper } from 'ssh2';
 import ssh2 from 'ssh2';
@@ -88,6 +87,12 @@ export interface SessionSettings {
   abort(reason: string): void;
   /** Work that outlives the session (storing a held file when it ends): the server waits for it at shutdown. */
   track(work: Promise<unknown>): void;
+  /**
+   * Called before each answer: the connection may hold its answers back until the end of the
+   * current turn of the event loop and send them together, in one write (the answers to the
+   * `WRITE`s of one read from the socket, say).
+   */
+  gatherAnswers?(): void;
 }
 
 /** A file open for writing: its bytes go through `pipe`, to the contract or to the hold folder. */
@@ -384,12 +389,7 @@ export class SftpSession {
   /** Hands a held file to the contract under `path`'s name, removes it, and logs and returns the outcome. */
   private async storeHeld(held: HeldFile, path: VirtualPath): Promise<UploadOutcome> {
     const started = performance.now();
-    let outcome: UploadOutcome;
-    try {
-      outcome = await this.settings.receiver.ingest({ camera: this.settings.camera, filename: ingestName(path), size: held.bytes, body: createReadStream(held.file) });
-    } finally {
-      await this.settings.holds.release(held);
-    }
+    const outcome = await this.settings.holds.consume(held, (body) => this.settings.receiver.ingest({ camera: this.settings.camera, filename: ingestName(path), size: held.bytes, body }));
     this.logOutcome(outcome, started);
     if (outcome.status < 300) this.remember(this.stored, absolute(path), held.bytes);
     return outcome;
@@ -541,6 +541,7 @@ export class SftpSession {
   /** Sends a status, unless the session is over (its channel is gone). */
   private status(id: number, code: number, message?: string): void {
     if (this.ended) return;
+    this.settings.gatherAnswers?.();
     this.sftp.status(id, code, message);
   }
 }

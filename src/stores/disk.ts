@@ -7,7 +7,8 @@ import { StoreFullError, StoreKeysTakenError, StoreUnavailableError } from '../c
 import { MAX_KEY_ATTEMPTS, compareFolders } from '../core/store.js';
 import type { ByteRange, ImageStore, ImageWrite, ObjectContent, ObjectFacts, StoredObject } from '../core/store.js';
 import { mediaTypeForName } from '../core/media-types.js';
-import { syncFolder } from '../files/durable.js';
+import { SharedFolders, syncFolder } from '../files/durable.js';
+import type { FolderHold } from '../files/durable.js';
 import { fileStoreError as storeError, isCode, watchedBody, writableFreeBytes, writeBody } from './files.js';
 import type { BodyReading } from './files.js';
 
@@ -34,7 +35,11 @@ export interface DiskStoreOptions {
  * A write streams into a temporary file in the same filesystem, fsyncs it, then hard-links it
  * under its key (`link` fails rather than replace an existing file, so no image is ever
  * overwritten), and fsyncs the folder so the new name survives a power cut. Readers never see a
- * partial file, and a failed write leaves no file behind.
+ * partial file, and a failed write leaves no file behind. The file is closed while it is linked,
+ * and the temporary name removed while the folder is fsynced; writes into one folder that overlap
+ * share one handle of it for those fsyncs (see `SharedFolders`). Besides the writes of its bytes,
+ * an image takes six round trips through the thread pool (open, fsync, close, link, unlink, the
+ * folder's fsync) plus the folder's open and close when no other write into it is under way.
  *
  * The body goes to the file with at most one write in flight: what arrives meanwhile is written
  * with the next (one `writev`), so a busy thread pool means fewer, larger writes rather than a
@@ -44,6 +49,8 @@ export interface DiskStoreOptions {
 export class DiskStore implements ImageStore {
   readonly root: string;
   private readonly incoming: string;
+  /** The folders that writes under way fsync, each opened once while they overlap. */
+  private readonly folders = new SharedFolders();
 
   /** Whether a write fsyncs the file and its folder before it resolves (see {@link DiskStoreOptions.fsync}). */
   readonly fsync: boolean;
@@ -72,23 +79,34 @@ export class DiskStore implements ImageStore {
     const temporary = path.join(this.incoming, `${randomUUID()}.part`);
     let file: FileHandle | undefined;
     let temporaryLeft = true;
+    let folder: FolderHold | undefined;
     const reading: BodyReading = {};
     try {
+      // Writes into the same folder under way at once share its handle for their fsyncs.
+      if (this.fsync) folder = this.folders.hold(path.dirname(this.pathFor(image.key)));
       file = await this.createIncoming(temporary);
       await writeBody(file, watchedBody(image.body, reading));
       if (this.fsync) await file.sync();
-      await file.close();
+      // The bytes are all written (and durable, with fsync): the file is closed while it gets its name.
+      const closing = file.close();
       file = undefined;
-      const { key, file: stored } = await this.linkUnderFreeKey(temporary, image);
+      const [closed, linked] = await Promise.allSettled([closing, this.linkUnderFreeKey(temporary, image)]);
+      if (linked.status === 'rejected') throw linked.reason;
+      const placed = linked.value;
+      if (closed.status === 'rejected') {
+        // A close may report a write-back error (on some file systems): the bytes may not all be there.
+        if (placed.linked) await unlink(placed.file).catch(() => undefined);
+        throw closed.reason;
+      }
       // The temporary name goes while the new one is made durable.
       temporaryLeft = false;
-      await Promise.all([unlink(temporary).catch(() => undefined), this.fsync && syncFolder(path.dirname(stored))]);
-      return { key };
+      await Promise.all([unlink(temporary).catch(() => undefined), this.fsync && this.syncFolderOf(placed.file, folder!)]);
+      return { key: placed.key };
     } catch (error) {
       throw reading.failure ? reading.failure.error : storeError(error, this.root);
     } finally {
       await file?.close().catch(() => undefined);
-      if (temporaryLeft) await unlink(temporary).catch(() => undefined);
+      await Promise.all([temporaryLeft && unlink(temporary).catch(() => undefined), folder?.release()]);
     }
   }
 
@@ -183,6 +201,13 @@ export class DiskStore implements ImageStore {
 
   async close(): Promise<void> {}
 
+  /** fsyncs the folder of `file`, through the handle writes into it share when it is the folder held. */
+  private async syncFolderOf(file: string, held: FolderHold): Promise<void> {
+    const folder = path.dirname(file);
+    // An alternate key may lie in another folder than the preferred one.
+    await (held.folder === folder ? held.sync() : syncFolder(folder));
+  }
+
   /** Creates the temporary file, recreating the folder if someone removed it while running. */
   private async createIncoming(temporary: string): Promise<FileHandle> {
     try {
@@ -196,24 +221,51 @@ export class DiskStore implements ImageStore {
 
   /**
    * Links the temporary file under the image's key, or an alternate one if that is taken (unless
-   * the file there is this very image, see `ImageWrite.isSameImage`); the key and its file.
+   * the file there is this very image, see `ImageWrite.isSameImage`): the key, its file, and
+   * whether the file was linked now (rather than found there).
    */
-  private async linkUnderFreeKey(temporary: string, image: ImageWrite): Promise<{ key: string; file: string }> {
+  private async linkUnderFreeKey(temporary: string, image: ImageWrite): Promise<Placed> {
     let key = image.key;
     for (let attempt = 1; ; attempt++) {
       const file = this.pathFor(key);
       try {
-        await linkInto(temporary, file);
-        return { key, file };
+        await this.linkInto(temporary, file);
+        return { key, file, linked: true };
       } catch (error) {
         if (!isCode(error, 'EEXIST')) throw error;
       }
       if (image.isSameImage) {
         const existing = await this.head(key);
-        if (existing && image.isSameImage(existing)) return { key, file };
+        if (existing && image.isSameImage(existing)) return { key, file, linked: false };
       }
       if (attempt >= MAX_KEY_ATTEMPTS) throw new StoreKeysTakenError(image.key, attempt);
       key = image.alternateKey();
+    }
+  }
+
+  /**
+   * Links `temporary` at `target` (never replacing a file), making the folder when it is missing
+   * (new, or just removed by retention): a folder made anew is not the one a kept handle may
+   * still have open, so its fsyncs open it afresh.
+   */
+  private async linkInto(temporary: string, target: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await link(temporary, target);
+        return;
+      } catch (error) {
+        if (!isCode(error, 'ENOENT') || attempt >= 3) throw error;
+      }
+      const folder = path.dirname(target);
+      this.folders.replaced(folder);
+      const made = await mkdir(folder, { recursive: true });
+      // A folder made now (a camera's new day) is a new name in its parent: made durable too.
+      if (made !== undefined && this.fsync) {
+        for (let created = folder; ; created = path.dirname(created)) {
+          await syncFolder(path.dirname(created));
+          if (created === made || created === path.dirname(created)) break;
+        }
+      }
     }
   }
 
@@ -284,17 +336,11 @@ export class DiskStore implements ImageStore {
   }
 }
 
-/** Links `temporary` at `target` (never replacing a file), making the folder when it is missing (new, or just removed by retention). */
-async function linkInto(temporary: string, target: string): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await link(temporary, target);
-      return;
-    } catch (error) {
-      if (!isCode(error, 'ENOENT') || attempt >= 3) throw error;
-    }
-    await mkdir(path.dirname(target), { recursive: true });
-  }
+/** Where a write's image went: its key and file; `linked` false when the file there was this image already. */
+interface Placed {
+  key: string;
+  file: string;
+  linked: boolean;
 }
 
 function contentTypeFor(key: string): string {

@@ -95,15 +95,18 @@ describe('DiskStore writes', () => {
     return synced;
   }
 
-  it('fsyncs each image, then its folder, before the write returns, unless told not to', async (t) => {
+  it('fsyncs each image, then its folder (and a new folder\'s parent), before the write returns, unless told not to', async (t) => {
     const byDefault = new DiskStore(root);
     await byDefault.open();
     const synced = await fsyncedDuring(t, () => byDefault.write(imageWrite('cam/2024/a.jpg', bodyOf([jpeg(5_000)]))));
 
     assert.equal(byDefault.fsync, true);
-    assert.equal(synced.length, 2, `fsynced: ${synced.join(', ')}`);
     assert.match(synced[0]!, /\/\.incoming\/[^/]+\.part$/, 'the image, while still a temporary file');
-    assert.equal(synced[1], path.join(root, 'cam', '2024'), 'then the folder its name is in');
+    assert.deepEqual(synced.slice(1, -1).sort(), [root, path.join(root, 'cam')].sort(), 'the folders the new folders cam/ and cam/2024/ were made in');
+    assert.equal(synced.at(-1), path.join(root, 'cam', '2024'), 'then the folder its name is in');
+
+    const again = await fsyncedDuring(t, () => byDefault.write(imageWrite('cam/2024/c.jpg', bodyOf([jpeg(5_000)]))));
+    assert.equal(again.length, 2, `into a folder there already: the image and its folder (${again.join(', ')})`);
 
     const unsynced = new DiskStore(root, undefined, { fsync: false });
     assert.deepEqual(await fsyncedDuring(t, () => unsynced.write(imageWrite('cam/2024/b.jpg', bodyOf([jpeg(5_000)])))), []);
