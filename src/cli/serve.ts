@@ -7,7 +7,7 @@ import { formatBytes } from '../core/byte-size.js';
 import { ImageReceiver } from '../core/receiver.js';
 import { KeyTemplate } from '../core/object-key.js';
 import type { ImageStore } from '../core/store.js';
-import { createReceiverServer } from '../server/server.js';
+import { createReceiverServer, tokenInPath } from '../server/server.js';
 import { GalleryAccess } from '../gallery/access.js';
 import type { OpenedGalleryAccess } from '../gallery/access.js';
 import { GALLERY_PATH, galleryPlugin } from '../gallery/plugin.js';
@@ -227,6 +227,8 @@ export async function serve(options: ServeOptions): Promise<void> {
       `  Created an access token for camera "${FIRST_CAMERA}". It is shown this once; the registry keeps only its hash.`,
       '  Custom CGI parameters for the camera\'s "Send images through HTTPS" action:',
       `    accessToken=${firstToken.token}`,
+      '  Cameras whose URL setting takes a path only (Hikvision, Dahua): the token in the path:',
+      `    ${tokenInPath(options.recipientPath, firstToken.token)}`,
     );
   } else {
     lines.push('  Access tokens: see `images-to-s3 token list`; `images-to-s3 token create <camera>` adds one.');

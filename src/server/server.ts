@@ -279,6 +279,11 @@ function duration(ms: number): string {
 /** The path segment before a token in the path: `<recipient path>/t/<token>/`. */
 const TOKEN_PATH_SEGMENT = '/t/';
 
+/** The path a camera whose URL setting takes a path only posts to, with its token in it. */
+export function tokenInPath(recipientPath: string, token: string): string {
+  return `${recipientPath.replace(/\/+$/, '')}${TOKEN_PATH_SEGMENT}${token}/`;
+}
+
 /** A path as it may be logged or echoed: the token of a `…/t/<token>` path replaced. */
 function withoutPathToken(path: string): string {
   return path.replace(/(^|\/)t\/[^/]+/g, '$1t/<token>');
