@@ -100,8 +100,12 @@ function stateAfter(event: ReceiverEvent): CameraState {
  */
 function supersedes(next: CameraState, previous: CameraState | undefined): boolean {
   if (!previous) return true;
-  const [a, b] = [Date.parse(next.lastImageAt), Date.parse(previous.lastImageAt)];
-  return a > b || (a === b && (next.state === 'silent' || previous.state === 'online'));
+  // About the same image: its silence outranks it (a retried image.stored must not undo the
+  // silence after it). Times are not compared there: a silence gives the store's time of the
+  // image (S3 keeps whole seconds; a file's time can lag the clock by a tick), image.stored the
+  // receiver's.
+  if (next.lastKey === previous.lastKey) return next.state === 'silent' || previous.state === 'online';
+  return Date.parse(next.lastImageAt) > Date.parse(previous.lastImageAt);
 }
 
 export class MqttSink implements EventSink {

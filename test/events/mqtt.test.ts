@@ -171,6 +171,11 @@ describe('MqttSink with mosquitto', { skip: MOSQUITTO_MISSING }, () => {
 
       await sink.deliver(stored('yard', 'yard/2.mp4', '2026-05-01T11:00:00.000Z', 'clip'));
       assert.deepEqual(await state(), { state: 'online', lastImageAt: '2026-05-01T11:00:00.000Z', lastKey: 'yard/2.mp4' });
+
+      // The silence's time is the store's (S3: whole seconds), earlier than the receiver's for the same image: still silent.
+      await sink.deliver(stored('yard', 'yard/3.jpg', '2026-05-01T12:00:00.400Z'));
+      await sink.deliver(cameraSilentEvent(SOURCE, { camera: 'yard', lastKey: 'yard/3.jpg', lastReceivedAt: '2026-05-01T12:00:00.000Z', usualIntervalSeconds: 60, silentSeconds: 600 }));
+      assert.equal((await state() as { state: string }).state, 'silent', 'silent after the same image, whatever the two clocks said');
     } finally {
       await sink.close();
     }
