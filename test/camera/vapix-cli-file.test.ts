@@ -1,36 +1,17 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 
 import { openHostKeys } from '../../src/sftp/host-keys.js';
 import type { HostKey } from '../../src/sftp/host-keys.js';
 import { stateFor } from '../../src/state/location.js';
 import { TokenRegistry } from '../../src/tokens/registry.js';
+import { camera } from '../support/camera-cli.js';
+import type { CliResult } from '../support/camera-cli.js';
 import { VapixSimulator } from '../support/vapix-simulator.js';
 
-const REPOSITORY = fileURLToPath(new URL('../../', import.meta.url));
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `images-to-s3 camera …` in a child process, as a user would. */
-function camera(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', 'src/cli/main.ts', 'camera', ...args],
-      { cwd: REPOSITORY, env: { ...process.env, ...env, CI: '1' }, timeout: 60_000 },
-      (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
-    );
-  });
-}
 
 /** The parameters of the camera's only recipient and action of `name`. */
 function parametersOn(simulator: VapixSimulator, name = 'images-to-s3 gate'): { recipient: Map<string, string>; action: Map<string, string>; templates: [string, string] } {

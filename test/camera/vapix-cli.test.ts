@@ -1,33 +1,13 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 
 import { TokenRegistry } from '../../src/tokens/registry.js';
+import { camera } from '../support/camera-cli.js';
 import { VapixSimulator } from '../support/vapix-simulator.js';
 
-const REPOSITORY = fileURLToPath(new URL('../../', import.meta.url));
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `images-to-s3 camera …` in a child process, as a user would. */
-function camera(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', 'src/cli/main.ts', 'camera', ...args],
-      { cwd: REPOSITORY, env: { ...process.env, ...env, CI: '1' }, timeout: 60_000 },
-      (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
-    );
-  });
-}
 
 function tokenOn(simulator: VapixSimulator): string | undefined {
   const custom = simulator.configuration().actions[0]?.parameters.find(([name]) => name === 'custom_params')?.[1];
