@@ -195,7 +195,8 @@ export class Outbox {
     }
     this.segmentSize = completeBytes;
     this.nextSeq = Math.max(last, (entries.at(-1)?.seq ?? 0) + 1);
-    this.recent.push(...entries.slice(-RECENT));
+    // Only an outbox that delivers too reads recent events back from memory.
+    if (this.role === 'both') this.recent.push(...entries.slice(-RECENT));
   }
 
   /**
@@ -260,8 +261,10 @@ export class Outbox {
         continue;
       }
       this.nextSeq += entries.length;
-      this.recent.push(...entries);
-      if (this.recent.length > RECENT) this.recent.splice(0, this.recent.length - RECENT);
+      if (this.role === 'both') {
+        this.recent.push(...entries);
+        if (this.recent.length > RECENT) this.recent.splice(0, this.recent.length - RECENT);
+      }
       for (const waiting of batch) waiting.resolve();
       for (const delivery of this.deliveries) delivery.pump();
       if (this.segmentSize >= this.segmentBytes) await this.startSegment().catch((error: unknown) => this.log?.error({ err: error }, 'events: cannot start a new journal segment; going on with the last one'));
