@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { ImageStore } from '../core/store.js';
 import { eventSource } from '../events/cloud-event.js';
@@ -101,6 +101,11 @@ export class ReceiverEvents {
     await this.outbox.open();
   }
 
+  /** The store MQTT's image thumbnails are read from (as the gallery sees it). */
+  readImagesFrom(images: ImageStore): void {
+    this.images.store = images;
+  }
+
   /** Starts telling of cameras that go silent and come back, looking at the store `images` (as the gallery sees it). */
   watchSilence(images: ImageStore, cameras: () => Promise<CameraActivity[]>, graceMs: number): void {
     this.images.store = images;
@@ -158,6 +163,46 @@ class HeldLog implements OutboxLog {
 }
 
 /** The outbox's folder: this receiver's own (each receiver of a fleet delivers what it stored). */
+/**
+ * `serve --workers`: the outboxes that workers beyond `workers` left in `folder` (each worker K > 1
+ * keeps its own in `folder/worker-K`; the receiver ran with more workers before) are delivered
+ * from, each as its worker would have, in the background; one is removed once no sink waits for
+ * any of its events. Resolves once they are open; `close` stops what is still delivering (the rest
+ * is delivered after the next start).
+ */
+export async function deliverLeftOutboxes(options: EventOptions, folder: string, workers: number, log: OutboxLog, images: ImageStore): Promise<{ close(): Promise<void> }> {
+  const left: Array<{ events: ReceiverEvents; folder: string }> = [];
+  for (const name of await readdir(folder).catch(() => [] as string[])) {
+    const index = /^worker-(\d+)$/.exec(name)?.[1];
+    if (index === undefined || Number(index) <= workers) continue;
+    const events = await ReceiverEvents.fromOptions(options, path.join(folder, name));
+    // No sink any more: nothing would deliver them; they stay, for a start with sinks.
+    if (!events) continue;
+    events.log.attach(log);
+    events.readImagesFrom(images);
+    await events.open();
+    left.push({ events, folder: path.join(folder, name) });
+  }
+  const check = setInterval(() => {
+    for (const outbox of [...left]) {
+      if (!outbox.events.outbox.reported || outbox.events.outbox.report().some((sink) => sink.pending > 0)) continue;
+      left.splice(left.indexOf(outbox), 1);
+      void outbox.events
+        .close()
+        .then(() => rm(outbox.folder, { recursive: true, force: true }))
+        .then(() => log.info({ folder: outbox.folder }, 'events: delivered the outbox of a worker that no longer runs, and removed it'))
+        .catch((error: unknown) => log.error({ err: error, folder: outbox.folder }, 'events: cannot close the outbox of a worker that no longer runs'));
+    }
+    if (left.length === 0) clearInterval(check);
+  }, 1_000).unref();
+  return {
+    close: async () => {
+      clearInterval(check);
+      await Promise.all(left.map((outbox) => outbox.events.close()));
+    },
+  };
+}
+
 export function outboxFolder(localFolder: string): string {
   return path.join(localFolder, 'outbox');
 }

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import cluster from 'node:cluster';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,8 +18,9 @@ import { DEFAULT_STORE_LOCATION } from '../stores/location.js';
 import { fingerprintLines, fingerprintsJson } from '../sftp/describe.js';
 import { openHostKeys } from '../sftp/host-keys.js';
 import { addCameraCommand } from './camera.js';
-import { serve } from './serve.js';
 import type { ServeOptions } from './serve.js';
+import { defaultWorkers, runWorkers, servesInProcess } from './workers.js';
+import { workerRole } from './worker-bus.js';
 import { integerIn, parseByteSize } from './sizes.js';
 import { parsePortRange } from '../ftp/passive.js';
 import type { PortRange } from '../ftp/passive.js';
@@ -65,6 +67,12 @@ program
   .description('run the receiver cameras send images to')
   .addOption(new Option('--host <host>', 'address to listen on').env(env('HOST')).default('0.0.0.0'))
   .addOption(new Option('--port <port>', 'port to listen on').env(env('PORT')).default(8080).argParser(integerIn(0, 65535)))
+  .addOption(
+    new Option('--workers <n>', 'processes taking uploads on the port, one per core by default (SFTP, FTP and other once-only work run in the first)')
+      .env(env('WORKERS'))
+      .default(defaultWorkers(), `${defaultWorkers()}: this machine's cores`)
+      .argParser(integerIn(1, 256)),
+  )
   .addOption(storeOption())
   .addOption(tokensOption())
   .addOption(new Option('--max-bytes <size>', 'largest image accepted, e.g. 32MB').env(env('MAX_BYTES')).default(DEFAULT_MAX_BYTES, '32MB').argParser(parseByteSize))
@@ -189,7 +197,13 @@ program
   )
   .action(async (options: ServeOptions) => {
     if (!options.recipientPath.startsWith('/')) throw new InvalidArgumentError('--recipient-path must start with "/".');
-    await serve(options);
+    if (!servesInProcess(options.workers)) {
+      process.exitCode = await runWorkers(options);
+      return;
+    }
+    // Loaded here: the primary of --workers serves nothing itself and needs none of it.
+    const { serve } = await import('./serve.js');
+    await serve(options, workerRole(options.workers));
   });
 
 const token = program.command('token').description('manage the access tokens cameras send as accessToken=…');
@@ -365,3 +379,5 @@ try {
   process.stderr.write(`images-to-s3: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exitCode = 1;
 }
+// A worker of `serve --workers` (see ./workers.ts) is done: its channel to the primary would keep it running.
+cluster.worker?.disconnect();

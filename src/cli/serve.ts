@@ -18,7 +18,7 @@ import { isLocalStore, storeFor } from '../stores/location.js';
 import { describeS3Connection } from '../stores/s3-location.js';
 import type { SpoolSettings } from '../stores/location.js';
 import { DEFAULT_BACKOFF } from '../spool/forwarder.js';
-import { defaultSpoolMaxBytes } from '../spool/spool.js';
+import { adoptWorkerSpools, defaultSpoolMaxBytes } from '../spool/spool.js';
 import { SpooledStore } from '../spool/spooled-store.js';
 import type { ConditionalWrites } from '../stores/s3.js';
 import { TokenRegistry } from '../tokens/registry.js';
@@ -35,7 +35,7 @@ import { FailedAuthLimiter } from '../server/failed-auth-limiter.js';
 import { NotifyingStore } from '../events/notifying-store.js';
 import { ImageCatalog } from '../gallery/catalog.js';
 import { GalleryLayout } from '../gallery/layout.js';
-import { ReceiverEvents, outboxFolder } from './events.js';
+import { ReceiverEvents, deliverLeftOutboxes, outboxFolder } from './events.js';
 import type { EventOptions } from './events.js';
 import { ReceiverMetrics } from '../server/metrics.js';
 import { presentedKeys, sftpBannerLines } from '../sftp/describe.js';
@@ -43,9 +43,13 @@ import { openHostKeys } from '../sftp/host-keys.js';
 import { SftpServer } from '../sftp/server.js';
 import { checkFtpOptions, ftpBanner, startFtp } from '../ftp/start.js';
 import type { FtpOptions } from '../ftp/start.js';
+import { AggregatorRegistry } from 'prom-client';
+import type { WorkerRole } from './worker-bus.js';
 
 /** `serve`'s options; the FTP receiver's (`--ftp-*`) are described in src/ftp/start.ts, the events' in src/cli/events.ts. */
 export interface ServeOptions extends FtpOptions, EventOptions {
+  /** Processes taking uploads (see ./workers.ts). */
+  workers: number;
   host: string;
   port: number;
   store: string;
@@ -98,8 +102,18 @@ const MAX_SPOOLED_FILE_BYTES = 5 * 1024 ** 3;
 /** The camera name given to the token created on a first start. */
 export const FIRST_CAMERA = 'camera-1';
 
-/** Runs the receiver until SIGTERM or SIGINT, then drains in-flight uploads and exits 0. */
-export async function serve(options: ServeOptions): Promise<void> {
+/**
+ * Runs the receiver until SIGTERM or SIGINT, then drains in-flight uploads and exits 0.
+ *
+ * As a worker of `serve --workers` (see ./workers.ts), every worker takes HTTP uploads and serves
+ * the gallery, with a spool and an event outbox of its own (see {@link workerFolder}); worker 1, the
+ * lead, also checks the options, makes the first token, prints the banner and runs what must run
+ * once: SFTP, FTP, retention and silence alerts.
+ */
+export async function serve(options: ServeOptions, worker?: WorkerRole): Promise<void> {
+  const lead = worker === undefined || worker.index === 1;
+  // The others start once the lead serves; a restarted one finds the port shared already.
+  const firstStart = lead && worker?.restarted !== true;
   if (Boolean(options.tlsCert) !== Boolean(options.tlsKey)) {
     throw new Error('--tls-cert and --tls-key go together: give both, or neither for plain HTTP.');
   }
@@ -108,13 +122,15 @@ export async function serve(options: ServeOptions): Promise<void> {
   // gallery password are made: they are shown once, in the banner of a start that succeeds.
   const tls = await tlsFor(options);
   checkFtpOptions(options, tls !== undefined);
-  await checkAddressFree(options.host, options.port);
-  if (options.ftpPort !== undefined) await checkAddressFree(options.host, options.ftpPort, FTP_ADDRESS_OPTIONS);
+  if (firstStart) await checkAddressFree(options.host, options.port);
+  const ftpPort = lead ? options.ftpPort : undefined;
+  const sftpPort = lead ? options.sftpPort : undefined;
+  if (ftpPort !== undefined) await checkAddressFree(options.host, ftpPort, FTP_ADDRESS_OPTIONS);
   const sftpHost = options.sftpHost ?? options.host;
-  if (options.sftpPort !== undefined) await checkAddressFree(sftpHost, options.sftpPort, SFTP_ADDRESS_OPTIONS);
+  if (sftpPort !== undefined) await checkAddressFree(sftpHost, sftpPort, SFTP_ADDRESS_OPTIONS);
   const state = await stateFor(options);
-  const events = await ReceiverEvents.fromOptions(options, outboxFolder(state.localFolder));
-  const spool = await spoolFor(options, state);
+  const events = await ReceiverEvents.fromOptions(options, workerFolder(outboxFolder(state.localFolder), worker));
+  const spool = await spoolFor(options, state, worker);
   if (spool && options.maxClipBytes > MAX_SPOOLED_FILE_BYTES) {
     throw new Error(
       `--max-clip-bytes ${formatBytes(options.maxClipBytes)} is more than the spool can forward: a spooled file goes to S3 in one PutObject, at most ${formatBytes(MAX_SPOOLED_FILE_BYTES)}. Lower it, or use --no-spool.`,
@@ -136,23 +152,47 @@ export async function serve(options: ServeOptions): Promise<void> {
   // (A spooled store opens its spool here; its remote store is opened by the forwarder, when reachable.)
   // The outbox first: a spool forwards what it holds from before at once, and each forwarded image is an event.
   await events?.open();
+  if (spool && lead) await adoptWorkerSpools(spool.folder, worker?.count ?? 1);
   await store.open().catch((error: unknown) => {
     if (isLocalStore(options.store)) throw error;
     throw new Error(`Cannot open the store ${store.location} (${describeS3Connection()}): ${(error as Error).message}`, { cause: error });
   });
-  const hostKeys = options.sftpPort === undefined ? undefined : await openHostKeys(locallyCopied(state, state.sftpHostKeys, 'sftp-host-keys.copy.json'));
-  const shared = await sharedState(state);
+  const hostKeys = sftpPort === undefined ? undefined : await openHostKeys(locallyCopied(state, state.sftpHostKeys, 'sftp-host-keys.copy.json'));
+  const shared = await sharedState(state, lead);
   const tokens = shared.tokens;
-  const gallery = options.gallery ? await galleryFor(options, state, tokens, store) : undefined;
-  if (events) {
+  const news = worker && workerNews(worker, store);
+  const storedListeners: Array<(keys: readonly string[]) => void> = [];
+  const gallery = options.gallery ? await galleryFor(options, state, tokens, store, (listener) => storedListeners.push(listener)) : undefined;
+  if (news) news.stored = (keys) => storedListeners.forEach((listener) => listener(keys));
+  if (events && lead) {
     // Lists reused for at most a quarter of the grace: a list older than the grace would make a camera that sends look silent.
     const graceMs = options.silenceGrace * 1000;
     const catalog = new ImageCatalog({ store, layout: new GalleryLayout(options.keyTemplate), silenceGraceMs: graceMs, freshMs: Math.min(2_000, graceMs / 4) });
     events.watchSilence(store, () => catalog.summaries(), graceMs);
   }
-  const receiver = new ImageReceiver({ tokens, store, keyTemplate, maxBytes: options.maxBytes, maxClipBytes: options.maxClipBytes });
+  const receiver = new ImageReceiver({
+    tokens,
+    store,
+    keyTemplate,
+    maxBytes: options.maxBytes,
+    maxClipBytes: options.maxClipBytes,
+    ...(gallery && {
+      stored: (key: string) => {
+        storedListeners.forEach((listener) => listener([key]));
+        worker?.bus.tell({ kind: 'stored', keys: [key] });
+      },
+    }),
+  });
   const metrics = new ReceiverMetrics();
   const failedAuth = new FailedAuthLimiter(options.failedAuthLimit);
+  if (worker) {
+    // The primary sums every worker's metrics; a failed log-in counts on every worker.
+    // (An AggregatorRegistry made in a worker is what answers the primary's requests.)
+    new AggregatorRegistry();
+    AggregatorRegistry.setRegistries([metrics.registry]);
+    failedAuth.onFailure = (address) => worker.bus.tell({ kind: 'auth-failure', address });
+    news!.failedAuth = (address) => failedAuth.count(address);
+  }
   const app = await createReceiverServer({
     receiver,
     store,
@@ -164,14 +204,17 @@ export async function serve(options: ServeOptions): Promise<void> {
     limits: { maxInFlight: options.maxInFlight, failedAuthPerMinute: options.failedAuthLimit },
     trustProxy: options.trustProxy,
     ...(tls && { tls }),
+    ...(worker && { metricsText: () => worker.bus.metrics() }),
   });
   if (gallery) await app.register(galleryPlugin, { prefix: GALLERY_PATH, store, recipientPath: options.recipientPath, ...gallery.options });
   // The forwarder's first attempt is under way; what it reports from now on goes to the receiver's log.
   if (store instanceof SpooledStore) store.forwarder.log = app.log;
   if (events) {
     events.log.attach(app.log);
+    events.readImagesFrom(store);
     metrics.watchEvents(() => events.outbox.report());
   }
+  const leftOutboxes = events && lead ? await deliverLeftOutboxes(options, outboxFolder(state.localFolder), worker?.count ?? 1, app.log, store) : undefined;
   const watch = await tokens.watch(registryTroubleLogger(app.log, tokens.location));
   const galleryWatch = gallery?.access.access.watch(tokens.recheckMs, (error) =>
     app.log.warn({ err: error, document: gallery.location }, 'gallery: cannot read its access document; the password and sessions read before stay valid'),
@@ -188,7 +231,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     hostKeys &&
     (await SftpServer.start({
       host: sftpHost,
-      port: options.sftpPort!,
+      port: sftpPort!,
       receiver,
       login: fileTransferLogin,
       hostKeys: presentedKeys(hostKeys.keys, options.sftpRsaOnly === true),
@@ -199,10 +242,10 @@ export async function serve(options: ServeOptions): Promise<void> {
     }).catch(async (error: unknown) => {
       // The HTTP server listens already: close it, or the process would go on without SFTP.
       await app.close();
-      throw listenError(error, sftpHost, options.sftpPort!, SFTP_ADDRESS_OPTIONS);
+      throw listenError(error, sftpHost, sftpPort!, SFTP_ADDRESS_OPTIONS);
     }));
   const ftpParts = { host: options.host, receiver, login: fileTransferLogin, tls, holdFolder: path.join(state.localFolder, 'ftp-held'), log: app.log, metrics };
-  const ftp = await startFtp(options, ftpParts).catch(async (error: unknown) => {
+  const ftp = await startFtp({ ...options, ftpPort }, ftpParts).catch(async (error: unknown) => {
     await Promise.all([app.close(), sftp?.close()]);
     throw listenError(error, options.host, options.ftpPort!, FTP_ADDRESS_OPTIONS);
   });
@@ -210,7 +253,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   const lines = [
     'images-to-s3 receiver is running.',
     `  store:       ${store.location}${isLocalStore(options.store) ? '' : ` (${describeS3Connection()})`}`,
-    ...(store instanceof SpooledStore ? [`  spool:       ${spoolLine(store)}`] : []),
+    ...(store instanceof SpooledStore ? [`  spool:       ${spoolLine(store, worker?.count ?? 1)}`] : []),
     `  tokens:      ${tokens.location}`,
     ...shared.banner.map((line) => `  ${line}`),
     ...(events ? [events.bannerLine()] : []),
@@ -236,16 +279,20 @@ export async function serve(options: ServeOptions): Promise<void> {
   if (gallery) lines.push(...galleryBanner(gallery, recipientUrls(options.host, port, GALLERY_PATH, Boolean(tls)), !tls && hostReach(options.host) !== 'loopback'));
   if (ftp) lines.push(...ftpBanner(ftp, options, recipientUrls(options.host, ftp.port, '/', false, 'ftp')));
   if (sftp && hostKeys) lines.push(...sftpBannerLines(recipientUrls(sftpHost, sftp.port, '/', false, 'sftp'), hostKeys, presentedKeys(hostKeys.keys, options.sftpRsaOnly === true)));
-  process.stdout.write(`${lines.join('\n')}\n`);
+  if (firstStart) process.stdout.write(`${lines.join('\n')}\n`);
   if (store instanceof SpooledStore && store.recovery && (store.recovery.images > 0 || store.recovery.damaged.length > 0)) {
     const { images, bytes, damaged } = store.recovery;
     app.log.info({ images, bytes, damaged }, 'spool: images from before are being forwarded');
     if (damaged.length > 0) app.log.error({ damaged, folder: store.spool.folder }, 'spool: files that are not complete images were moved to the damaged folder');
   }
-  const retention = options.retentionDays !== undefined && disk instanceof DiskStore ? startRetention(disk, options.retentionDays, app.log) : undefined;
+  worker?.bus.ready();
+  const retention = lead && options.retentionDays !== undefined && disk instanceof DiskStore ? startRetention(disk, options.retentionDays, app.log) : undefined;
 
   await new Promise<void>((resolve) => {
+    let stopping = false;
     const stop = (signal: NodeJS.Signals): void => {
+      if (stopping) return;
+      stopping = true;
       process.off('SIGTERM', stop);
       process.off('SIGINT', stop);
       app.log.info({ signal }, 'shutting down: no new uploads, finishing those in flight');
@@ -260,7 +307,7 @@ export async function serve(options: ServeOptions): Promise<void> {
       galleryWatch?.stop();
       void Promise.all([app.close(), sftp?.close(), ftp?.close()])
         .then(() => store.close())
-        .then(() => events?.close())
+        .then(() => Promise.all([events?.close(), leftOutboxes?.close()]))
         .finally(() => {
           clearTimeout(deadline);
           resolve();
@@ -268,6 +315,8 @@ export async function serve(options: ServeOptions): Promise<void> {
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
+    // The primary of --workers asks every worker to stop on its SIGTERM or SIGINT.
+    worker?.bus.onStop(() => stop('SIGTERM'));
   });
 }
 
@@ -319,22 +368,33 @@ function listenError(error: unknown, host: string, port: number, names = HTTP_AD
   return new Error(`Cannot listen on ${where} (${code ?? String(error)}): ${advice[code ?? ''] ?? 'see the error code'}.`, { cause: error });
 }
 
-/** The spool's settings: none for a local store or with --no-spool. */
-async function spoolFor(options: ServeOptions, state: ReceiverState): Promise<SpoolSettings | undefined> {
+/**
+ * Under `serve --workers`, a worker's own folder for what only one process may write (a spool, an
+ * event outbox): worker 1 has `folder` itself, as a single receiver has, so that nothing changes
+ * for it; worker K has `folder/worker-K`.
+ */
+export function workerFolder(folder: string, worker: Pick<WorkerRole, 'index'> | undefined): string {
+  return worker === undefined || worker.index === 1 ? folder : path.join(folder, `worker-${worker.index}`);
+}
+
+/** The spool's settings: none for a local store or with --no-spool. Workers share out the space. */
+async function spoolFor(options: ServeOptions, state: ReceiverState, worker: WorkerRole | undefined): Promise<SpoolSettings | undefined> {
   if (isLocalStore(options.store)) {
     if (typeof options.spool === 'string') throw new Error('--spool applies to S3 stores: the disk store is local already.');
     return undefined;
   }
   if (options.spool === false) return undefined;
-  const folder = path.resolve(options.spool ?? path.join(state.localFolder, 'spool'));
-  const maxBytes = options.spoolMaxBytes ?? (await defaultSpoolMaxBytes(folder));
+  const shared = path.resolve(options.spool ?? path.join(state.localFolder, 'spool'));
+  const folder = workerFolder(shared, worker);
+  const maxBytes = Math.floor((options.spoolMaxBytes ?? (await defaultSpoolMaxBytes(shared))) / (worker?.count ?? 1));
   return { folder, maxBytes, forwardConcurrency: options.forwardConcurrency, backoff: { ...DEFAULT_BACKOFF, maxMs: options.forwardMaxBackoff * 1000 } };
 }
 
-function spoolLine(store: SpooledStore): string {
+function spoolLine(store: SpooledStore, workers: number): string {
   const { images } = store.spool.contents();
   const waiting = images > 0 ? `; ${images} images from before, being forwarded` : '';
-  return `${store.spool.folder} (up to ${formatBytes(store.spool.maxBytes)}${waiting})`;
+  const shares = workers > 1 ? `, shared out among ${workers} workers` : '';
+  return `${store.spool.folder} (up to ${formatBytes(store.spool.maxBytes * workers)}${shares}${waiting})`;
 }
 
 /** Deletes images older than `days` now and every hour, in the background, one pass at a time. */
@@ -373,7 +433,13 @@ interface ServedGallery {
  * with `images-to-s3 gallery password` ends them on all), thumbnails cached in this receiver's own
  * folder, and the registry's cameras shown even before they send anything.
  */
-async function galleryFor(options: ServeOptions, state: ReceiverState, tokens: TokenRegistry, store: ImageStore): Promise<ServedGallery> {
+async function galleryFor(
+  options: ServeOptions,
+  state: ReceiverState,
+  tokens: TokenRegistry,
+  store: ImageStore,
+  storedKeys: (listener: (keys: readonly string[]) => void) => void,
+): Promise<ServedGallery> {
   if (options.recipientPath === GALLERY_PATH || options.recipientPath.startsWith(`${GALLERY_PATH}/`)) {
     throw new Error(`--recipient-path cannot be inside ${GALLERY_PATH} while the gallery is on (--no-gallery turns it off).`);
   }
@@ -388,12 +454,42 @@ async function galleryFor(options: ServeOptions, state: ReceiverState, tokens: T
       thumbnailCacheDir: path.join(state.localFolder, 'thumbnails'),
       knownCameras: () => tokens.cameras(),
       silenceGraceMs: options.silenceGrace * 1000,
+      storedKeys,
       ...(store instanceof SpooledStore && {
-        waitingKeys: () => [...store.spool.waiting()].map((image) => image.key),
+        waitingKeys: () => [...store.waiting()].map((image) => image.key),
         storeNotice: () => store.listingNotice(),
       }),
     },
   };
+}
+
+/** Where what the other workers tell goes (see {@link workerNews}). */
+interface WorkerNewsRouter {
+  failedAuth: (address: string) => void;
+  stored: (keys: readonly string[]) => void;
+}
+
+/**
+ * Tells the other workers of what this one's spool takes and removes, and routes what they tell:
+ * their spools' images into this one's view of them, failed log-ins and stored keys to what
+ * {@link WorkerNewsRouter} is given (the limiter, the gallery).
+ */
+function workerNews(worker: WorkerRole, store: ImageStore): WorkerNewsRouter {
+  const router: WorkerNewsRouter = { failedAuth: () => {}, stored: () => {} };
+  const spooled = store instanceof SpooledStore ? store : undefined;
+  if (spooled) {
+    spooled.spool.observer = {
+      added: (image) => worker.bus.tell({ kind: 'spooled', image: { ...image, metadata: { ...image.metadata }, receivedAt: image.receivedAt.toISOString() } }),
+      removed: (image) => worker.bus.tell({ kind: 'unspooled', file: image.file }),
+    };
+  }
+  worker.bus.listen((news) => {
+    if (news.kind === 'auth-failure') router.failedAuth(news.address);
+    else if (news.kind === 'stored') router.stored(news.keys);
+    else if (news.kind === 'spooled') spooled?.sibling({ added: { ...news.image, receivedAt: new Date(news.image.receivedAt) } });
+    else spooled?.sibling({ removed: news.file });
+  });
+  return router;
 }
 
 /** A remote document with a copy in this receiver's folder, read when the remote cannot be at start; a local one as it is. */
@@ -415,13 +511,13 @@ interface SharedState {
  * receiver: its spool takes images, and tokens count once the registry (or the copy of it kept
  * here) can be read.
  */
-async function sharedState(state: ReceiverState): Promise<SharedState> {
+async function sharedState(state: ReceiverState, lead: boolean): Promise<SharedState> {
   const banner: string[] = [];
   const unreachable = (error: unknown): undefined => {
     if (!(error instanceof DocumentUnreachableError)) throw error;
     return undefined;
   };
-  if (state.earlierFiles) {
+  if (state.earlierFiles && lead) {
     const earlier: Array<[SharedDocument, string]> = [
       [state.tokens, state.earlierFiles.tokens],
       [state.gallery, state.earlierFiles.gallery],
@@ -433,7 +529,7 @@ async function sharedState(state: ReceiverState): Promise<SharedState> {
   // The AWS stack's secret holds its shared token in clear: no copy of it is written here.
   const document = state.sharedTokenCamera === undefined ? locallyCopied(state, state.tokens, 'tokens.copy.json') : state.tokens;
   const tokens = new TokenRegistry(document, state.sharedTokenCamera === undefined ? {} : { sharedTokenCamera: state.sharedTokenCamera });
-  const firstToken = await tokens.createFirst(FIRST_CAMERA).catch(unreachable);
+  const firstToken = lead ? await tokens.createFirst(FIRST_CAMERA).catch(unreachable) : undefined;
   if (document instanceof LocallyCopiedDocument && document.fromCopy) banner.push(`the registry cannot be reached: tokens as last read, from ${document.file}`);
   return { tokens, banner, ...(firstToken && { firstToken }) };
 }

@@ -77,6 +77,8 @@ export interface ImageReceiverOptions {
   maxClipBytes?: number;
   /** What a 413 says, where the runtime has its own advice (the default names --max-bytes or --max-clip-bytes). */
   tooLargeMessage?: (kind: MediaKind, maxBytes: number) => string;
+  /** Told of the key of each image stored (`serve --workers` tells the other workers, whose galleries then list it). */
+  stored?: (key: string) => void;
   clock?: () => Date;
 }
 
@@ -118,6 +120,7 @@ export class ImageReceiver {
   private readonly keyTemplate: KeyTemplate;
   private readonly tooLargeMessage: (kind: MediaKind, maxBytes: number) => string;
   private readonly clock: () => Date;
+  private readonly stored: ((key: string) => void) | undefined;
 
   constructor(options: ImageReceiverOptions) {
     this.tokens = options.tokens;
@@ -127,6 +130,7 @@ export class ImageReceiver {
     this.maxClipBytes = options.maxClipBytes ?? DEFAULT_MAX_CLIP_BYTES;
     this.tooLargeMessage = options.tooLargeMessage ?? tooLargeMessage;
     this.clock = options.clock ?? (() => new Date());
+    this.stored = options.stored;
   }
 
   /**
@@ -405,6 +409,7 @@ export class ImageReceiver {
           ...extraMetadata,
         },
       });
+      this.stored?.(stored.key);
       const receipt: StoredImageReceipt = { key: stored.key, bytes: body.bytes, ...(hashed && { sha256: body.sha256() }), camera };
       return { status: 200, body: receipt, headers: {}, log: { ...facts(), key: stored.key, bytes: body.bytes, kind: type.kind } };
     } catch (error) {

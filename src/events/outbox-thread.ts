@@ -62,6 +62,7 @@ export class OutboxThread {
   private worker: Worker | undefined;
   private reports: SinkReport[];
   private closed: (() => void) | undefined;
+  private hasReported = false;
 
   constructor(
     private readonly settings: OutboxThreadSettings,
@@ -124,6 +125,11 @@ export class OutboxThread {
     return this.reports;
   }
 
+  /** Whether the delivering thread told its sinks' state yet (before, {@link report} says nothing is pending). */
+  get reported(): boolean {
+    return this.hasReported;
+  }
+
   /** Stops delivering (the places saved, the sinks closed), ends the thread, and closes the journal. */
   async close(): Promise<void> {
     const worker = this.worker;
@@ -142,6 +148,7 @@ export class OutboxThread {
     switch (message.type) {
       case 'report':
         this.reports = message.reports;
+        this.hasReported = true;
         break;
       case 'log':
         this.log[message.level](message.facts, message.message);

@@ -77,7 +77,8 @@ export class FtpServer {
     const server = net.createServer({ noDelay: true });
     const port = await new Promise<number>((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ host: options.host, port: options.port }, () => {
+      // exclusive: under `serve --workers`, this worker's own listener, not one node:cluster would share.
+      server.listen({ host: options.host, port: options.port, exclusive: true }, () => {
         server.off('error', reject);
         resolve((server.address() as net.AddressInfo).port);
       });

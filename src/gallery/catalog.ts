@@ -145,6 +145,21 @@ export class ImageCatalog {
     return [...names].sort(compareKeys);
   }
 
+  /** Lists that hold (or would hold) `keys`, stored since, are read again when next asked for. */
+  forget(keys: readonly string[]): void {
+    if (!this.layout.indexed) {
+      this.scans.delete('all');
+      return;
+    }
+    for (const key of keys) {
+      const facts = this.layout.parse(key);
+      if (facts?.camera !== undefined && facts.day !== undefined) this.lists.delete(this.layout.dayPrefix(facts.camera, facts.day));
+      // The folders above it, for a camera's first image or a new day's.
+      for (let slash = key.indexOf('/'); slash >= 0; slash = key.indexOf('/', slash + 1)) this.folders.delete(key.slice(0, slash + 1));
+      this.folders.delete('');
+    }
+  }
+
   /** The images and clips of `camera` filed under `day`, oldest first. */
   async items(camera: string, day: Day): Promise<CatalogItem[]> {
     if (!isDay(day)) return [];

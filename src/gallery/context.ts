@@ -60,6 +60,7 @@ export function createGalleryContext(options: GalleryPluginOptions, prefix: stri
     ...(options.freshMs !== undefined && { freshMs: options.freshMs }),
     ...(options.silenceGraceMs !== undefined && { silenceGraceMs: options.silenceGraceMs }),
   });
+  options.storedKeys?.((keys) => catalog.forget(keys));
   const thumbnails = new ThumbnailService({
     store,
     ...(options.thumbnailCacheDir !== undefined && { cacheDir: options.thumbnailCacheDir }),

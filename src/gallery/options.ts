@@ -20,6 +20,13 @@ export interface GalleryOptions {
    * store is unreachable): the overview shows the text, and nothing listed is reused.
    */
   storeNotice?: () => string | undefined;
+  /**
+   * Calls its argument with the keys of images stored since (by this process or, under
+   * `serve --workers`, another): lists of them are read again when next asked for rather than when
+   * they expire, so that a new image shows at once, and one a worker showed never vanishes from
+   * the next page another worker serves.
+   */
+  storedKeys?: (listener: (keys: readonly string[]) => void) => void;
   /** A folder that keeps thumbnails across restarts; memory only when unset. */
   thumbnailCacheDir?: string;
   /** How often open pages ask for news. */

@@ -15,10 +15,24 @@ export class FailedAuthLimiter {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** Called with each failure {@link fail} records (not those {@link count}ed for other receiver processes). */
+  onFailure: ((address: string) => void) | undefined;
+
   /** Records a failed attempt; returns the seconds to wait when the address is over the limit. */
   fail(address: string): number | undefined {
     if (this.limit === 0) return undefined;
+    this.onFailure?.(address);
     const now = this.now();
+    const window = this.add(address, now);
+    return window.failures > this.limit ? Math.max(1, Math.ceil((window.start + this.windowMs - now) / 1000)) : undefined;
+  }
+
+  /** Counts a failed attempt another process of this receiver (`serve --workers`) saw. */
+  count(address: string): void {
+    if (this.limit > 0) this.add(address, this.now());
+  }
+
+  private add(address: string, now: number): { start: number; failures: number } {
     let window = this.windows.get(address);
     if (window === undefined || now - window.start >= this.windowMs) {
       this.windows.delete(address);
@@ -27,7 +41,7 @@ export class FailedAuthLimiter {
       this.bound(now);
     }
     window.failures++;
-    return window.failures > this.limit ? Math.max(1, Math.ceil((window.start + this.windowMs - now) / 1000)) : undefined;
+    return window;
   }
 
   /** Keeps memory bounded under a flood from many addresses: expired windows go first, then the oldest. */

@@ -6,6 +6,13 @@ import type { ForwarderReport } from '../spool/forwarder.js';
 import type { SpoolContents } from '../spool/spool.js';
 
 /**
+ * How `serve --workers`' primary combines a series of several workers (prom-client's
+ * AggregatorRegistry): counts add up; the oldest age is the largest; the store is reachable while
+ * every worker reaches it.
+ */
+type Aggregator = 'sum' | 'max' | 'min';
+
+/**
  * The receiver's Prometheus metrics, in a registry of its own (so tests and embedders can run
  * several receivers in one process). Camera labels come only from valid tokens, so an attacker
  * cannot grow the number of series.
@@ -61,8 +68,8 @@ export class ReceiverMetrics {
 
   /** Adds the spool's gauges and the forwarder's counters, read from `report` at each scrape. */
   watchSpool(report: () => { spool: SpoolContents; forwarder: Readonly<ForwarderReport> }): void {
-    const gauge = (name: string, help: string, value: (facts: ReturnType<typeof report>) => number): void =>
-      this.collected(Gauge, name, help, () => [[{}, value(report())]]);
+    const gauge = (name: string, help: string, value: (facts: ReturnType<typeof report>) => number, aggregator: Aggregator = 'sum'): void =>
+      this.collected(Gauge, name, help, () => [[{}, value(report())]], [], aggregator);
     // Counted by the forwarder since start; exposed as counters (they only grow).
     const counter = (name: string, help: string, value: (facts: ReturnType<typeof report>) => number): void =>
       this.collected(Counter, name, help, () => [[{}, value(report())]]);
@@ -70,8 +77,9 @@ export class ReceiverMetrics {
     gauge('images_to_s3_spool_bytes', 'Bytes of images waiting in the spool.', (facts) => facts.spool.bytes);
     gauge('images_to_s3_spool_oldest_age_seconds', 'Age of the oldest image waiting in the spool (0 when empty).', (facts) =>
       facts.spool.oldest ? Math.max(0, (Date.now() - facts.spool.oldest.getTime()) / 1000) : 0,
+      'max',
     );
-    gauge('images_to_s3_store_reachable', '1 while the store answered the last forward attempt, 0 while it is unreachable.', (facts) => (facts.forwarder.storeReachable ? 1 : 0));
+    gauge('images_to_s3_store_reachable', '1 while the store answered the last forward attempt, 0 while it is unreachable.', (facts) => (facts.forwarder.storeReachable ? 1 : 0), 'min');
     counter('images_to_s3_forward_attempts_total', 'Attempts to forward a spooled image to the store (and to open it).', (facts) => facts.forwarder.attempts);
     counter('images_to_s3_forward_failures_total', 'Forward attempts that failed; the image stayed in the spool.', (facts) => facts.forwarder.failures);
     counter('images_to_s3_forwarded_total', 'Images forwarded to the store and removed from the spool.', (facts) => facts.forwarder.forwarded);
@@ -80,24 +88,32 @@ export class ReceiverMetrics {
 
   /** Adds each event sink's counters (since start) and gauges, read from `report` at each scrape. */
   watchEvents(report: () => SinkReport[]): void {
-    const series = (kind: typeof Counter | typeof Gauge, name: string, help: string, value: (sink: SinkReport) => number): void =>
-      this.collected(kind, name, help, () => report().map((sink) => [{ sink: sink.sink }, value(sink)]), ['sink']);
+    const series = (kind: typeof Counter | typeof Gauge, name: string, help: string, value: (sink: SinkReport) => number, aggregator: Aggregator = 'sum'): void =>
+      this.collected(kind, name, help, () => report().map((sink) => [{ sink: sink.sink }, value(sink)]), ['sink'], aggregator);
     series(Counter, 'images_to_s3_events_delivered_total', 'Events a sink (webhook, MQTT broker) acknowledged.', (sink) => sink.delivered);
     series(Counter, 'images_to_s3_events_failed_total', 'Attempts to deliver an event that failed (each is retried).', (sink) => sink.failed);
     series(Counter, 'images_to_s3_events_dropped_total', 'Events given up after --event-max-age without delivery.', (sink) => sink.dropped);
     series(Gauge, 'images_to_s3_events_pending', 'Events waiting in the outbox for a sink.', (sink) => sink.pending);
-    series(Gauge, 'images_to_s3_events_oldest_pending_age_seconds', 'Age of the oldest event waiting for a sink (0 when none).', (sink) => sink.oldestPendingMs / 1000);
+    series(Gauge, 'images_to_s3_events_oldest_pending_age_seconds', 'Age of the oldest event waiting for a sink (0 when none).', (sink) => sink.oldestPendingMs / 1000, 'max');
   }
 
   /**
    * A series whose values are read at each scrape: counters a part counts itself (they only grow;
    * set afresh each time) and gauges.
    */
-  private collected(kind: typeof Counter | typeof Gauge, name: string, help: string, values: () => Array<[Record<string, string>, number]>, labelNames: string[] = []): void {
+  private collected(
+    kind: typeof Counter | typeof Gauge,
+    name: string,
+    help: string,
+    values: () => Array<[Record<string, string>, number]>,
+    labelNames: string[] = [],
+    aggregator: Aggregator = 'sum',
+  ): void {
     new kind({
       name,
       help,
       labelNames,
+      aggregator,
       registers: [this.registry],
       collect() {
         this.reset();

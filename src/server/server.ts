@@ -32,6 +32,8 @@ export interface ReceiverServerOptions {
   trustProxy?: boolean;
   /** The metrics `/metrics` shows, when other ways in (FTP, SFTP) count into them too. */
   metrics?: ReceiverMetrics;
+  /** What `/metrics` answers, when not {@link metrics} alone (`serve --workers`: the sum over all workers). */
+  metricsText?: () => Promise<{ text: string; contentType: string }>;
   /** Counts failed token checks per client address, when other ways in share the count. */
   failedAuth?: FailedAuthLimiter;
 }
@@ -190,7 +192,11 @@ export async function createReceiverServer(options: ReceiverServerOptions): Prom
     const { status, ...facts } = (await store.health?.()) ?? { status: 'ready' };
     return { status, store: store.location, ...facts };
   });
-  app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  const metricsText = options.metricsText ?? (async () => ({ text: await metrics.registry.metrics(), contentType: metrics.registry.contentType }));
+  app.get('/metrics', async (_request, reply) => {
+    const { text, contentType } = await metricsText();
+    return reply.type(contentType).send(text);
+  });
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send({ message: `Nothing at ${withoutPathToken(pathOf(request.url))}: cameras send images and clips to ${recipientPath}.` }),
   );

@@ -103,7 +103,8 @@ export class SftpServer {
     const server = new SftpServer(options, holds);
     await new Promise<void>((resolve, reject) => {
       server.listener.once('error', reject);
-      server.listener.listen({ host: options.host, port: options.port }, () => {
+      // exclusive: under `serve --workers`, this worker's own listener, not one node:cluster would share.
+      server.listener.listen({ host: options.host, port: options.port, exclusive: true }, () => {
         server.listener.off('error', reject);
         resolve();
       });

@@ -91,6 +91,8 @@ export class Spool {
   /** Bytes of images still being received. */
   private receiving = 0;
   private sequence = 0;
+  /** Told of each image added and removed (`serve --workers` tells the other workers). */
+  observer: { added(image: SpooledImage): void; removed(image: SpooledImage): void } | undefined;
 
   constructor(options: SpoolOptions) {
     this.folder = path.resolve(options.folder);
@@ -176,6 +178,7 @@ export class Spool {
       if (this.fsync) await syncFolder(this.ready);
       const stored: SpooledImage = { file: target, ...spooled! };
       this.index(stored);
+      this.observer?.added(stored);
       return stored;
     } catch (error) {
       await file?.close().catch(() => undefined);
@@ -211,6 +214,7 @@ export class Spool {
       this.byKey.delete(image.key);
       this.recentKeys.add(image.key);
       if (this.recentKeys.size > RECENT_KEYS_LIMIT) this.recentKeys.delete(this.recentKeys.values().next().value!);
+      this.observer?.removed(image);
     }
   }
 
@@ -262,6 +266,32 @@ export class Spool {
       key = image.alternateKey();
     }
   }
+}
+
+/**
+ * `serve --workers`: each worker K > 1 spools into `folder/worker-K` (see src/cli/serve.ts). Images
+ * left waiting in the folder of a worker beyond `workers` (the receiver ran with more before) move
+ * into `folder`'s own spool, worker 1's, before it opens, and are forwarded from there; what such a
+ * folder was still receiving was never acknowledged and goes. Resolves with the images moved.
+ */
+export async function adoptWorkerSpools(folder: string, workers: number): Promise<number> {
+  let moved = 0;
+  for (const name of await readdir(folder).catch(() => [] as string[])) {
+    const index = /^worker-(\d+)$/.exec(name)?.[1];
+    if (index === undefined || Number(index) <= workers) continue;
+    for (const part of ['ready', 'damaged']) {
+      const from = path.join(folder, name, part);
+      const files = await readdir(from).catch(() => [] as string[]);
+      if (files.length === 0) continue;
+      const into = path.join(folder, part);
+      await mkdir(into, { recursive: true, mode: 0o750 });
+      for (const file of files) await rename(path.join(from, file), path.join(into, file));
+      await syncFolder(into);
+      if (part === 'ready') moved += files.length;
+    }
+    await rm(path.join(folder, name), { recursive: true, force: true });
+  }
+  return moved;
 }
 
 /** The spool's default size: a quarter of the space free on the spool's filesystem now. */

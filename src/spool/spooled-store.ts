@@ -5,7 +5,7 @@ import { isCode } from '../stores/files.js';
 import { Forwarder } from './forwarder.js';
 import type { ForwarderLog, ForwarderReport } from './forwarder.js';
 import { Spool } from './spool.js';
-import type { SpoolContents, SpoolOptions, SpoolRecovery } from './spool.js';
+import type { SpoolContents, SpoolOptions, SpoolRecovery, SpooledImage } from './spool.js';
 
 export interface SpooledStoreOptions extends SpoolOptions {
   /** Images sent to the store at once. */
@@ -26,6 +26,13 @@ export class SpooledStore implements ImageStore {
   readonly forwarder: Forwarder;
   /** What {@link open} found waiting from before. */
   recovery: SpoolRecovery | undefined;
+  /**
+   * `serve --workers`: images waiting in the other workers' spools (by file), which the others
+   * tell of (see {@link sibling}); listed and read as this spool's own, so that every worker's
+   * gallery shows the same images.
+   */
+  private readonly siblings = new Map<string, SpooledImage>();
+  private readonly siblingsByKey = new Map<string, SpooledImage>();
 
   constructor(
     readonly target: ImageStore,
@@ -58,9 +65,32 @@ export class SpooledStore implements ImageStore {
     return { key: spooled.key };
   }
 
+  /** Another worker's spool took `added`, or removed `removed` once forwarded. */
+  sibling(change: { added: SpooledImage } | { removed: string }): void {
+    if ('added' in change) {
+      this.siblings.set(change.added.file, change.added);
+      this.siblingsByKey.set(change.added.key, change.added);
+      return;
+    }
+    const image = this.siblings.get(change.removed);
+    if (image === undefined) return;
+    this.siblings.delete(change.removed);
+    if (this.siblingsByKey.get(image.key) === image) this.siblingsByKey.delete(image.key);
+  }
+
+  /** Images waiting to be forwarded: this spool's, then the other workers'. */
+  *waiting(): Iterable<SpooledImage> {
+    yield* this.spool.waiting();
+    yield* this.siblings.values();
+  }
+
+  private findWaiting(key: string): SpooledImage | undefined {
+    return this.spool.find(key) ?? this.siblingsByKey.get(key);
+  }
+
   /** The spool's images and the store's objects; while the store is unreachable, the spool's alone (see {@link listingNotice}). */
   async *list(prefix = ''): AsyncIterable<StoredObject> {
-    const spooled = [...this.spool.waiting()]
+    const spooled = [...this.waiting()]
       .filter((image) => image.key.startsWith(prefix))
       .sort((a, b) => compareKeys(a.key, b.key))
       .map((image) => ({ key: image.key, size: image.size, lastModified: image.receivedAt }));
@@ -80,7 +110,7 @@ export class SpooledStore implements ImageStore {
 
   /** A spooled image is read whole (`range` is for the store's objects). */
   async read(key: string, range?: ByteRange): Promise<ObjectContent | undefined> {
-    const image = this.spool.find(key);
+    const image = this.findWaiting(key);
     if (image === undefined) return this.target.read(key, range);
     try {
       return { key, size: image.size, lastModified: image.receivedAt, contentType: image.contentType, body: await this.spool.bodyOf(image) };
@@ -92,7 +122,7 @@ export class SpooledStore implements ImageStore {
   }
 
   async head(key: string): Promise<ObjectFacts | undefined> {
-    const image = this.spool.find(key);
+    const image = this.findWaiting(key);
     if (image === undefined) return this.target.head?.(key);
     return { key, size: image.size, lastModified: image.receivedAt, contentType: image.contentType, metadata: { ...image.metadata } };
   }
@@ -100,7 +130,7 @@ export class SpooledStore implements ImageStore {
   async listFolders(prefix: string): Promise<string[]> {
     const stored = this.target.listFolders && !this.forwarder.storeDown ? await this.target.listFolders(prefix) : [];
     const folders = new Set(stored);
-    for (const image of this.spool.waiting()) {
+    for (const image of this.waiting()) {
       if (!image.key.startsWith(prefix)) continue;
       const rest = image.key.slice(prefix.length);
       const slash = rest.indexOf('/');
@@ -137,7 +167,7 @@ export class SpooledStore implements ImageStore {
   /** While listings hold only the spool's images (the store is unreachable), why, in words for a viewer. */
   listingNotice(): string | undefined {
     if (!this.forwarder.storeDown) return undefined;
-    const { images } = this.spool.contents();
+    const images = this.spool.contents().images + this.siblings.size;
     const since = this.forwarder.status().unreachableSince;
     return `The image store is unreachable${since ? ` since ${since.toISOString().slice(0, 16).replace('T', ' ')} UTC` : ''}. Shown are only the ${images === 1 ? 'image' : `${images.toLocaleString('en')} images`} received since then, safe on the receiver and forwarded when the store is back.`;
   }
