@@ -4,6 +4,11 @@
  * the socket so that the client costs as little CPU as possible on a 2-core machine. Mode `s3`
  * instead sends the same bytes as `PutObject`s with the AWS SDK (the S2 baseline).
  *
+ * Mode `http` can go over TLS (`tls`) and open a new connection for every image (`close`: the
+ * request says `Connection: close`; over TLS each connection is a full handshake, no session is
+ * offered again). With `wrk` it runs wrk (a C load generator, bench/wrk.lua for the bodies and the
+ * unique names) as a child process instead of sending itself, and reads its result.
+ *
  * Mode `sftp`: each camera is one OpenSSH `sftp` client (a process, with its `ssh`) in batch mode
  * reading commands from a pipe, logged in before the clock starts; each image is a `put`, and a
  * `pwd` after it (answered by the client itself) tells when the put has ended. A failed put ends
@@ -20,7 +25,9 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
+import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import tls from 'node:tls';
 import { cpuSeconds, processTree } from './processes.js';
 
 export interface LoadPlan {
@@ -43,6 +50,15 @@ export interface LoadPlan {
   path?: string;
   /** http: send the Axis-style `Content-Disposition` with a unique filename. */
   contentDisposition?: boolean;
+  /** http: over TLS (the server's certificate is not checked). */
+  tls?: boolean;
+  /** http: `Connection: close` on every request, so a new connection (over TLS, a full handshake) for every image. */
+  close?: boolean;
+  /**
+   * http: wrk sends the requests (`binary`, with `script` bench/wrk.lua), for `durationMs` (whole
+   * seconds, at least 1) without `count`, `pauseMs` or `bodyBytes`.
+   */
+  wrk?: { binary: string; script: string };
   /**
    * sftp: the `sftp` client's arguments before the destination (port, identity, options), the user,
    * extra environment (SSH_ASKPASS for a password), and the folder names are relative to.
@@ -68,7 +84,10 @@ export interface LoadResult {
   statuses: Record<string, number>;
   seconds: number;
   bytes: number;
-  /** Milliseconds, sorted ascending, of the successful requests. */
+  /**
+   * Milliseconds, sorted ascending, of the successful requests; with wrk, the 1st to the 100th
+   * percentile of all requests (from wrk's histogram), so that the n-th percentile of this list is wrk's.
+   */
   latencies: number[];
   /**
    * CPU time the load generator itself used (with its child processes), in milliseconds: in modes
@@ -212,8 +231,9 @@ function mark(name: 'started' | 'stopped'): Promise<void> {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function runHttp(plan: LoadPlan, body: Buffer): Promise<Omit<LoadResult, 'cpuMs'>> {
+  if (plan.wrk) return runWrk(plan, plan.wrk, body);
   const tally = newTally();
-  const connections = Array.from({ length: plan.connections }, () => new Connection(plan.host, plan.port));
+  const connections = Array.from({ length: plan.connections }, () => new Connection(plan.host, plan.port, plan.tls === true));
   const method = plan.method ?? 'POST';
   const seconds = await drive(plan, tally, async (index, n) => {
     const name = `${plan.tag}-${n}.jpg`;
@@ -221,6 +241,7 @@ async function runHttp(plan: LoadPlan, body: Buffer): Promise<Omit<LoadResult, '
     const head =
       `${method} ${path} HTTP/1.1\r\nHost: ${plan.host}:${plan.port}\r\nContent-Type: image/jpeg\r\nContent-Length: ${body.byteLength}\r\n` +
       (plan.contentDisposition ? `Content-Disposition: attachment; filename="${name}"\r\n` : '') +
+      (plan.close ? 'Connection: close\r\n' : '') +
       '\r\n';
     const begun = performance.now();
     tally.requests++;
@@ -247,8 +268,61 @@ async function runHttp(plan: LoadPlan, body: Buffer): Promise<Omit<LoadResult, '
 }
 
 /**
- * One keep-alive HTTP/1.1 connection: writes a request head and body, reads the status line,
- * the headers and a Content-Length (or chunked) body, reconnects after `Connection: close`.
+ * wrk's figures for a run: it sends for the plan's duration (whole seconds), with as many threads
+ * as there are cores (at most one per connection); requests still under way when it stops do not
+ * count. The bench's CPU figure for the client is wrk's (a child this process has waited for).
+ */
+async function runWrk(plan: LoadPlan, wrk: { binary: string; script: string }, body: Buffer): Promise<Omit<LoadResult, 'cpuMs'>> {
+  if (plan.durationMs === undefined || plan.count !== undefined || plan.pauseMs || body.byteLength !== (plan.bodyBytes ?? body.byteLength)) {
+    throw new Error('wrk: only runs of a duration, back to back, with the image as the body');
+  }
+  const threads = Math.max(1, Math.min(plan.connections, availableParallelism()));
+  const url = `${plan.tls ? 'https' : 'http'}://${plan.host}:${plan.port}/`;
+  const args = [
+    '-t', String(threads),
+    '-c', String(plan.connections),
+    '-d', `${Math.max(1, Math.round(plan.durationMs / 1000))}s`,
+    '--timeout', '30s',
+    '-s', wrk.script,
+    url,
+    '--',
+    plan.method ?? 'POST',
+    plan.path ?? '/',
+    plan.imageFile,
+    plan.tag,
+    plan.contentDisposition ? '1' : '0',
+    plan.close ? '1' : '0',
+  ];
+  const child = spawn(wrk.binary, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => (output += chunk));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', resolve);
+  });
+  const line = output.split('\n').find((each) => each.startsWith('wrk-result '));
+  if (code !== 0 || !line) throw new Error(`wrk exited with ${code}: ${output.trim()}`);
+  const result = JSON.parse(line.slice('wrk-result '.length)) as { requests: number; durationUs: number; connect: number; read: number; write: number; status: number; timeout: number; latencies: number[] };
+  const ok = result.requests - result.status;
+  const socketErrors = result.connect + result.read + result.write;
+  const errors = Object.entries({ 'answers > 399': result.status, 'connect errors': result.connect, 'read errors': result.read, 'write errors': result.write, timeouts: result.timeout }).filter(([, n]) => n > 0);
+  return {
+    requests: result.requests + socketErrors,
+    ok,
+    failed: result.status + socketErrors + result.timeout,
+    statuses: { '2xx/3xx': ok, ...Object.fromEntries(errors) },
+    seconds: result.durationUs / 1e6,
+    bytes: ok * body.byteLength,
+    latencies: result.latencies,
+    ...(errors.length > 0 && { firstError: `wrk: ${errors.map(([kind, n]) => `${n} ${kind}`).join(', ')}` }),
+  };
+}
+
+/**
+ * One keep-alive HTTP/1.1 connection (over TLS with `tls`): writes a request head and body, reads
+ * the status line, the headers and a Content-Length (or chunked) body, reconnects after
+ * `Connection: close`. A TLS connection never offers an earlier session: each is a full handshake.
  */
 class Connection {
   private socket: net.Socket | undefined;
@@ -258,6 +332,7 @@ class Connection {
   constructor(
     private readonly host: string,
     private readonly port: number,
+    private readonly secure = false,
   ) {}
 
   async request(head: string, body: Buffer): Promise<number> {
@@ -277,13 +352,14 @@ class Connection {
 
   private connect(): Promise<net.Socket> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: this.host, port: this.port, noDelay: true });
-      socket.once('connect', () => {
+      const socket: net.Socket = this.secure ? tls.connect({ host: this.host, port: this.port, rejectUnauthorized: false }) : net.connect({ host: this.host, port: this.port, noDelay: true });
+      if (this.secure) socket.setNoDelay(true);
+      socket.once(this.secure ? 'secureConnect' : 'connect', () => {
         socket.off('error', reject);
         this.socket = socket;
         this.buffer = Buffer.alloc(0);
         socket.on('data', (chunk: Buffer) => this.onData(chunk));
-        socket.on('error', (error) => this.fail(error));
+        socket.on('error', (error: Error) => this.fail(error));
         socket.on('close', () => {
           if (this.socket === socket) this.socket = undefined;
           this.fail(new Error('connection closed before the answer'));

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess, StdioOptions } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 
 const running = new Set<ChildProcess>();
@@ -66,12 +67,12 @@ export function listeningLine(onPort: (port: number) => void): (child: ChildProc
     });
 }
 
-/** Resolves once an HTTP GET of `path` gets any answer (or `status` when given). */
-export function answering(port: number, path: string, status?: number): () => Promise<void> {
+/** Resolves once an HTTP GET of `path` (HTTPS with `tls`, any certificate) gets any answer (or `status` when given). */
+export function answering(port: number, path: string, status?: number, tls = false): () => Promise<void> {
   return async () => {
     for (;;) {
       const answer = await new Promise<number | undefined>((resolve) => {
-        const request = http.get({ host: '127.0.0.1', port, path, agent: false }, (response) => {
+        const request = (tls ? https : http).get({ host: '127.0.0.1', port, path, agent: false, ...(tls && { rejectUnauthorized: false }) }, (response) => {
           response.resume();
           resolve(response.statusCode);
         });

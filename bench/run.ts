@@ -6,6 +6,23 @@
  * and reach them over loopback. Throughput runs alternate between the variants round by round, and
  * a ratio is the median of the per-round ratios. The last line printed is one JSON object.
  *
+ * Load generator: in S1 and S6, wrk when installed (Debian package wrk, or WRK=<path>; driven by
+ * bench/load.ts, with bench/wrk.lua for the bodies and unique names), else bench/load.ts itself;
+ * in https bench/load.ts (wrk there only with `--load-generator wrk`: it spins through TLS
+ * handshakes, see scenarioHttps); everywhere else bench/load.ts. The tables and the JSON say which
+ * (`load_generator` for S1 and S6, `https_load_generator`). With wrk, 500 KB bodies cost more
+ * client CPU than with bench/load.ts (0.43 ms per image in a quick S1 run, against 0.14–0.19 in
+ * bench/RESULTS.md: wrk.lua builds each request, body included, anew for its unique name), and
+ * p50/p99 count from a request's first byte (after any handshake).
+ *
+ * Workers: `--workers N` (default: the available cores): our receiver gets `serve --workers N`
+ * in S1 and S6 (only when `serve --help` lists `--workers`; otherwise it runs one process), nginx
+ * `worker_processes N`; https runs one worker each. The JSON has `workers` and whether `serve`
+ * took the flag (`serve_workers_flag`). The receiver's Node is started with
+ * `--no-incremental-marking`: with one worker, `serve` then runs in that process (no supervisor);
+ * with more, its workers run with the flag whatever the supervisor's Node was given. Scenarios
+ * that pass no `--workers` get `serve`'s default, one worker per core.
+ *
  * S1 disk: 500 KB JPEGs from 32 cameras, our receiver (disk store) against a bare node:http
  *    server piping bodies to files, in images on disk per second (the run plus the `sync` after
  *    it; see RunStats.storedPerSecond); the full run adds `--no-fsync`, the bare server with
@@ -19,7 +36,8 @@
  * S3 memory: 32 uploads of 50 MB at once, peak RSS of the receiver: disk store, S3 store with the
  *    spool (sampled until the spool is empty) and with `--no-spool` (16 uploads with --quick).
  * S4: p99 added at low load (4 paced cameras). S5: the Lambda figures of bench/lambda.ts (full
- *    run). S6: the S1 load against nginx (WebDAV PUT), when installed.
+ *    run). S6: the S1 load against nginx (WebDAV PUT, `--workers` worker processes, no access log),
+ *    when installed (`nginx_ratio`).
  * clip: one 500 MB clip (a Matroska header, then filler: only the head is looked at) streamed over
  *    loopback to the receiver, disk store and S3 store with the spool (sampled until the spool is
  *    empty): peak RSS (`clip_500mb_peak_rss_mb`, `clip_500mb_peak_rss_mb_s3_spool`), and its growth
@@ -29,6 +47,18 @@
  *    that port: the seconds until the forwarder notices (its backoff: 1 s doubling, up to
  *    `--forward-max-backoff`, 30 s by default), then the images per second until the spool is
  *    empty (`drain_images_per_s`), and a check that the bucket holds every image exactly once.
+ *
+ * https (issue 19 calls it S7; here S7 is the drain): what an Axis camera does, HTTPS with a new
+ *    TLS connection for every image (`Connection: close`, no keep-alive, no TLS session resumed),
+ *    32 cameras, 500 KB JPEGs: our receiver (`serve --tls-cert --tls-key`, disk store, as S1's)
+ *    against nginx over TLS (the S6 WebDAV PUT, `listen … ssl`, TLS 1.2 and 1.3, default ciphers),
+ *    one worker each, the same self-signed RSA-2048 certificate for 127.0.0.1 (made with the
+ *    openssl CLI in the work folder): images on disk per second as S1 (`https_nginx_ratio`; the
+ *    full run adds `--no-fsync`: `https_nginx_ratio_nofsync`). Checked each run: a session offered
+ *    again would be resumed or not (each server), and nginx's access log (`$ssl_session_reused
+ *    $connection_requests`) of every image: on a resumed session, on a kept connection
+ *    (`https_tls`). With wrk, which offers its last session again on each reconnect, both servers
+ *    run without TLS session tickets (OPENSSL_CONF with NumTickets = 0).
  *
  * fleet: 1, 2 and 3 receivers (each in a working directory of its own, the token registry in the
  *    bucket) behind haproxy on one S3 server, the same load for each size (and straight to one
@@ -51,10 +81,11 @@
  * events: the S1 load with and without event sinks (a webhook, and MQTT when mosquitto is installed):
  *    `events_ratio` (to stay ≥ 0.95), `event_latency_p50_ms`, `event_latency_p99_ms`.
  *
- * Options: --quick; --rounds N; --seconds S; --only s1,s2,s3,s4,s5,s6,s7,clip,fleet,sftp,ftp,events; --serve-args "…" (extra
- * `serve` flags for our receiver); --receiver-node-args "…" (Node flags for our receiver, e.g.
- * `--cpu-prof --cpu-prof-dir=/tmp/prof`); --dir <folder> (where data goes; default the OS temp folder);
- * --keep (leave it there); --s3 s3rver|env (env: the server named by S3_TEST_ENDPOINT,
+ * Options: --quick; --rounds N; --seconds S; --only s1,s2,s3,s4,s5,s6,s7,https,clip,fleet,sftp,ftp,events;
+ * --workers N (S1 and S6, see above); --load-generator wrk|node (S1, S6 and https; see above);
+ * --serve-args "…" (extra `serve` flags for our receiver); --receiver-node-args "…" (Node flags for
+ * our receiver, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`); --dir <folder> (where data goes;
+ * default the OS temp folder); --keep (leave it there); --s3 s3rver|env (env: the server named by S3_TEST_ENDPOINT,
  * S3_TEST_ACCESS_KEY_ID, S3_TEST_SECRET_ACCESS_KEY, the default when they are set; S7 then reaches
  * it through a relay in the bench's process that starts late).
  * Results of a full run, and how to read them: bench/RESULTS.md.
@@ -64,6 +95,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, openSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import tls from 'node:tls';
 import { chmod, copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -103,11 +135,21 @@ const value = (name: string): string | undefined => {
 const quick = flag('--quick');
 const rounds = Number(value('--rounds') ?? (quick ? 1 : 5));
 const seconds = Number(value('--seconds') ?? (quick ? 3 : 6));
-const only = new Set((value('--only') ?? 's1,s2,s3,s4,s5,s6,s7,clip,fleet,sftp,ftp,events').split(','));
+const only = new Set((value('--only') ?? 's1,s2,s3,s4,s5,s6,s7,https,clip,fleet,sftp,ftp,events').split(','));
 const serveArgs = (value('--serve-args') ?? '').split(' ').filter(Boolean);
 const receiverNodeArgs = (value('--receiver-node-args') ?? '').split(' ').filter(Boolean);
 const s3Choice = value('--s3') ?? (process.env.S3_TEST_ENDPOINT && process.env.S3_TEST_ACCESS_KEY_ID && process.env.S3_TEST_SECRET_ACCESS_KEY ? 'env' : 's3rver');
 const CONNECTIONS = 32;
+/** Workers of our receiver (`serve --workers`, when it has the option) and nginx's worker processes in S1 and S6. */
+const workers = Number(value('--workers') ?? os.availableParallelism());
+if (!Number.isInteger(workers) || workers < 1) throw new Error(`--workers ${value('--workers')}: a whole number, at least 1`);
+/**
+ * `--load-generator wrk|node`: the load generator of S1, S6 and https. By default wrk (when
+ * installed) for S1 and S6, bench/load.ts for https (wrk busy-polls through every TLS handshake:
+ * see {@link scenarioHttps}).
+ */
+const generatorChoice = value('--load-generator');
+if (generatorChoice !== undefined && generatorChoice !== 'wrk' && generatorChoice !== 'node') throw new Error(`--load-generator ${generatorChoice}: wrk or node`);
 
 // ---------------------------------------------------------------- helpers
 
@@ -306,12 +348,28 @@ async function startReceiver(name: string, store: string, extra: string[] = [], 
     env: { ...quietEnv, ...env },
     stdio: ['ignore', logFile, logFile],
     ready: async () => {
-      await answering(port, '/readyz', 200)();
+      await answering(port, '/readyz', 200, extra.includes('--tls-cert'))();
       await ready?.();
     },
   });
   return { ...started, port };
 }
+
+/**
+ * Whether this build's `serve` takes `--workers` (asked once, from its `--help`): the bench passes
+ * it only then, so that it runs before and after the option exists.
+ */
+let serveHasWorkers = false;
+
+/** `serve` flags for `n` workers; none when `serve` has no `--workers` (one process). */
+const workerArgs = (n: number): string[] => (serveHasWorkers ? ['--workers', String(n)] : []);
+
+/** wrk, when installed (and not `--load-generator node`): the load generator of S1 and S6, and of https with `--load-generator wrk`. */
+let wrk: LoadPlan['wrk'];
+/** wrk for https: only when asked for (`--load-generator wrk`). */
+const httpsWrk = (): LoadPlan['wrk'] => (generatorChoice === 'wrk' ? wrk : undefined);
+const loadGenerator = (): 'wrk' | 'node' => (wrk ? 'wrk' : 'node');
+const httpsLoadGenerator = (): 'wrk' | 'node' => (httpsWrk() ? 'wrk' : 'node');
 
 /** Our receiver's core and disk store behind a bare node:http handler (bench/servers/core.ts). */
 function startCore(folder: string): Promise<Started & { port: number }> {
@@ -340,37 +398,48 @@ function nginxBinary(): string | undefined {
   return undefined;
 }
 
-/** nginx on loopback with WebDAV PUT into `folder` (bodies go to a temp file on the same disk, then renamed). */
-async function startNginx(binary: string, folder: string): Promise<Started & { port: number }> {
-  const home = path.join(work, 'nginx');
+/**
+ * nginx on loopback with WebDAV PUT into `folder` (bodies go to a temp file on the same disk, then
+ * renamed), with `workers` worker processes. With `tls`: HTTPS only (TLS 1.2 and 1.3, nginx's
+ * default ciphers), and an access log of each request's `$ssl_session_reused $connection_requests
+ * $status` (buffered; written out when nginx stops) in `<home>/logs/tls.log`.
+ */
+async function startNginx(binary: string, folder: string, options: { name?: string; workers: number; tls?: { cert: string; key: string }; env?: NodeJS.ProcessEnv }): Promise<Started & { port: number; home: string }> {
+  const home = path.join(work, options.name ?? 'nginx');
   await mkdir(path.join(home, 'temp'), { recursive: true });
   await mkdir(path.join(home, 'logs'), { recursive: true });
   await mkdir(folder, { recursive: true });
   // Workers run as nobody when started as root.
   for (const dir of [home, path.join(home, 'temp'), path.join(home, 'logs'), folder]) await chmod(dir, 0o777);
   const port = await freePort();
-  const config = `worker_processes auto;
+  const tls = options.tls;
+  const config = `worker_processes ${options.workers};
 daemon off;
 pid ${home}/nginx.pid;
 error_log ${home}/logs/error.log warn;
 events { worker_connections 1024; }
 http {
-  access_log off;
+${tls ? `  log_format tls '$ssl_session_reused $connection_requests $status';
+  access_log ${home}/logs/tls.log tls buffer=64k;` : '  access_log off;'}
   client_body_temp_path ${home}/temp;
   client_max_body_size 100m;
   server {
-    listen 127.0.0.1:${port};
-    root ${folder};
+    listen 127.0.0.1:${port}${tls ? ' ssl' : ''};
+${tls ? `    ssl_certificate ${tls.cert};
+    ssl_certificate_key ${tls.key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+` : ''}    root ${folder};
     location / { dav_methods PUT; create_full_put_path on; }
   }
 }
 `;
   await writeFile(path.join(home, 'nginx.conf'), config);
   const started = await start(binary, ['-p', home, '-c', path.join(home, 'nginx.conf'), '-e', path.join(home, 'logs', 'error.log')], {
+    ...(options.env && { env: { ...process.env, ...options.env } }),
     stdio: ['ignore', 'ignore', 'inherit'],
-    ready: answering(port, '/'),
+    ready: answering(port, '/', undefined, tls !== undefined),
   });
-  return { ...started, port };
+  return { ...started, port, home };
 }
 
 // ---------------------------------------------------------------- scenarios
@@ -455,7 +524,7 @@ const summary: Record<string, unknown> = {};
 async function scenarioDisk(): Promise<void> {
   const disk = path.join(work, 'disk');
   const variants: Variant[] = [];
-  const httpPlan = (pathTemplate = `/?accessToken=${TOKEN}`, method = 'POST'): Variant['plan'] => ({ mode: 'http', host: '127.0.0.1', port: 0, method, path: pathTemplate, contentDisposition: true });
+  const httpPlan = (pathTemplate = `/?accessToken=${TOKEN}`, method = 'POST'): Variant['plan'] => ({ mode: 'http', host: '127.0.0.1', port: 0, method, path: pathTemplate, contentDisposition: true, ...(wrk && { wrk }) });
   const add = (name: string, server: Started & { port: number }, plan: Variant['plan'], data: string[]): void => {
     variants.push({ name, server, plan: { ...plan, port: server.port }, data });
   };
@@ -464,11 +533,11 @@ async function scenarioDisk(): Promise<void> {
     const bare = await startBare(path.join(disk, 'bare'));
     started.push(bare);
     add('bare', bare, httpPlan('/'), [path.join(disk, 'bare')]);
-    const ours = await startReceiver('receiver-disk', `file:${path.join(disk, 'ours')}`, ['--log-level', 'info']);
+    const ours = await startReceiver('receiver-disk', `file:${path.join(disk, 'ours')}`, ['--log-level', 'info', ...workerArgs(workers)]);
     started.push(ours);
     add('ours', ours, httpPlan(), [path.join(disk, 'ours', CAMERA)]);
     if (!quick) {
-      const unsynced = await startReceiver('receiver-disk-nofsync', `file:${path.join(disk, 'ours-nofsync')}`, ['--log-level', 'info', '--no-fsync']);
+      const unsynced = await startReceiver('receiver-disk-nofsync', `file:${path.join(disk, 'ours-nofsync')}`, ['--log-level', 'info', '--no-fsync', ...workerArgs(workers)]);
       started.push(unsynced);
       add('ours --no-fsync', unsynced, httpPlan(), [path.join(disk, 'ours-nofsync', CAMERA)]);
       const bareSync = await startBare(path.join(disk, 'bare-fsync'), true);
@@ -480,18 +549,19 @@ async function scenarioDisk(): Promise<void> {
     }
     const nginx = only.has('s6') ? nginxBinary() : undefined;
     if (nginx) {
-      const server = await startNginx(nginx, path.join(disk, 'nginx'));
+      const server = await startNginx(nginx, path.join(disk, 'nginx'), { workers });
       started.push(server);
       add('nginx', server, httpPlan('/up/{n}.jpg', 'PUT'), [path.join(disk, 'nginx', 'up')]);
     }
     const results = await alternate(variants, CONNECTIONS, seconds, quick ? 1 : 2);
-    table(`S1 disk (and S6 nginx): 500 KB JPEGs, ${CONNECTIONS} cameras, ${rounds} round(s) of ${seconds} s`, rows(results, 'bare', {
+    const ourWorkers = serveHasWorkers ? `--workers ${workers}` : 'one process (serve has no --workers)';
+    table(`S1 disk (and S6 nginx): 500 KB JPEGs, ${CONNECTIONS} cameras (keep-alive), ${rounds} round(s) of ${seconds} s, load generator ${loadGenerator()}`, rows(results, 'bare', {
       bare: 'node:http pipe to file, no checks, no fsync',
-      ours: 'full contract, fsync before 200',
-      'ours --no-fsync': 'full contract, no fsync (opt-out)',
+      ours: `full contract, fsync before 200, ${ourWorkers}`,
+      'ours --no-fsync': `full contract, no fsync (opt-out), ${ourWorkers}`,
       'bare+fsync': 'bare + fsync of file and folder',
       'contract core': 'ImageReceiver + DiskStore on bare node:http',
-      nginx: 'WebDAV PUT, no fsync',
+      nginx: `WebDAV PUT, no fsync, ${workers} worker process${workers === 1 ? '' : 'es'}`,
     }, { rate: 'on disk/s', wait: 'flush s' }));
     // The ratios of images on disk per second are the headline; `_answered` ones compare answers per second.
     const ratios = (suffix: string, rate: Rate): void => {
@@ -512,6 +582,158 @@ async function scenarioDisk(): Promise<void> {
     ratios('_answered', 'imagesPerSecond');
     summary.disk_images_on_disk_per_s = Object.fromEntries([...results].map(([name, runs]) => [name, round(median(runs.map((run) => run.storedPerSecond)), 1)]));
     summary.disk_images_answered_per_s = Object.fromEntries([...results].map(([name, runs]) => [name, round(median(runs.map((run) => run.imagesPerSecond)), 1)]));
+  } finally {
+    for (const server of started) await server.stop();
+  }
+}
+
+// ---------------------------------------------------------------- https: a new TLS connection per image
+
+/**
+ * OpenSSL configuration of the https scenario's servers when wrk sends (OPENSSL_CONF; nginx reads
+ * `openssl_conf`, Node `nodejs_conf`): no TLS 1.3 session tickets, so that no connection can resume
+ * a session, whatever the client offers. wrk offers the session of its connection's last handshake
+ * again on each reconnect (it keeps its SSL object: SSL_shutdown, SSL_clear), where a camera makes
+ * a full handshake every time; without tickets, and without a TLS 1.2 session cache (neither server
+ * keeps one by default), every connection is a full handshake. The servers then only save issuing
+ * tickets the cameras would throw away (microseconds, against the RSA signature's millisecond).
+ * bench/load.ts never offers a session again: with it the servers keep their defaults.
+ */
+const NO_TICKETS_CONF = `openssl_conf = bench_conf
+nodejs_conf = bench_conf
+[bench_conf]
+ssl_conf = bench_ssl
+[bench_ssl]
+system_default = bench_tls
+[bench_tls]
+NumTickets = 0
+`;
+
+/** A self-signed RSA-2048 certificate for 127.0.0.1 in `folder` (openssl CLI); undefined when it cannot be made. */
+function makeCertificate(folder: string): { cert: string; key: string } | undefined {
+  const cert = path.join(folder, 'cert.pem');
+  const key = path.join(folder, 'key.pem');
+  const subject = ['-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'];
+  const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '7', ...subject], { stdio: 'ignore' });
+  return made.status === 0 && existsSync(cert) && existsSync(key) ? { cert, key } : undefined;
+}
+
+/**
+ * Whether a TLS server on `port` lets a client resume: the session a first connection got (a TLS
+ * 1.3 ticket, a TLS 1.2 session), offered on a second connection.
+ */
+async function resumes(port: number): Promise<boolean> {
+  const options = { host: '127.0.0.1', port, rejectUnauthorized: false };
+  const session = await new Promise<Buffer | undefined>((resolve) => {
+    let last: Buffer | undefined;
+    const socket = tls.connect(options, () => socket.end(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`));
+    socket.on('session', (each: Buffer) => (last = each));
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve(last));
+    socket.setTimeout(5000, () => socket.destroy());
+    socket.resume();
+  });
+  if (!session) return false;
+  return new Promise((resolve) => {
+    const socket = tls.connect({ ...options, session }, () => {
+      resolve(socket.isSessionReused());
+      socket.destroy();
+    });
+    socket.on('error', () => resolve(false));
+  });
+}
+
+/**
+ * What nginx's TLS access log (see {@link startNginx}) says of the images it stored (2xx): how
+ * many, how many on a resumed TLS session, how many not the first request of their connection.
+ */
+async function nginxTlsLog(home: string): Promise<{ images: number; resumed: number; kept: number }> {
+  const text = await readFile(path.join(home, 'logs', 'tls.log'), 'utf8').catch(() => '');
+  const counts = { images: 0, resumed: 0, kept: 0 };
+  for (const line of text.split('\n')) {
+    const [reused, requests, status] = line.split(' ');
+    if (!status?.startsWith('2')) continue;
+    counts.images++;
+    if (reused === 'r') counts.resumed++;
+    if (Number(requests) > 1) counts.kept++;
+  }
+  return counts;
+}
+
+/**
+ * https ("S7" in issue 19; S7 here is the drain): what an Axis camera does, HTTPS with a new TLS
+ * connection for every image (`Connection: close`; no keep-alive, no session resumed), 32 cameras,
+ * 500 KB JPEGs: our receiver (`serve --tls-cert --tls-key`, disk store) against nginx over TLS
+ * (WebDAV PUT), one worker each, in images on disk per second as S1 (`https_nginx_ratio`).
+ *
+ * The cameras are bench/load.ts unless `--load-generator wrk`: wrk waits for each TLS handshake's
+ * answer with its socket registered for writing too (socket_connected on AE_READABLE|AE_WRITABLE,
+ * SSL_connect returning WANT_READ), so it spins a core while any handshake is under way, the
+ * longer the slower the server answers, and takes that CPU from the servers on a small machine (in
+ * quick runs: 2.9 ms of client CPU per image against nginx, 8.5 against ours, where bench/load.ts
+ * takes 1.2–1.4 against either).
+ */
+async function scenarioHttps(): Promise<void> {
+  const folder = path.join(work, 'https');
+  await mkdir(folder, { recursive: true });
+  const certificate = makeCertificate(folder);
+  if (!certificate) {
+    log('https: skipped (the openssl CLI could not make a certificate)');
+    log();
+    summary.https_nginx_ratio = null;
+    return;
+  }
+  const sender = httpsWrk();
+  const env: NodeJS.ProcessEnv = {};
+  if (sender) {
+    env.OPENSSL_CONF = path.join(folder, 'openssl-no-tickets.cnf');
+    await writeFile(env.OPENSSL_CONF, NO_TICKETS_CONF);
+  }
+  const plan = (port: number, pathTemplate: string, method: string): Variant['plan'] => ({ mode: 'http', host: '127.0.0.1', port, method, path: pathTemplate, contentDisposition: true, tls: true, close: true, ...(sender && { wrk: sender }) });
+  const receiverArgs = ['--log-level', 'info', '--tls-cert', certificate.cert, '--tls-key', certificate.key, ...workerArgs(1)];
+  const variants: Variant[] = [];
+  const started: Started[] = [];
+  try {
+    const ours = await startReceiver('receiver-https', `file:${path.join(folder, 'ours')}`, receiverArgs, env);
+    started.push(ours);
+    variants.push({ name: 'ours', server: ours, plan: plan(ours.port, `/?accessToken=${TOKEN}`, 'POST'), data: [path.join(folder, 'ours', CAMERA)] });
+    if (!quick) {
+      const unsynced = await startReceiver('receiver-https-nofsync', `file:${path.join(folder, 'ours-nofsync')}`, [...receiverArgs, '--no-fsync'], env);
+      started.push(unsynced);
+      variants.push({ name: 'ours --no-fsync', server: unsynced, plan: plan(unsynced.port, `/?accessToken=${TOKEN}`, 'POST'), data: [path.join(folder, 'ours-nofsync', CAMERA)] });
+    }
+    const binary = nginxBinary();
+    const nginx = binary ? await startNginx(binary, path.join(folder, 'nginx'), { name: 'nginx-https', workers: 1, tls: certificate, env }) : undefined;
+    if (nginx) {
+      started.push(nginx);
+      variants.push({ name: 'nginx', server: nginx, plan: plan(nginx.port, '/up/{n}.jpg', 'PUT'), data: [path.join(folder, 'nginx', 'up')] });
+    }
+    const resumable: Record<string, boolean> = {};
+    for (const variant of variants) resumable[variant.name] = await resumes(variant.server.port);
+    const results = await alternate(variants, CONNECTIONS, seconds, quick ? 1 : 2);
+    // nginx writes out its buffered access log as it stops.
+    await nginx?.stop();
+    const handshakes = nginx ? await nginxTlsLog(nginx.home) : undefined;
+    const baseline = nginx ? 'nginx' : 'ours';
+    const ourWorkers = serveHasWorkers ? '--workers 1' : 'one process';
+    table(`https: 500 KB JPEGs, ${CONNECTIONS} cameras, a new TLS connection (full handshake) per image, one worker each, ${rounds} round(s) of ${seconds} s, load generator ${httpsLoadGenerator()}`, rows(results, baseline, {
+      ours: `HTTPS, full contract, fsync before 200, ${ourWorkers}`,
+      'ours --no-fsync': `HTTPS, full contract, no fsync, ${ourWorkers}`,
+      nginx: 'WebDAV PUT over TLS, no fsync, 1 worker process',
+    }, { rate: 'on disk/s', wait: 'flush s' }));
+    const resumeLine = variants.map((variant) => `${variant.name} ${resumable[variant.name] ? 'yes' : 'no'}`).join(', ');
+    log(`  TLS 1.2–1.3 (nginx's and Node's default ciphers), RSA-2048 self-signed certificate; ${sender ? 'servers without session tickets (OPENSSL_CONF NumTickets = 0), as wrk offers its last session again' : 'servers at their TLS defaults, the cameras never offer a session again'}; a session offered again would be resumed: ${resumeLine}`);
+    if (handshakes) log(`  nginx's log: ${handshakes.images} images stored, ${handshakes.resumed} on a resumed TLS session, ${handshakes.kept} not the first request of their connection`);
+    if (sender) log('  wrk spins while each TLS handshake is under way (client CPU), and times a request from its first byte, after the TCP and TLS handshakes (p50, p99)');
+    log();
+    summary.https_nginx_ratio = nginx ? round(ratio(results, 'ours', 'nginx'), 3) : null;
+    if (nginx) {
+      summary.https_nginx_ratio_answered = round(ratio(results, 'ours', 'nginx', 'imagesPerSecond'), 3);
+      if (results.has('ours --no-fsync')) summary.https_nginx_ratio_nofsync = round(ratio(results, 'ours --no-fsync', 'nginx'), 3);
+    }
+    summary.https_images_on_disk_per_s = Object.fromEntries([...results].map(([name, runs]) => [name, round(median(runs.map((run) => run.storedPerSecond)), 1)]));
+    summary.https_tls = { session_tickets: !sender, resumable, ...(handshakes && { nginx_log: handshakes }) };
+    summary.https_load_generator = httpsLoadGenerator();
   } finally {
     for (const server of started) await server.stop();
   }
@@ -1577,15 +1799,22 @@ async function main(): Promise<void> {
   });
   try {
     await buildAll();
+    serveHasWorkers = spawnSync(process.execPath, [path.join(BUILD, 'src', 'cli', 'main.js'), 'serve', '--help'], { encoding: 'utf8', env: quietEnv }).stdout.includes('--workers');
+    const wrkBinary = generatorChoice !== 'node' ? installedBinary('WRK', ['/usr/bin/wrk', '/usr/local/bin/wrk']) : undefined;
+    wrk = wrkBinary ? { binary: wrkBinary, script: path.join(ROOT, 'bench', 'wrk.lua') } : undefined;
+    if (generatorChoice === 'wrk' && !wrk) log('--load-generator wrk: wrk is not installed (Debian package wrk, or WRK=<path>); bench/load.ts sends instead');
     imagePath = path.join(work, 'image.jpg');
     imageBytes = await makeImage(imagePath);
     await new TokenRegistry(path.join(work, 'tokens.json')).create(CAMERA, { token: TOKEN });
     const load1 = os.loadavg()[0]!;
     log(`images-to-s3 bench${quick ? ' --quick' : ''}: ${os.cpus().length} cores, Node ${process.version}, ${new Date().toISOString()}, load average ${load1.toFixed(2)}`);
     log(`image ${imageBytes} bytes (sha256 ${createHash('sha256').update(await readFile(imagePath)).digest('hex').slice(0, 12)}…), data in ${work}`);
-    log(`load generator: bench/load.ts (keep-alive sockets, own process); ratios are medians of per-round ratios`);
+    const wrkFor = httpsWrk() ? 'S1, S6 and https' : 'S1 and S6';
+    log(`load generator: ${wrk ? `wrk (${wrk.binary}, bench/wrk.lua) for ${wrkFor}, ` : ''}bench/load.ts (own process)${wrk ? ' for the rest' : ''}; ratios are medians of per-round ratios`);
+    log(`workers: S1/S6 ours ${serveHasWorkers ? `--workers ${workers}` : 'one process (serve has no --workers)'}, nginx ${workers}; https one each`);
     log();
     if (only.has('s1') || only.has('s6')) await scenarioDisk();
+    if (only.has('https')) await scenarioHttps();
     if (only.has('sftp')) await scenarioSftp();
     if (only.has('ftp')) await scenarioFtp();
     if (only.has('s2')) await scenarioS3();
@@ -1608,9 +1837,13 @@ async function main(): Promise<void> {
       clip_500mb_peak_rss_mb: null,
       p99_added_ms: null,
       nginx_ratio: null,
+      https_nginx_ratio: null,
       sftp_ratio: null,
       ftp_ratio: null,
       ...summary,
+      workers,
+      serve_workers_flag: serveHasWorkers,
+      load_generator: loadGenerator(),
       quick,
       cores: os.cpus().length,
       node: process.version,

@@ -43,8 +43,8 @@ import { openHostKeys } from '../sftp/host-keys.js';
 import { SftpServer } from '../sftp/server.js';
 import { checkFtpOptions, ftpBanner, startFtp } from '../ftp/start.js';
 import type { FtpOptions } from '../ftp/start.js';
-import { AggregatorRegistry } from 'prom-client';
-import type { WorkerRole } from './worker-bus.js';
+import type { SpooledImageFacts, WorkerRole } from './worker-bus.js';
+import type { SpooledImage } from '../spool/spool.js';
 
 /** `serve`'s options; the FTP receiver's (`--ftp-*`) are described in src/ftp/start.ts, the events' in src/cli/events.ts. */
 export interface ServeOptions extends FtpOptions, EventOptions {
@@ -187,9 +187,7 @@ export async function serve(options: ServeOptions, worker?: WorkerRole): Promise
   const failedAuth = new FailedAuthLimiter(options.failedAuthLimit);
   if (worker) {
     // The primary sums every worker's metrics; a failed log-in counts on every worker.
-    // (An AggregatorRegistry made in a worker is what answers the primary's requests.)
-    new AggregatorRegistry();
-    AggregatorRegistry.setRegistries([metrics.registry]);
+    worker.bus.serveMetrics(metrics.registry);
     failedAuth.onFailure = (address) => worker.bus.tell({ kind: 'auth-failure', address });
     news!.failedAuth = (address) => failedAuth.count(address);
   }
@@ -204,7 +202,10 @@ export async function serve(options: ServeOptions, worker?: WorkerRole): Promise
     limits: { maxInFlight: options.maxInFlight, failedAuthPerMinute: options.failedAuthLimit },
     trustProxy: options.trustProxy,
     ...(tls && { tls }),
-    ...(worker && { metricsText: () => worker.bus.metrics() }),
+    ...(worker && {
+      metricsText: () => worker.bus.metrics(),
+      starting: () => (worker.bus.everyWorkerReady ? undefined : `Starting: not all ${worker.count} workers serve yet.`),
+    }),
   });
   if (gallery) await app.register(galleryPlugin, { prefix: GALLERY_PATH, store, recipientPath: options.recipientPath, ...gallery.options });
   // The forwarder's first attempt is under way; what it reports from now on goes to the receiver's log.
@@ -478,8 +479,10 @@ function workerNews(worker: WorkerRole, store: ImageStore): WorkerNewsRouter {
   const router: WorkerNewsRouter = { failedAuth: () => {}, stored: () => {} };
   const spooled = store instanceof SpooledStore ? store : undefined;
   if (spooled) {
+    // What it held from before first: the others count it (/readyz) and list it (the gallery).
+    for (const image of spooled.spool.waiting()) worker.bus.tell({ kind: 'spooled', image: spooledFacts(image) });
     spooled.spool.observer = {
-      added: (image) => worker.bus.tell({ kind: 'spooled', image: { ...image, metadata: { ...image.metadata }, receivedAt: image.receivedAt.toISOString() } }),
+      added: (image) => worker.bus.tell({ kind: 'spooled', image: spooledFacts(image) }),
       removed: (image) => worker.bus.tell({ kind: 'unspooled', file: image.file }),
     };
   }
@@ -490,6 +493,10 @@ function workerNews(worker: WorkerRole, store: ImageStore): WorkerNewsRouter {
     else spooled?.sibling({ removed: news.file });
   });
   return router;
+}
+
+function spooledFacts(image: SpooledImage): SpooledImageFacts {
+  return { ...image, metadata: { ...image.metadata }, receivedAt: image.receivedAt.toISOString() };
 }
 
 /** A remote document with a copy in this receiver's folder, read when the remote cannot be at start; a local one as it is. */

@@ -6,6 +6,7 @@
  * @module
  */
 import cluster from 'node:cluster';
+import type { Registry } from 'prom-client';
 
 /** Set by the primary in each worker's environment: its number, 1 to N; worker 1 leads (see {@link WorkerRole}). */
 export const WORKER_INDEX_ENV = 'IMAGES_TO_S3_WORKER_INDEX';
@@ -41,8 +42,13 @@ export type WorkerMessage =
   | { i2s3: 'hello' }
   /** The worker serves. */
   | { i2s3: 'ready' }
+  /** Every worker serves (each has told the others what its spool holds). */
+  | { i2s3: 'all-ready' }
   | { i2s3: 'news'; news: WorkerNews }
+  /** A worker asks the primary for all workers' metrics (`text` in the answer). */
   | { i2s3: 'metrics'; id: number; text?: string; contentType?: string; error?: string }
+  /** The primary asks a worker for its own (`metrics` in the answer). */
+  | { i2s3: 'own-metrics'; id: number; metrics?: object[] }
   | { i2s3: 'stop' };
 
 export function isWorkerMessage(message: unknown): message is WorkerMessage {
@@ -76,11 +82,14 @@ export class WorkerBus {
   private readonly pending = new Map<number, (reply: Extract<WorkerMessage, { i2s3: 'metrics' }>) => void>();
   private nextId = 1;
   private stopAsked = false;
+  private allReady = false;
+  private registry: Registry | undefined;
 
   constructor() {
     process.on('message', (message: unknown) => {
       if (!isWorkerMessage(message)) return;
       if (message.i2s3 === 'news') for (const listener of this.listeners) listener(message.news);
+      else if (message.i2s3 === 'all-ready') this.allReady = true;
       else if (message.i2s3 === 'stop') {
         this.stopAsked = true;
         for (const listener of this.stopListeners) listener();
@@ -88,6 +97,8 @@ export class WorkerBus {
       else if (message.i2s3 === 'metrics') {
         this.pending.get(message.id)?.(message);
         this.pending.delete(message.id);
+      } else if (message.i2s3 === 'own-metrics' && this.registry) {
+        void this.registry.getMetricsAsJSON().then((metrics) => this.send({ i2s3: 'own-metrics', id: message.id, metrics }));
       }
     });
     this.send({ i2s3: 'hello' });
@@ -118,6 +129,16 @@ export class WorkerBus {
    */
   ready(): void {
     this.send({ i2s3: 'ready' });
+  }
+
+  /** Whether every worker serves yet (until then, the receiver is starting: /readyz says so). */
+  get everyWorkerReady(): boolean {
+    return this.allReady;
+  }
+
+  /** Answers the primary's requests for this worker's metrics with those of `registry`. */
+  serveMetrics(registry: Registry): void {
+    this.registry = registry;
   }
 
   /** The receiver's metrics of all workers, summed, in Prometheus' text format. */

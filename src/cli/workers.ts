@@ -22,7 +22,7 @@ import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
 import os from 'node:os';
 import type { Readable, Writable } from 'node:stream';
-import { AggregatorRegistry } from 'prom-client';
+import { AggregatorRegistry, Registry } from 'prom-client';
 import { WORKER_INDEX_ENV, WORKER_RESTARTED_ENV, isWorkerMessage } from './worker-bus.js';
 import type { WorkerMessage } from './worker-bus.js';
 
@@ -78,7 +78,6 @@ export interface PrimaryOptions {
 export function runWorkers(options: PrimaryOptions): Promise<number> {
   const execArgv = incrementalMarkingFlag(process.execArgv) === undefined ? [...process.execArgv, V8_FLAG] : process.execArgv;
   cluster.setupPrimary({ execArgv, silent: true });
-  const metrics = new AggregatorRegistry();
   const workers = new Map<number, Worker>();
   /** Workers that listen for messages: a stop before that is a kill (they serve nothing yet). */
   const listening = new Set<Worker>();
@@ -115,11 +114,13 @@ export function runWorkers(options: PrimaryOptions): Promise<number> {
       } else if (message.i2s3 === 'ready') {
         ready.add(index);
         if (index === 1 && !restarted) for (let next = 2; next <= options.workers; next++) start(next, false);
+        // Once all serve (a restarted one: at once), each is ready: what every spool holds is told.
+        if (ready.size === options.workers) for (const peer of restarted ? [worker] : workers.values()) send(peer, { i2s3: 'all-ready' });
       } else if (message.i2s3 === 'news') {
         for (const [other, peer] of workers) if (other !== index) send(peer, message);
       } else if (message.i2s3 === 'metrics') {
-        metrics.clusterMetrics().then(
-          (text) => send(worker, { i2s3: 'metrics', id: message.id, text, contentType: metrics.contentType }),
+        summedMetrics([...ready].map((other) => workers.get(other)).filter((peer) => peer !== undefined)).then(
+          (text) => send(worker, { i2s3: 'metrics', id: message.id, text, contentType: Registry.PROMETHEUS_CONTENT_TYPE }),
           (error: unknown) => send(worker, { i2s3: 'metrics', id: message.id, error: (error as Error).message }),
         );
       }
@@ -158,6 +159,40 @@ export function runWorkers(options: PrimaryOptions): Promise<number> {
   return finished.finally(() => {
     for (const signal of ['SIGTERM', 'SIGINT'] as const) process.off(signal, stopAll);
   });
+}
+
+/** A worker that does not answer within this long is left out of a /metrics answer (it is stuck, or stopping). */
+const METRICS_WAIT_MS = 3_000;
+let metricsRequests = 0;
+
+/**
+ * The metrics of `workers` (those that serve: one still starting has none yet), summed as each
+ * series says (see src/server/metrics.ts); a worker that does not answer in time is left out.
+ */
+async function summedMetrics(workers: Worker[]): Promise<string> {
+  const id = ++metricsRequests;
+  const answers = await Promise.all(
+    workers.map(
+      (worker) =>
+        new Promise<object[] | undefined>((resolve) => {
+          const timer = setTimeout(() => done(undefined), METRICS_WAIT_MS);
+          const listener = (message: unknown): void => {
+            if (isWorkerMessage(message) && message.i2s3 === 'own-metrics' && message.id === id) done(message.metrics);
+          };
+          const done = (metrics: object[] | undefined): void => {
+            clearTimeout(timer);
+            worker.off('message', listener);
+            worker.off('exit', gone);
+            resolve(metrics);
+          };
+          const gone = (): void => done(undefined);
+          worker.on('message', listener);
+          worker.once('exit', gone);
+          send(worker, { i2s3: 'own-metrics', id });
+        }),
+    ),
+  );
+  return AggregatorRegistry.aggregate(answers.filter((answer) => answer !== undefined)).metrics();
 }
 
 function send(worker: Worker, message: WorkerMessage): void {

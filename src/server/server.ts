@@ -32,6 +32,8 @@ export interface ReceiverServerOptions {
   trustProxy?: boolean;
   /** The metrics `/metrics` shows, when other ways in (FTP, SFTP) count into them too. */
   metrics?: ReceiverMetrics;
+  /** While it gives a text, `/readyz` answers 503 with it (`serve --workers`: until every worker serves). */
+  starting?: () => string | undefined;
   /** What `/metrics` answers, when not {@link metrics} alone (`serve --workers`: the sum over all workers). */
   metricsText?: () => Promise<{ text: string; contentType: string }>;
   /** Counts failed token checks per client address, when other ways in share the count. */
@@ -181,6 +183,8 @@ export async function createReceiverServer(options: ReceiverServerOptions): Prom
   }
   if (store instanceof SpooledStore) metrics.watchSpool(() => store.report());
   app.get('/readyz', async (request, reply) => {
+    const starting = options.starting?.();
+    if (starting !== undefined) return reply.code(503).send({ status: 'not ready', message: starting });
     try {
       await store.check();
     } catch (error) {

@@ -150,9 +150,12 @@ export class SpooledStore implements ImageStore {
     await this.forwarder.checkStore();
     const contents = this.spool.contents();
     const report = this.forwarder.status();
+    // With `serve --workers`, the other workers' spools too: the receiver's, whichever worker answers.
+    let siblingBytes = 0;
+    for (const image of this.siblings.values()) siblingBytes += image.size;
     const facts = {
-      spooled: contents.images,
-      spooledBytes: contents.bytes,
+      spooled: contents.images + this.siblings.size,
+      spooledBytes: contents.bytes + siblingBytes,
       ...(contents.oldest && { oldestSpooledAt: contents.oldest.toISOString() }),
     };
     if (report.storeReachable) return { status: 'ready', storeState: 'reachable', ...facts };

@@ -130,6 +130,8 @@ describe('serve with the gallery', () => {
       assert.notEqual(fresh, old);
       const deadline = Date.now() + 5_000;
       while ((await request(`${receiver.base}/gallery`, { headers: { cookie } })).status === 200 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+      // Every worker of `serve --workers` reads the document again within the same bound (a second): past it, none takes the old session.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
       assert.notEqual((await request(`${receiver.base}/gallery`, { headers: { cookie } })).status, 200, 'the old session still works');
       assert.equal(await logIn(receiver.base, old), 401);
       assert.equal(await logIn(receiver.base, fresh), 303);

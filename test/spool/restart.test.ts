@@ -111,7 +111,14 @@ async function objects(store: OutageStore): Promise<Map<string, Buffer>> {
   return found;
 }
 
-const spooled = async (folder: string): Promise<number> => (await readdir(path.join(folder, 'spool', 'ready')).catch(() => [])).length;
+/** Images waiting in the spool: worker 1's (a single receiver's) and, under `serve --workers`, the other workers' (`spool/worker-K/`). */
+const spooled = async (folder: string): Promise<number> => {
+  const spool = path.join(folder, 'spool');
+  const workers = (await readdir(spool).catch(() => [] as string[])).filter((name) => /^worker-\d+$/.test(name));
+  let count = 0;
+  for (const ready of [path.join(spool, 'ready'), ...workers.map((name) => path.join(spool, name, 'ready'))]) count += (await readdir(ready).catch(() => [])).length;
+  return count;
+};
 
 function outageSuite(name: string, makeStore: () => Promise<OutageStore>, skip?: string): void {
   describe(`serve with a spool, ${name} going away`, { skip: skip ?? false }, () => {
@@ -218,8 +225,9 @@ function outageSuite(name: string, makeStore: () => Promise<OutageStore>, skip?:
         const first = await serve();
         const images = Array.from({ length: 5 }, (_, n) => jpeg(100 + n));
         for (const [n, body] of images.entries()) assert.equal((await upload(first, token, body, `term-${n}.jpg`)).status, 200);
-        await until(async () => (await request(`${first.url}readyz`)).json.status === 'degraded', 'readyz to say degraded', 20_000);
-        const ready = await request(`${first.url}readyz`);
+        // (Under `serve --workers`, each worker notices the outage itself: until the one asked has, it says ready.)
+        let ready = await request(`${first.url}readyz`);
+        await until(async () => (ready = await request(`${first.url}readyz`)).json.status === 'degraded', 'readyz to say degraded', 20_000);
         assert.equal(ready.status, 200);
         assert.equal(ready.json.storeState, 'unreachable');
         assert.equal(ready.json.spooled, 5);
