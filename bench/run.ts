@@ -16,10 +16,8 @@
  * p50/p99 count from a request's first byte (after any handshake).
  *
  * Workers: `--workers N` (default: the available cores): our receiver gets `serve --workers N`
- * in S1 and S6 (only when `serve --help` lists `--workers`; otherwise it runs one process), nginx
- * `worker_processes N`; https runs one worker each. The JSON has `workers` and whether `serve`
- * took the flag (`serve_workers_flag`). The receiver's Node is started with
- * `--no-incremental-marking`: with one worker, `serve` then runs in that process (no supervisor);
+ * in S1 and S6, nginx `worker_processes N`; https runs one worker each. The JSON has `workers`.
+ * The receiver's Node is started with `--no-incremental-marking`: with one worker, `serve` then runs in that process (no supervisor);
  * with more, its workers run with the flag whatever the supervisor's Node was given. Scenarios
  * that pass no `--workers` get `serve`'s default, one worker per core.
  *
@@ -355,14 +353,8 @@ async function startReceiver(name: string, store: string, extra: string[] = [], 
   return { ...started, port };
 }
 
-/**
- * Whether this build's `serve` takes `--workers` (asked once, from its `--help`): the bench passes
- * it only then, so that it runs before and after the option exists.
- */
-let serveHasWorkers = false;
-
-/** `serve` flags for `n` workers; none when `serve` has no `--workers` (one process). */
-const workerArgs = (n: number): string[] => (serveHasWorkers ? ['--workers', String(n)] : []);
+/** `serve` flags for `n` workers. */
+const workerArgs = (n: number): string[] => ['--workers', String(n)];
 
 /** wrk, when installed (and not `--load-generator node`): the load generator of S1 and S6, and of https with `--load-generator wrk`. */
 let wrk: LoadPlan['wrk'];
@@ -554,7 +546,7 @@ async function scenarioDisk(): Promise<void> {
       add('nginx', server, httpPlan('/up/{n}.jpg', 'PUT'), [path.join(disk, 'nginx', 'up')]);
     }
     const results = await alternate(variants, CONNECTIONS, seconds, quick ? 1 : 2);
-    const ourWorkers = serveHasWorkers ? `--workers ${workers}` : 'one process (serve has no --workers)';
+    const ourWorkers = `--workers ${workers}`;
     table(`S1 disk (and S6 nginx): 500 KB JPEGs, ${CONNECTIONS} cameras (keep-alive), ${rounds} round(s) of ${seconds} s, load generator ${loadGenerator()}`, rows(results, 'bare', {
       bare: 'node:http pipe to file, no checks, no fsync',
       ours: `full contract, fsync before 200, ${ourWorkers}`,
@@ -715,7 +707,7 @@ async function scenarioHttps(): Promise<void> {
     await nginx?.stop();
     const handshakes = nginx ? await nginxTlsLog(nginx.home) : undefined;
     const baseline = nginx ? 'nginx' : 'ours';
-    const ourWorkers = serveHasWorkers ? '--workers 1' : 'one process';
+    const ourWorkers = '--workers 1';
     table(`https: 500 KB JPEGs, ${CONNECTIONS} cameras, a new TLS connection (full handshake) per image, one worker each, ${rounds} round(s) of ${seconds} s, load generator ${httpsLoadGenerator()}`, rows(results, baseline, {
       ours: `HTTPS, full contract, fsync before 200, ${ourWorkers}`,
       'ours --no-fsync': `HTTPS, full contract, no fsync, ${ourWorkers}`,
@@ -1799,7 +1791,6 @@ async function main(): Promise<void> {
   });
   try {
     await buildAll();
-    serveHasWorkers = spawnSync(process.execPath, [path.join(BUILD, 'src', 'cli', 'main.js'), 'serve', '--help'], { encoding: 'utf8', env: quietEnv }).stdout.includes('--workers');
     const wrkBinary = generatorChoice !== 'node' ? installedBinary('WRK', ['/usr/bin/wrk', '/usr/local/bin/wrk']) : undefined;
     wrk = wrkBinary ? { binary: wrkBinary, script: path.join(ROOT, 'bench', 'wrk.lua') } : undefined;
     if (generatorChoice === 'wrk' && !wrk) log('--load-generator wrk: wrk is not installed (Debian package wrk, or WRK=<path>); bench/load.ts sends instead');
@@ -1811,7 +1802,7 @@ async function main(): Promise<void> {
     log(`image ${imageBytes} bytes (sha256 ${createHash('sha256').update(await readFile(imagePath)).digest('hex').slice(0, 12)}…), data in ${work}`);
     const wrkFor = httpsWrk() ? 'S1, S6 and https' : 'S1 and S6';
     log(`load generator: ${wrk ? `wrk (${wrk.binary}, bench/wrk.lua) for ${wrkFor}, ` : ''}bench/load.ts (own process)${wrk ? ' for the rest' : ''}; ratios are medians of per-round ratios`);
-    log(`workers: S1/S6 ours ${serveHasWorkers ? `--workers ${workers}` : 'one process (serve has no --workers)'}, nginx ${workers}; https one each`);
+    log(`workers: S1/S6 ours --workers ${workers}, nginx ${workers}; https one each`);
     log();
     if (only.has('s1') || only.has('s6')) await scenarioDisk();
     if (only.has('https')) await scenarioHttps();
@@ -1842,7 +1833,6 @@ async function main(): Promise<void> {
       ftp_ratio: null,
       ...summary,
       workers,
-      serve_workers_flag: serveHasWorkers,
       load_generator: loadGenerator(),
       quick,
       cores: os.cpus().length,
