@@ -15,8 +15,6 @@ import { openRegistry, stateFor } from '../state/location.js';
 import { toInfo } from '../tokens/registry.js';
 import type { TokenRegistry } from '../tokens/registry.js';
 import { DEFAULT_STORE_LOCATION } from '../stores/location.js';
-import { fingerprintLines, fingerprintsJson } from '../sftp/describe.js';
-import { openHostKeys } from '../sftp/host-keys.js';
 import { addCameraCommand } from './camera.js';
 import type { ServeOptions } from './serve.js';
 import { defaultWorkers, runWorkers, servesInProcess } from './workers.js';
@@ -301,6 +299,8 @@ program
   .option('--json', 'print them as JSON, the SHA-256 in hex too')
   .action(async (options: { store: string; tokens?: string; json?: boolean }) => {
     const { sftpHostKeys } = await stateFor(options);
+    // Loaded here: ssh2 costs every process of `serve` memory, which needs it only with --sftp-port.
+    const [{ openHostKeys }, { fingerprintLines, fingerprintsJson }] = await Promise.all([import('../sftp/host-keys.js'), import('../sftp/describe.js')]);
     const opened = await openHostKeys(sftpHostKeys);
     if (options.json) {
       process.stdout.write(`${JSON.stringify(fingerprintsJson(opened.keys))}\n`);

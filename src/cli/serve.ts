@@ -38,9 +38,6 @@ import { GalleryLayout } from '../gallery/layout.js';
 import { ReceiverEvents, deliverLeftOutboxes, outboxFolder } from './events.js';
 import type { EventOptions } from './events.js';
 import { ReceiverMetrics } from '../server/metrics.js';
-import { presentedKeys, sftpBannerLines } from '../sftp/describe.js';
-import { openHostKeys } from '../sftp/host-keys.js';
-import { SftpServer } from '../sftp/server.js';
 import { checkFtpOptions, ftpBanner, startFtp } from '../ftp/start.js';
 import type { FtpOptions } from '../ftp/start.js';
 import type { SpooledImageFacts, WorkerRole } from './worker-bus.js';
@@ -157,7 +154,10 @@ export async function serve(options: ServeOptions, worker?: WorkerRole): Promise
     if (isLocalStore(options.store)) throw error;
     throw new Error(`Cannot open the store ${store.location} (${describeS3Connection()}): ${(error as Error).message}`, { cause: error });
   });
-  const hostKeys = sftpPort === undefined ? undefined : await openHostKeys(locallyCopied(state, state.sftpHostKeys, 'sftp-host-keys.copy.json'));
+  // Loaded only with --sftp-port, in the lead: ssh2 and its native crypto cost every other worker memory for nothing.
+  const sftpParts =
+    sftpPort === undefined ? undefined : await Promise.all([import('../sftp/describe.js'), import('../sftp/host-keys.js'), import('../sftp/server.js')]);
+  const hostKeys = sftpParts && (await sftpParts[1].openHostKeys(locallyCopied(state, state.sftpHostKeys, 'sftp-host-keys.copy.json')));
   const shared = await sharedState(state, lead);
   const tokens = shared.tokens;
   const news = worker && workerNews(worker, store);
@@ -229,13 +229,14 @@ export async function serve(options: ServeOptions, worker?: WorkerRole): Promise
   // from one address add up across HTTP, SFTP and FTP, and every way in counts into one /metrics.
   const fileTransferLogin = new CameraLogin(tokens, failedAuth);
   const sftp =
+    sftpParts &&
     hostKeys &&
-    (await SftpServer.start({
+    (await sftpParts[2].SftpServer.start({
       host: sftpHost,
       port: sftpPort!,
       receiver,
       login: fileTransferLogin,
-      hostKeys: presentedKeys(hostKeys.keys, options.sftpRsaOnly === true),
+      hostKeys: sftpParts[0].presentedKeys(hostKeys.keys, options.sftpRsaOnly === true),
       holdFolder: path.join(state.localFolder, 'sftp-held'),
       log: app.log,
       metrics,
@@ -279,7 +280,10 @@ export async function serve(options: ServeOptions, worker?: WorkerRole): Promise
   }
   if (gallery) lines.push(...galleryBanner(gallery, recipientUrls(options.host, port, GALLERY_PATH, Boolean(tls)), !tls && hostReach(options.host) !== 'loopback'));
   if (ftp) lines.push(...ftpBanner(ftp, options, recipientUrls(options.host, ftp.port, '/', false, 'ftp')));
-  if (sftp && hostKeys) lines.push(...sftpBannerLines(recipientUrls(sftpHost, sftp.port, '/', false, 'sftp'), hostKeys, presentedKeys(hostKeys.keys, options.sftpRsaOnly === true)));
+  if (sftpParts && sftp && hostKeys) {
+    const [{ presentedKeys, sftpBannerLines }] = sftpParts;
+    lines.push(...sftpBannerLines(recipientUrls(sftpHost, sftp.port, '/', false, 'sftp'), hostKeys, presentedKeys(hostKeys.keys, options.sftpRsaOnly === true)));
+  }
   if (firstStart) process.stdout.write(`${lines.join('\n')}\n`);
   if (store instanceof SpooledStore && store.recovery && (store.recovery.images > 0 || store.recovery.damaged.length > 0)) {
     const { images, bytes, damaged } = store.recovery;
