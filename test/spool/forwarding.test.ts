@@ -58,8 +58,14 @@ describe('spool in front of an S3 store', () => {
   }
 
   /** The store's first attempt (open, with its conditional-write probe) succeeded. */
+  // Opened: the start-up probe's DELETE was seen, and a readiness check probed the store again
+  // (which it does only once the forwarder has opened it; the DELETE's answer alone may still be on its way).
   const storeOpened = (): Promise<void> =>
-    until(() => store.report().forwarder.attempts > 0 && store.report().forwarder.failures === 0 && s3.requests.some((r) => r.method === 'DELETE'), 'the store to open');
+    until(async () => {
+      if (!s3.requests.some((r) => r.method === 'DELETE')) return false;
+      await store.health();
+      return store.report().forwarder.attempts > 1 && store.report().forwarder.failures === 0;
+    }, 'the store to open');
   const storeSeenDown = (): Promise<void> => until(() => !store.report().forwarder.storeReachable, 'the forwarder to find the store down');
 
   /** Every object in the bucket whose bytes are `bytes`, by key. */
