@@ -13,7 +13,6 @@ import type { OutboxLog } from '../events/outbox.js';
 import { OutboxThread } from '../events/outbox-thread.js';
 import { SilenceWatcher } from '../events/silence.js';
 import type { CameraActivity } from '../events/silence.js';
-import { sinkFrom } from '../events/sinks.js';
 import type { SinkSettings } from '../events/sinks.js';
 
 export interface EventOptions {
@@ -76,6 +75,8 @@ export class ReceiverEvents {
       });
     }
     if (sinks.length === 0) return undefined;
+    // Loaded only with sinks: the MQTT client costs every worker memory otherwise.
+    const { sinkFrom } = await import('../events/sinks.js');
     // Made here once to check the settings (a setting that can never work stops the start) and to learn their names.
     const names = sinks.map((settings) => sinkFrom(settings, undefined, undefined).name);
     const log = new HeldLog();

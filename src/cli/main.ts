@@ -29,6 +29,8 @@ const { version } = JSON.parse(await readFile(path.join(packageRoot, 'package.js
 const SAMPLE_IMAGE = path.join(packageRoot, 'assets', 'sample.jpg');
 
 const env = (name: string): string => `IMAGES_TO_S3_${name}`;
+/** A repeatable option's parser: every value given, in order. */
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
 /** `--ftp-passive-ports`' parser: a range, or the error commander shows. */
 const portRange = (text: string): PortRange => {
   try {
@@ -93,8 +95,13 @@ program
       }),
   )
   .addOption(new Option('--recipient-path <path>', 'URL path cameras post to').env(env('RECIPIENT_PATH')).default('/'))
-  .addOption(new Option('--tls-cert <file>', 'PEM certificate (chain) for HTTPS').env(env('TLS_CERT')))
-  .addOption(new Option('--tls-key <file>', 'PEM private key for HTTPS').env(env('TLS_KEY')))
+  .addOption(
+    new Option('--tls-cert <file>', 'PEM certificate (chain) for HTTPS; repeat it (with --tls-key) to offer an ECDSA one beside RSA: each camera gets one it takes')
+      .env(env('TLS_CERT'))
+      .default([], 'plain HTTP')
+      .argParser(collect),
+  )
+  .addOption(new Option('--tls-key <file>', 'PEM private key for HTTPS, one per --tls-cert in the same order').env(env('TLS_KEY')).default([], 'none').argParser(collect))
   .addOption(new Option('--log-level <level>', 'log level').env(env('LOG_LEVEL')).default('info').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
   .addOption(
     new Option('--request-timeout <seconds>', 'longest time to receive an image upload, or any other request (408 after it); a connection silent for 30 s is closed sooner')
@@ -171,7 +178,7 @@ program
     new Option('--webhook <url>', 'send events (image.stored, camera.silent, camera.back) to this URL, signed as Standard Webhooks; repeat for more')
       .env(env('WEBHOOK'))
       .default([], 'none')
-      .argParser((value: string, previous: string[]) => [...previous, value]),
+      .argParser(collect),
   )
   .addOption(new Option('--webhook-secret <secret>', 'the webhooks\' signing secret, "whsec_" + base64 (make one: echo "whsec_$(openssl rand -base64 32)")').env(env('WEBHOOK_SECRET')))
   .addOption(new Option('--mqtt <url>', 'publish events and each camera\'s state to this MQTT broker (mqtt://host:1883 or mqtts://host:8883)').env(env('MQTT')))

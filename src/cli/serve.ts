@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import { createSecureContext } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { formatBytes } from '../core/byte-size.js';
@@ -56,8 +57,10 @@ export interface ServeOptions extends FtpOptions, EventOptions {
   maxClipBytes: number;
   keyTemplate: string;
   recipientPath: string;
-  tlsCert?: string;
-  tlsKey?: string;
+  /** --tls-cert, repeatable: a second one of another key type (ECDSA beside RSA). */
+  tlsCert: string[];
+  /** --tls-key, one per --tls-cert, in the same order. */
+  tlsKey: string[];
   logLevel: string;
   requestTimeout: number;
   /** Seconds: the longest a clip upload may take to arrive (`requestTimeout` is the images'). */
@@ -111,9 +114,6 @@ export async function serve(options: ServeOptions, worker?: WorkerRole): Promise
   const lead = worker === undefined || worker.index === 1;
   // The others start once the lead serves; a restarted one finds the port shared already.
   const firstStart = lead && worker?.restarted !== true;
-  if (Boolean(options.tlsCert) !== Boolean(options.tlsKey)) {
-    throw new Error('--tls-cert and --tls-key go together: give both, or neither for plain HTTP.');
-  }
   const keyTemplate = new KeyTemplate(options.keyTemplate);
   // Everything that can stop the server from serving is checked before the first token and the
   // gallery password are made: they are shown once, in the banner of a start that succeeds.
@@ -325,18 +325,36 @@ export async function serve(options: ServeOptions, worker?: WorkerRole): Promise
   });
 }
 
-/** The certificate and key of --tls-cert/--tls-key, read and checked to go together; errors name the option. */
-async function tlsFor(options: ServeOptions): Promise<{ cert: Buffer; key: Buffer } | undefined> {
-  if (!options.tlsCert || !options.tlsKey) return undefined;
+/**
+ * The certificates and keys of --tls-cert/--tls-key, read and checked to go together pair by pair,
+ * and to be of different key types; errors name the options.
+ */
+async function tlsFor(options: ServeOptions): Promise<{ cert: Buffer[]; key: Buffer[] } | undefined> {
+  if (options.tlsCert.length !== options.tlsKey.length) {
+    throw new Error('--tls-cert and --tls-key go together, one key per certificate in the same order: give both, or neither for plain HTTP.');
+  }
+  if (options.tlsCert.length === 0) return undefined;
   const read = (option: string, file: string): Promise<Buffer> =>
     readFile(file).catch((error: unknown) => {
       throw new Error(`${option} ${file}: cannot read it (${(error as Error).message}).`, { cause: error });
     });
-  const tls = { cert: await read('--tls-cert', options.tlsCert), key: await read('--tls-key', options.tlsKey) };
-  try {
-    createSecureContext(tls);
-  } catch (error) {
-    throw new Error(`--tls-cert ${options.tlsCert} and --tls-key ${options.tlsKey}: not a PEM certificate and its private key (${(error as Error).message}).`, { cause: error });
+  const tls: { cert: Buffer[]; key: Buffer[] } = { cert: [], key: [] };
+  const keyTypes = new Map<string, string>();
+  for (const [n, certFile] of options.tlsCert.entries()) {
+    const keyFile = options.tlsKey[n]!;
+    const pair = { cert: await read('--tls-cert', certFile), key: await read('--tls-key', keyFile) };
+    try {
+      createSecureContext(pair);
+    } catch (error) {
+      throw new Error(`--tls-cert ${certFile} and --tls-key ${keyFile}: not a PEM certificate and its private key (${(error as Error).message}).`, { cause: error });
+    }
+    // TLS offers one certificate per key type: a second RSA one would silently replace the first.
+    const keyType = new X509Certificate(pair.cert).publicKey.asymmetricKeyType ?? 'unknown';
+    const earlier = keyTypes.get(keyType);
+    if (earlier !== undefined) throw new Error(`--tls-cert ${earlier} and ${certFile} both have ${keyType.toUpperCase()} keys: a second certificate must have another key type (an ECDSA one beside RSA).`);
+    keyTypes.set(keyType, certFile);
+    tls.cert.push(pair.cert);
+    tls.key.push(pair.key);
   }
   return tls;
 }

@@ -29,7 +29,7 @@ export interface FtpServerOptions {
   /** The IPv4 address `PASV` replies announce (the receiver's address as cameras reach it through NAT); unset, the address the client reached. */
   publicAddress?: string | undefined;
   /** Certificate and key for explicit FTPS (`AUTH TLS`); unset, plain FTP only. */
-  tls?: { cert: Buffer | string; key: Buffer | string } | undefined;
+  tls?: Required<Pick<tls.SecureContextOptions, 'cert' | 'key'>> | undefined;
   /** Refuse log-in before `AUTH TLS`, and transfers before `PROT P`. */
   requireTls?: boolean;
   /** Sessions at once; more are answered `421` and closed. */

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { SecureContextOptions } from 'node:tls';
 import type { OutcomeRecorder } from '../core/outcome.js';
 import net from 'node:net';
 import type { ImageReceiver } from '../core/receiver.js';
@@ -43,7 +44,7 @@ export interface FtpParts {
   host: string;
   receiver: ImageReceiver;
   login: CameraLogin;
-  tls: { cert: Buffer; key: Buffer } | undefined;
+  tls: Required<Pick<SecureContextOptions, 'cert' | 'key'>> | undefined;
   holdFolder: string;
   log: FtpLog;
   metrics: OutcomeRecorder;

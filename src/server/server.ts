@@ -1,5 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
+import type { SecureContextOptions } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -23,7 +24,8 @@ export interface ReceiverServerOptions {
    * recipient setting cannot carry a query string (Hikvision's HTTP listening, Dahua's upload path).
    */
   recipientPath?: string;
-  tls?: { cert: Buffer | string; key: Buffer | string };
+  /** Certificates and their keys, one of each per key type (RSA, ECDSA): each client gets one it takes. */
+  tls?: Required<Pick<SecureContextOptions, 'cert' | 'key'>>;
   /** Log level (`info` by default) and where the JSON lines go (standard output by default). */
   log?: { level?: string; stream?: { write(line: string): void } };
   timeouts?: Partial<ServerTimeouts>;

@@ -11,6 +11,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, GetObjectCommand, S3Client, paginateListObjectsV2 } from '@aws-sdk/client-s3';
@@ -389,6 +390,37 @@ describe('first use without surprises', () => {
     assert.match(untrusted.stdout, /DEPTH_ZERO_SELF_SIGNED_CERT: .*give it with --ca FILE, or --insecure/);
     const trusted = await cli(['simulate', '--recipient', url, '--token', token, '--count', '1', '--ca', 'cert.pem'], { cwd: folder });
     assert.equal(trusted.code, 0, trusted.stdout + trusted.stderr);
+    kill(child);
+  });
+
+  it('offers an ECDSA certificate beside an RSA one (each client gets one it takes), and names the options when their counts differ', { skip: OPENSSL_MISSING }, async () => {
+    const folder = await mkdtemp(path.join(cwd, 'tls-two-'));
+    for (const [name, pair] of [['rsa', selfSignedCertificate('127.0.0.1', 'rsa')], ['ec', selfSignedCertificate('127.0.0.1', 'ecdsa')]] as const) {
+      await writeFile(path.join(folder, `${name}.pem`), pair.cert);
+      await writeFile(path.join(folder, `${name}.key`), pair.key, { mode: 0o600 });
+    }
+    const uneven = await cli(['serve', '--host', '127.0.0.1', '--port', '0', '--store', 'file:images', '--tls-cert', 'rsa.pem', '--tls-cert', 'ec.pem', '--tls-key', 'rsa.key'], { cwd: folder });
+    assert.equal(uneven.code, 1);
+    assert.match(uneven.stderr, /--tls-cert and --tls-key go together, one key per certificate in the same order/);
+
+    const child = start(['serve', '--host', '127.0.0.1', '--port', '0', '--store', 'file:images', '--tls-cert', 'rsa.pem', '--tls-key', 'rsa.key', '--tls-cert', 'ec.pem', '--tls-key', 'ec.key'], { cwd: folder });
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    while (!/Server listening at https:\/\/127\.0\.0\.1:(\d+)/.test(child.stdout) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    const port = Number(/Server listening at https:\/\/127\.0\.0\.1:(\d+)/.exec(child.stdout)?.[1]);
+    assert.ok(port > 0, `no listening line:\n${child.stdout}\n${child.stderr}`);
+    // A client that signs with ECDSA only gets the ECDSA certificate; one with RSA only, the RSA one.
+    const offered = (sigalgs: string): Promise<tls.PeerCertificate> =>
+      new Promise((resolve, reject) => {
+        const socket = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, sigalgs, maxVersion: 'TLSv1.2' }, () => {
+          resolve(socket.getPeerCertificate());
+          socket.end();
+        });
+        socket.on('error', reject);
+      });
+    assert.equal((await offered('ECDSA+SHA256')).asn1Curve, 'prime256v1');
+    const rsa = await offered('RSA-PSS+SHA256:RSA+SHA256');
+    assert.equal(rsa.asn1Curve, undefined);
+    assert.equal(rsa.bits, 2048);
     kill(child);
   });
 });
