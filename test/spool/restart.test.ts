@@ -111,9 +111,11 @@ async function objects(store: OutageStore): Promise<Map<string, Buffer>> {
   return found;
 }
 
-/** Images waiting in the spool: worker 1's (a single receiver's) and, under `serve --workers`, the other workers' (`spool/worker-K/`). */
-const spooled = async (folder: string): Promise<number> => {
-  const spool = path.join(folder, 'spool');
+/**
+ * Images waiting in the spool `folder/spool` (or `spool` itself): worker 1's (a single receiver's)
+ * and, under `serve --workers`, the other workers' (`spool/worker-K/`).
+ */
+const spooled = async (folder: string, spool = path.join(folder, 'spool')): Promise<number> => {
   const workers = (await readdir(spool).catch(() => [] as string[])).filter((name) => /^worker-\d+$/.test(name));
   let count = 0;
   for (const ready of [path.join(spool, 'ready'), ...workers.map((name) => path.join(spool, name, 'ready'))]) count += (await readdir(ready).catch(() => [])).length;
@@ -210,7 +212,7 @@ function outageSuite(name: string, makeStore: () => Promise<OutageStore>, skip?:
         assert.equal(during.status, 200, during.body);
         assert.equal((await upload(second, 'NotAToken0000000000000000', jpeg(302), 'refused.jpg')).status, 403);
         await store.up();
-        await until(async () => (await readdir(path.join(folder, '.images-to-s3', 'spool', 'ready'))).length === 0, 'the spool to drain', 60_000);
+        await until(async () => (await spooled(folder, path.join(folder, '.images-to-s3', 'spool'))) === 0, 'the spool to drain', 60_000);
         const stored = await objects(store);
         assert.deepEqual([...stored.keys()].sort(), ['.images-to-s3/tokens.json', String(before.json.key), String(during.json.key)].sort());
         assert.equal(await terminate(second), 0);
