@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { readFile, readdir, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
+import { leftWorkerFolders } from '../files/worker-folders.js';
 import path from 'node:path';
 import type { ImageStore } from '../core/store.js';
 import { eventSource } from '../events/cloud-event.js';
@@ -173,16 +174,14 @@ class HeldLog implements OutboxLog {
  */
 export async function deliverLeftOutboxes(options: EventOptions, folder: string, workers: number, log: OutboxLog, images: ImageStore): Promise<{ close(): Promise<void> }> {
   const left: Array<{ events: ReceiverEvents; folder: string }> = [];
-  for (const name of await readdir(folder).catch(() => [] as string[])) {
-    const index = /^worker-(\d+)$/.exec(name)?.[1];
-    if (index === undefined || Number(index) <= workers) continue;
-    const events = await ReceiverEvents.fromOptions(options, path.join(folder, name));
+  for (const leftFolder of await leftWorkerFolders(folder, workers)) {
+    const events = await ReceiverEvents.fromOptions(options, leftFolder);
     // No sink any more: nothing would deliver them; they stay, for a start with sinks.
     if (!events) continue;
     events.log.attach(log);
     events.readImagesFrom(images);
     await events.open();
-    left.push({ events, folder: path.join(folder, name) });
+    left.push({ events, folder: leftFolder });
   }
   const check = setInterval(() => {
     for (const outbox of [...left]) {

@@ -20,6 +20,7 @@ import { describeS3Connection } from '../stores/s3-location.js';
 import type { SpoolSettings } from '../stores/location.js';
 import { DEFAULT_BACKOFF } from '../spool/forwarder.js';
 import { adoptWorkerSpools, defaultSpoolMaxBytes } from '../spool/spool.js';
+import { workerFolder } from '../files/worker-folders.js';
 import { SpooledStore } from '../spool/spooled-store.js';
 import type { ConditionalWrites } from '../stores/s3.js';
 import { TokenRegistry } from '../tokens/registry.js';
@@ -106,7 +107,7 @@ export const FIRST_CAMERA = 'camera-1';
  * Runs the receiver until SIGTERM or SIGINT, then drains in-flight uploads and exits 0.
  *
  * As a worker of `serve --workers` (see ./workers.ts), every worker takes HTTP uploads and serves
- * the gallery, with a spool and an event outbox of its own (see {@link workerFolder}); worker 1, the
+ * the gallery, with a spool and an event outbox of its own (see src/files/worker-folders.ts); worker 1, the
  * lead, also checks the options, makes the first token, prints the banner and runs what must run
  * once: SFTP, FTP, retention and silence alerts.
  */
@@ -126,7 +127,7 @@ export async function serve(options: ServeOptions, worker?: WorkerRole): Promise
   const sftpHost = options.sftpHost ?? options.host;
   if (sftpPort !== undefined) await checkAddressFree(sftpHost, sftpPort, SFTP_ADDRESS_OPTIONS);
   const state = await stateFor(options);
-  const events = await ReceiverEvents.fromOptions(options, workerFolder(outboxFolder(state.localFolder), worker));
+  const events = await ReceiverEvents.fromOptions(options, workerFolder(outboxFolder(state.localFolder), worker?.index));
   const spool = await spoolFor(options, state, worker);
   if (spool && options.maxClipBytes > MAX_SPOOLED_FILE_BYTES) {
     throw new Error(
@@ -391,15 +392,6 @@ function listenError(error: unknown, host: string, port: number, names = HTTP_AD
   return new Error(`Cannot listen on ${where} (${code ?? String(error)}): ${advice[code ?? ''] ?? 'see the error code'}.`, { cause: error });
 }
 
-/**
- * Under `serve --workers`, a worker's own folder for what only one process may write (a spool, an
- * event outbox): worker 1 has `folder` itself, as a single receiver has, so that nothing changes
- * for it; worker K has `folder/worker-K`.
- */
-export function workerFolder(folder: string, worker: Pick<WorkerRole, 'index'> | undefined): string {
-  return worker === undefined || worker.index === 1 ? folder : path.join(folder, `worker-${worker.index}`);
-}
-
 /** The spool's settings: none for a local store or with --no-spool. Workers share out the space. */
 async function spoolFor(options: ServeOptions, state: ReceiverState, worker: WorkerRole | undefined): Promise<SpoolSettings | undefined> {
   if (isLocalStore(options.store)) {
@@ -408,7 +400,7 @@ async function spoolFor(options: ServeOptions, state: ReceiverState, worker: Wor
   }
   if (options.spool === false) return undefined;
   const shared = path.resolve(options.spool ?? path.join(state.localFolder, 'spool'));
-  const folder = workerFolder(shared, worker);
+  const folder = workerFolder(shared, worker?.index);
   const maxBytes = Math.floor((options.spoolMaxBytes ?? (await defaultSpoolMaxBytes(shared))) / (worker?.count ?? 1));
   return { folder, maxBytes, forwardConcurrency: options.forwardConcurrency, backoff: { ...DEFAULT_BACKOFF, maxMs: options.forwardMaxBackoff * 1000 } };
 }

@@ -8,6 +8,7 @@ import { StoreFullError, StoreKeysTakenError } from '../core/errors.js';
 import { MAX_KEY_ATTEMPTS } from '../core/store.js';
 import type { ImageWrite } from '../core/store.js';
 import { syncFolder } from '../files/durable.js';
+import { leftWorkerFolders } from '../files/worker-folders.js';
 import { fileStoreError, isCode, openFileStart, watchedBody, writableFreeBytes, writeBody } from '../stores/files.js';
 import type { BodyReading } from '../stores/files.js';
 
@@ -276,11 +277,9 @@ export class Spool {
  */
 export async function adoptWorkerSpools(folder: string, workers: number): Promise<number> {
   let moved = 0;
-  for (const name of await readdir(folder).catch(() => [] as string[])) {
-    const index = /^worker-(\d+)$/.exec(name)?.[1];
-    if (index === undefined || Number(index) <= workers) continue;
+  for (const left of await leftWorkerFolders(folder, workers)) {
     for (const part of ['ready', 'damaged']) {
-      const from = path.join(folder, name, part);
+      const from = path.join(left, part);
       const files = await readdir(from).catch(() => [] as string[]);
       if (files.length === 0) continue;
       const into = path.join(folder, part);
@@ -289,7 +288,7 @@ export async function adoptWorkerSpools(folder: string, workers: number): Promis
       await syncFolder(into);
       if (part === 'ready') moved += files.length;
     }
-    await rm(path.join(folder, name), { recursive: true, force: true });
+    await rm(left, { recursive: true, force: true });
   }
   return moved;
 }
